@@ -1,0 +1,108 @@
+/*
+ * Brindle plugin ABI: datastore plugins (etcd v3, Kubernetes API).
+ *
+ * A datastore is a store of typed resources identified by (kind, namespace, name), each holding a
+ * JSON document (the whole resource: apiVersion, kind, metadata, spec) and an opaque revision
+ * string. Revisions are compared for equality only, except that a list revision may be passed to
+ * watch() to continue from exactly after that list.
+ *
+ * Threading: get/list/create/update/remove may be called concurrently from several host threads.
+ * Watch handlers are called from a plugin-owned thread, one event at a time per watch, in order.
+ * A handler must not call cancel_watch() for its own watch.
+ */
+#ifndef BRINDLE_DATASTORE_H
+#define BRINDLE_DATASTORE_H
+
+#include "brindle/abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct brindle_resource_key {
+  brindle_str_t kind;      /* e.g. "IPPool", "WorkloadEndpoint" */
+  brindle_str_t namespace_; /* empty for cluster-scoped kinds */
+  brindle_str_t name;
+} brindle_resource_key_t;
+
+typedef struct brindle_resource {
+  brindle_resource_key_t key;
+  brindle_str_t json;     /* the whole document; metadata.revision is filled by the plugin */
+  brindle_str_t revision; /* opaque */
+} brindle_resource_t;
+
+/* Receives resources; everything is borrowed for the duration of the call. */
+typedef void (*brindle_resource_sink_fn)(void* user, const brindle_resource_t* resource);
+
+typedef enum brindle_watch_event_type {
+  BRINDLE_WATCH_ADDED = 1,
+  BRINDLE_WATCH_MODIFIED = 2,
+  BRINDLE_WATCH_DELETED = 3, /* resource holds the last known document (json may be empty) */
+  /* The plugin cannot continue from the last delivered revision (compaction, HTTP 410 Gone).
+   * The host must list again and start a new watch. The watch delivers nothing after this. */
+  BRINDLE_WATCH_RESYNC_REQUIRED = 4,
+  /* Everything up to `revision` has been delivered (etcd progress notify, Kubernetes bookmark). */
+  BRINDLE_WATCH_PROGRESS = 5,
+  /* The connection was lost and the plugin is retrying; informational, nothing is lost. */
+  BRINDLE_WATCH_DISCONNECTED = 6,
+  BRINDLE_WATCH_RECONNECTED = 7
+} brindle_watch_event_type_t;
+
+typedef struct brindle_watch_event {
+  uint32_t struct_size;
+  brindle_watch_event_type_t type;
+  const brindle_resource_t* resource; /* for ADDED/MODIFIED/DELETED; NULL otherwise */
+  brindle_str_t revision;             /* revision of this event / of the progress mark */
+  brindle_str_t message;              /* human-readable detail, may be empty */
+} brindle_watch_event_t;
+
+typedef void (*brindle_watch_handler_fn)(void* user, const brindle_watch_event_t* event);
+
+typedef struct brindle_watch brindle_watch_t; /* opaque, plugin-owned */
+
+typedef struct brindle_datastore_vtable {
+  uint32_t struct_size;
+
+  /* Fetches one resource into `sink` (called exactly once on success). */
+  brindle_status_t (*get)(brindle_instance_t* inst, const brindle_resource_key_t* key,
+                          brindle_resource_sink_fn sink, void* user, brindle_error_t* err);
+
+  /* Lists resources of `kind` (empty = every kind the plugin stores) in `namespace_` (empty = all
+   * namespaces). Items are consistent as of one revision, written to `revision_sink` once after
+   * the last item; pass that revision to watch() to see every later change exactly once. */
+  brindle_status_t (*list)(brindle_instance_t* inst, brindle_str_t kind, brindle_str_t namespace_,
+                           brindle_resource_sink_fn sink, void* user,
+                           brindle_str_sink_fn revision_sink, void* revision_user,
+                           brindle_error_t* err);
+
+  /* Creates only if absent (else BRINDLE_ERR_ALREADY_EXISTS). The stored resource (with its new
+   * revision, uid and creationTimestamp) is written to `sink`. */
+  brindle_status_t (*create)(brindle_instance_t* inst, const brindle_resource_t* resource,
+                             brindle_resource_sink_fn sink, void* user, brindle_error_t* err);
+
+  /* Replaces if the stored revision equals resource->revision (else BRINDLE_ERR_CONFLICT;
+   * BRINDLE_ERR_NOT_FOUND if absent). An empty revision means unconditional. */
+  brindle_status_t (*update)(brindle_instance_t* inst, const brindle_resource_t* resource,
+                             brindle_resource_sink_fn sink, void* user, brindle_error_t* err);
+
+  /* Deletes if the stored revision equals `revision` (empty = unconditional). */
+  brindle_status_t (*remove)(brindle_instance_t* inst, const brindle_resource_key_t* key,
+                             brindle_str_t revision, brindle_error_t* err);
+
+  /* Starts a watch of `kind` (empty = all) from just after `from_revision` (empty = from now).
+   * Events arrive in revision order on a plugin thread until cancel_watch() or a
+   * BRINDLE_WATCH_RESYNC_REQUIRED event. Reconnects are the plugin's job: after a reconnect the
+   * stream continues without loss or repetition, or ends with RESYNC_REQUIRED. */
+  brindle_status_t (*watch)(brindle_instance_t* inst, brindle_str_t kind,
+                            brindle_str_t from_revision, brindle_watch_handler_fn handler,
+                            void* user, brindle_watch_t** out, brindle_error_t* err);
+
+  /* Stops a watch; when it returns, the handler is not running and will not be called again. */
+  void (*cancel_watch)(brindle_instance_t* inst, brindle_watch_t* watch);
+} brindle_datastore_vtable_t;
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* BRINDLE_DATASTORE_H */
