@@ -49,7 +49,7 @@ extern "C" {
   ((s)->struct_size >= offsetof(type, field) + sizeof(((type*)0)->field))
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Basic types                                                                                     */
+/* Basic types */
 
 typedef struct brindle_str {
   const char* data; /* may be NULL when size == 0 */
@@ -68,7 +68,7 @@ typedef enum brindle_status {
   BRINDLE_ERR_UNSUPPORTED = 8,      /* not supported by this plugin or this kernel */
   BRINDLE_ERR_PERMISSION = 9,       /* authentication or authorisation failed */
   BRINDLE_ERR_RESOURCE_EXHAUSTED = 10,
-  BRINDLE_ERR_INTERNAL = 11         /* a bug or an unexpected failure (including a caught exception) */
+  BRINDLE_ERR_INTERNAL = 11 /* a bug or an unexpected failure (including a caught exception) */
 } brindle_status_t;
 
 #define BRINDLE_ERROR_MESSAGE_CAPACITY 1024
@@ -165,8 +165,7 @@ typedef struct brindle_host_services {
   brindle_config_type_t (*config_type)(brindle_host_context_t* ctx, brindle_str_t path);
   brindle_status_t (*config_get_string)(brindle_host_context_t* ctx, brindle_str_t path,
                                         brindle_str_t* out);
-  brindle_status_t (*config_get_int)(brindle_host_context_t* ctx, brindle_str_t path,
-                                     int64_t* out);
+  brindle_status_t (*config_get_int)(brindle_host_context_t* ctx, brindle_str_t path, int64_t* out);
   brindle_status_t (*config_get_double)(brindle_host_context_t* ctx, brindle_str_t path,
                                         double* out);
   brindle_status_t (*config_get_bool)(brindle_host_context_t* ctx, brindle_str_t path, int* out);
@@ -177,11 +176,11 @@ typedef struct brindle_host_services {
                                   brindle_str_sink_fn sink, void* user);
   /* Writes "<file>:<line>:<column>" of the value at `path` (or of the section when absent) so
    * that plugin validation errors can name where the bad value is. */
-  void (*config_location)(brindle_host_context_t* ctx, brindle_str_t path,
-                          brindle_str_sink_fn sink, void* user);
+  void (*config_location)(brindle_host_context_t* ctx, brindle_str_t path, brindle_str_sink_fn sink,
+                          void* user);
 
   /* This node's identity as resolved by the host (name, primary underlay addresses). */
-  brindle_str_t node_name; /* borrowed until destroy() */
+  brindle_str_t node_name;       /* borrowed until destroy() */
   brindle_ip_prefix_t node_ipv4; /* family 0 when the node has none */
   brindle_ip_prefix_t node_ipv6; /* family 0 when the node has none */
 
@@ -190,7 +189,7 @@ typedef struct brindle_host_services {
 } brindle_host_services_t;
 
 /* ---------------------------------------------------------------------------------------------- */
-/* The descriptor every plugin's entry symbol returns.                                             */
+/* The descriptor every plugin's entry symbol returns. */
 
 typedef struct brindle_instance brindle_instance_t; /* opaque, plugin-owned */
 

@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 typedef struct brindle_resource_key {
-  brindle_str_t kind;      /* e.g. "IPPool", "WorkloadEndpoint" */
+  brindle_str_t kind;       /* e.g. "IPPool", "WorkloadEndpoint" */
   brindle_str_t namespace_; /* empty for cluster-scoped kinds */
   brindle_str_t name;
 } brindle_resource_key_t;

@@ -51,8 +51,8 @@ typedef struct brindle_encap_local_state {
   uint32_t mtu_overhead6;               /* ... over an IPv6 underlay */
   uint32_t pod_mtu;                     /* MTU pods and the tunnel device must use */
   uint8_t has_vtep_mac;
-  brindle_mac_t vtep_mac;               /* to publish on this node's Node resource */
-  uint8_t needs_tunnel_address;         /* the host should assign one from IPAM */
+  brindle_mac_t vtep_mac;       /* to publish on this node's Node resource */
+  uint8_t needs_tunnel_address; /* the host should assign one from IPAM */
 } brindle_encap_local_state_t;
 
 /* The form of a route to a remote block (host-owned, filled by the plugin). */

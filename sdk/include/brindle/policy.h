@@ -34,8 +34,8 @@ extern "C" {
 #endif
 
 typedef enum brindle_ipset_type {
-  BRINDLE_IPSET_NET = 1,      /* addresses and CIDRs */
-  BRINDLE_IPSET_NET_PORT = 2  /* address + protocol + port (named ports) */
+  BRINDLE_IPSET_NET = 1,     /* addresses and CIDRs */
+  BRINDLE_IPSET_NET_PORT = 2 /* address + protocol + port (named ports) */
 } brindle_ipset_type_t;
 
 /* Frozen layout (passed in arrays): never grows. */
@@ -47,9 +47,9 @@ typedef struct brindle_ipset_member {
 
 typedef struct brindle_ipset {
   uint32_t struct_size;
-  brindle_str_t id;  /* stable, short, [A-Za-z0-9_-]; the plugin derives kernel names from it */
+  brindle_str_t id; /* stable, short, [A-Za-z0-9_-]; the plugin derives kernel names from it */
   brindle_ipset_type_t type;
-  uint8_t family;    /* 4 or 6: a set holds one family */
+  uint8_t family; /* 4 or 6: a set holds one family */
   const brindle_ipset_member_t* members;
   size_t n_members;
 } brindle_ipset_t;
@@ -92,16 +92,16 @@ typedef enum brindle_rule_action {
 
 typedef struct brindle_rule {
   uint32_t struct_size;
-  brindle_str_t id;           /* stable hash of the rule's content, for comments and counters */
+  brindle_str_t id; /* stable hash of the rule's content, for comments and counters */
   brindle_rule_action_t action;
-  uint8_t ip_version;         /* 0: both, 4, 6 */
-  uint8_t protocol;           /* 0: any, else IPPROTO_* */
-  uint8_t not_protocol;       /* 0: none, else IPPROTO_* that must not match */
-  int16_t icmp_type;          /* -1: any */
-  int16_t icmp_code;          /* -1: any */
+  uint8_t ip_version;                      /* 0: both, 4, 6 */
+  uint8_t protocol;                        /* 0: any, else IPPROTO_* */
+  uint8_t not_protocol;                    /* 0: none, else IPPROTO_* that must not match */
+  int16_t icmp_type;                       /* -1: any */
+  int16_t icmp_code;                       /* -1: any */
   const brindle_rule_match_t* source;      /* NULL: any */
   const brindle_rule_match_t* destination; /* NULL: any */
-  brindle_str_t log_prefix;   /* for LOG */
+  brindle_str_t log_prefix;                /* for LOG */
 } brindle_rule_t;
 
 typedef enum brindle_policy_kind {
@@ -130,7 +130,7 @@ typedef struct brindle_endpoint {
   size_t n_ingress_policies;
   const brindle_str_t* egress_policies;
   size_t n_egress_policies;
-  const brindle_str_t* profiles;         /* ordered profile ids, both directions */
+  const brindle_str_t* profiles; /* ordered profile ids, both directions */
   size_t n_profiles;
 } brindle_endpoint_t;
 
@@ -165,16 +165,16 @@ typedef struct brindle_policy_vtable {
   /* Adds and removes members of an existing set. */
   brindle_status_t (*update_ipset_members)(brindle_instance_t* inst, brindle_str_t id,
                                            const brindle_ipset_member_t* added, size_t n_added,
-                                           const brindle_ipset_member_t* removed,
-                                           size_t n_removed, brindle_error_t* err);
+                                           const brindle_ipset_member_t* removed, size_t n_removed,
+                                           brindle_error_t* err);
   brindle_status_t (*remove_ipset)(brindle_instance_t* inst, brindle_str_t id,
                                    brindle_error_t* err);
   brindle_status_t (*upsert_policy)(brindle_instance_t* inst, const brindle_policy_t* policy,
                                     brindle_error_t* err);
   brindle_status_t (*remove_policy)(brindle_instance_t* inst, brindle_policy_kind_t kind,
                                     brindle_str_t id, brindle_error_t* err);
-  brindle_status_t (*upsert_endpoint)(brindle_instance_t* inst,
-                                      const brindle_endpoint_t* endpoint, brindle_error_t* err);
+  brindle_status_t (*upsert_endpoint)(brindle_instance_t* inst, const brindle_endpoint_t* endpoint,
+                                      brindle_error_t* err);
   brindle_status_t (*remove_endpoint)(brindle_instance_t* inst, brindle_str_t id,
                                       brindle_error_t* err);
   brindle_status_t (*in_sync)(brindle_instance_t* inst, brindle_error_t* err);

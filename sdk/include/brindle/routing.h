@@ -34,9 +34,10 @@ typedef enum brindle_encap_mode {
 } brindle_encap_mode_t;
 
 /* Route flags. */
-#define BRINDLE_ROUTE_ONLINK 0x1u       /* the gateway is on-link on `device` (tunnels) */
-#define BRINDLE_ROUTE_NO_EXPORT 0x2u    /* never advertise (pool has disableBGPExport) */
-#define BRINDLE_ROUTE_CROSS_SUBNET 0x4u /* encapsulated only because the node is in another subnet */
+#define BRINDLE_ROUTE_ONLINK 0x1u    /* the gateway is on-link on `device` (tunnels) */
+#define BRINDLE_ROUTE_NO_EXPORT 0x2u /* never advertise (pool has disableBGPExport) */
+#define BRINDLE_ROUTE_CROSS_SUBNET \
+  0x4u /* encapsulated only because the node is in another subnet */
 
 typedef struct brindle_route {
   uint32_t struct_size;
@@ -45,10 +46,10 @@ typedef struct brindle_route {
   brindle_ip_prefix_t gateway;     /* family 0: none (blackhole for LOCAL_BLOCK) */
   brindle_str_t device;            /* empty: let the kernel pick */
   uint32_t flags;
-  brindle_encap_mode_t encap;      /* how packets to this block are carried */
-  brindle_str_t node;              /* owning node */
+  brindle_encap_mode_t encap;       /* how packets to this block are carried */
+  brindle_str_t node;               /* owning node */
   brindle_ip_prefix_t node_address; /* owning node's underlay address (BGP next hop) */
-  brindle_str_t pool;              /* name of the IPPool the block belongs to */
+  brindle_str_t pool;               /* name of the IPPool the block belongs to */
 } brindle_route_t;
 
 /* Pool modes, as in IPPool ipipMode / vxlanMode. */
@@ -81,22 +82,22 @@ typedef enum brindle_bgp_peer_type {
 typedef struct brindle_bgp_settings {
   uint32_t struct_size;
   uint32_t local_asn;
-  brindle_ip_prefix_t router_id;      /* IPv4 */
-  uint16_t listen_port;               /* 179 unless configured */
+  brindle_ip_prefix_t router_id;            /* IPv4 */
+  uint16_t listen_port;                     /* 179 unless configured */
   brindle_str_t route_reflector_cluster_id; /* non-empty: this node is a route reflector */
-  uint32_t graceful_restart_seconds;  /* 0 disables graceful restart */
-  uint8_t bfd;                        /* non-zero: BFD on every session */
+  uint32_t graceful_restart_seconds;        /* 0 disables graceful restart */
+  uint8_t bfd;                              /* non-zero: BFD on every session */
 } brindle_bgp_settings_t;
 
 typedef struct brindle_bgp_peer {
   uint32_t struct_size;
-  brindle_str_t name;      /* stable identifier used as the protocol name */
+  brindle_str_t name; /* stable identifier used as the protocol name */
   brindle_bgp_peer_type_t type;
   brindle_ip_prefix_t address;
   uint32_t asn;
-  uint16_t port;           /* 0: 179 */
-  brindle_str_t password;  /* empty: none; resolved by the host from the secret reference */
-  brindle_str_t source;    /* e.g. the BGPPeer resource's name, for status output */
+  uint16_t port;          /* 0: 179 */
+  brindle_str_t password; /* empty: none; resolved by the host from the secret reference */
+  brindle_str_t source;   /* e.g. the BGPPeer resource's name, for status output */
 } brindle_bgp_peer_t;
 
 /* An update of the desired routing state. Every array is of pointers so that element structs may
