@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything Brindle needs to build, test and run its lab on Debian 12. Idempotent.
+set -euo pipefail
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config clang clang-format clang-tidy libclang-rt-14-dev
+  # libraries
+  libboost-dev libboost-program-options-dev libboost-filesystem-dev libboost-system-dev
+  libtoml11-dev nlohmann-json3-dev libyaml-cpp-dev libsystemd-dev libcurl4-openssl-dev
+  libnl-3-dev libnl-route-3-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  # tests and tools
+  libgtest-dev libgmock-dev libbenchmark-dev abigail-tools
+  iproute2 iputils-ping procps psmisc openssl curl
+  etcd-server etcd-client
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if (( ${#missing[@]} > 0 )); then
+  echo "install-deps: installing ${missing[*]}"
+  if [[ ! -d /var/lib/apt/lists/partial ]] || [[ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v partial)" ]]; then
+    apt-get update
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+# etcd-server's package starts a system etcd on 127.0.0.1:2379; tests start their own instances
+# on free ports, so the system one is not needed (and must not be relied upon).
+if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
+  systemctl stop etcd || true
+fi
