@@ -1,0 +1,105 @@
+// The host's side of a datastore plugin: typed C++ calls over the C ABI, with errors as
+// exceptions carrying the plugin's status code. Used by brindled and brindlectl alike.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <brindle/datastore.h>
+
+namespace brindle::datastore {
+
+// A failed datastore call: the plugin's status code and message.
+class DatastoreError : public std::runtime_error {
+ public:
+  DatastoreError(brindle_status_t code, const std::string& message)
+      : std::runtime_error(message), code_(code) {}
+  brindle_status_t code() const noexcept { return code_; }
+  bool conflict() const noexcept { return code_ == BRINDLE_ERR_CONFLICT; }
+  bool not_found() const noexcept { return code_ == BRINDLE_ERR_NOT_FOUND; }
+  bool already_exists() const noexcept { return code_ == BRINDLE_ERR_ALREADY_EXISTS; }
+
+ private:
+  brindle_status_t code_;
+};
+
+struct Key {
+  std::string kind;
+  std::string namespace_;  // empty for cluster-scoped kinds
+  std::string name;
+  friend bool operator==(const Key&, const Key&) = default;
+  friend auto operator<=>(const Key&, const Key&) = default;
+  std::string to_string() const;  // "Kind/ns/name" or "Kind/name"
+};
+
+struct Stored {
+  Key key;
+  std::string json;
+  std::string revision;
+};
+
+struct ListResult {
+  std::vector<Stored> items;
+  std::string revision;  // pass to watch() to continue after this list
+};
+
+enum class EventType {
+  added,
+  modified,
+  deleted,
+  resync_required,
+  progress,
+  disconnected,
+  reconnected
+};
+
+struct Event {
+  EventType type;
+  std::optional<Stored> resource;  // added/modified/deleted
+  std::string revision;
+  std::string message;
+};
+
+// Stops the watch when destroyed; after that the handler is never called again.
+class WatchHandle {
+ public:
+  WatchHandle(const brindle_datastore_vtable_t* vtable, brindle_instance_t* instance,
+              brindle_watch_t* watch, std::unique_ptr<std::function<void(const Event&)>> handler);
+  ~WatchHandle();
+  WatchHandle(const WatchHandle&) = delete;
+  WatchHandle& operator=(const WatchHandle&) = delete;
+
+ private:
+  const brindle_datastore_vtable_t* vtable_;
+  brindle_instance_t* instance_;
+  brindle_watch_t* watch_;
+  std::unique_ptr<std::function<void(const Event&)>> handler_;
+};
+
+// Thread-safe as far as the plugin is (the contract says get/list/create/update/remove may be
+// called concurrently).
+class Client {
+ public:
+  Client(const brindle_datastore_vtable_t* vtable, brindle_instance_t* instance);
+
+  std::optional<Stored> get(const Key& key) const;  // nullopt when absent
+  ListResult list(std::string_view kind, std::string_view namespace_ = {}) const;
+  Stored create(const Key& key, std::string_view json) const;  // throws already_exists
+  // Compare-and-swap on `revision` (empty: unconditional). Throws conflict / not_found.
+  Stored update(const Key& key, std::string_view json, std::string_view revision) const;
+  void remove(const Key& key, std::string_view revision) const;  // throws conflict / not_found
+  // Events are delivered on a plugin thread, in order.
+  std::unique_ptr<WatchHandle> watch(std::string_view kind, std::string_view from_revision,
+                                     std::function<void(const Event&)> handler) const;
+
+ private:
+  const brindle_datastore_vtable_t* vtable_;
+  brindle_instance_t* instance_;
+};
+
+}  // namespace brindle::datastore
