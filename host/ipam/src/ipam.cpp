@@ -1,0 +1,874 @@
+#include "brindle/ipam/ipam.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "brindle/model/selector.hpp"
+
+namespace brindle::ipam {
+
+using datastore::DatastoreError;
+using model::IpAddress;
+using model::IpFamily;
+using model::IpPrefix;
+
+struct Ipam::PoolView {
+  std::string name;
+  IpPrefix cidr;
+  int block_size = 0;
+};
+
+namespace {
+
+constexpr const char* kAffinityPrefix = "host:";
+
+int default_block_size(const model::IPPoolSpec& spec) {
+  if (spec.block_size != 0) {
+    return spec.block_size;
+  }
+  return spec.cidr.is_v4() ? 26 : 122;
+}
+
+// The block `address` falls in, for a pool with `block_size`.
+IpPrefix block_of(const IpAddress& address, int block_size) {
+  return IpPrefix(address, block_size).masked();
+}
+
+// Resource names allow lower-case alphanumerics, '-' and '.'; handle ids are kept verbatim in
+// the spec and only the name is made safe.
+std::string handle_resource_name(const std::string& handle_id) {
+  std::string name;
+  name.reserve(handle_id.size());
+  for (char c : handle_id) {
+    const char lower = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    name += (std::isalnum(static_cast<unsigned char>(lower)) != 0 || lower == '-' || lower == '.')
+                ? lower
+                : '-';
+  }
+  while (!name.empty() && (name.front() == '-' || name.front() == '.')) {
+    name.erase(name.begin());
+  }
+  if (name.size() > 253) {
+    name.resize(253);
+  }
+  return name.empty() ? "handle" : name;
+}
+
+[[noreturn]] void datastore_failure(const DatastoreError& e) {
+  throw IpamError(IpamError::Code::datastore, e.what());
+}
+
+// Runs `attempt` until it returns true, pausing between tries; `attempt` returns false on a
+// compare-and-swap conflict. Gives up with conflict_retries.
+template <typename Attempt>
+void with_retries(int max_retries, const std::function<void(int)>& pause, const std::string& what,
+                  Attempt&& attempt) {
+  for (int i = 0; i < max_retries; ++i) {
+    try {
+      if (attempt()) {
+        return;
+      }
+    } catch (const DatastoreError& e) {
+      if (!e.conflict() && !e.already_exists() && !e.not_found()) {
+        datastore_failure(e);
+      }
+    }
+    pause(i);
+  }
+  throw IpamError(IpamError::Code::conflict_retries,
+                  what + ": gave up after " + std::to_string(max_retries) + " conflicting updates");
+}
+
+// Frees unreferenced attributes and renumbers the allocations that point at the rest.
+void compact_attributes(model::IPAMBlockSpec& block) {
+  std::vector<int32_t> remap(block.attributes.size(), -1);
+  std::vector<model::AllocationAttribute> kept;
+  for (auto& slot : block.allocations) {
+    if (!slot) {
+      continue;
+    }
+    const auto idx = static_cast<size_t>(*slot);
+    if (remap[idx] < 0) {
+      remap[idx] = static_cast<int32_t>(kept.size());
+      kept.push_back(block.attributes[idx]);
+    }
+    slot = remap[idx];
+  }
+  block.attributes = std::move(kept);
+}
+
+uint64_t in_use(const model::IPAMBlockSpec& block) {
+  return static_cast<uint64_t>(std::count_if(block.allocations.begin(), block.allocations.end(),
+                                             [](const auto& a) { return a.has_value(); }));
+}
+
+}  // namespace
+
+Ipam::Ipam(const datastore::Client& client, Options options)
+    : store_(client), options_(options), jitter_state_(std::random_device{}()) {}
+
+void Ipam::retry_pause(int attempt) {
+  // Randomised so that racing agents spread out; grows slowly with the attempt number.
+  jitter_state_ = jitter_state_ * 6364136223846793005ULL + 1442695040888963407ULL;
+  const auto max_us = options_.retry_jitter.count() * (1 + attempt / 10);
+  if (max_us > 0) {
+    std::this_thread::sleep_for(std::chrono::microseconds((jitter_state_ >> 33) % max_us));
+  }
+}
+
+model::IPAMConfigSpec Ipam::config() {
+  try {
+    auto c = store_.get<model::IPAMConfigSpec>("default");
+    return c ? c->doc.spec : model::IPAMConfigSpec{};
+  } catch (const DatastoreError& e) {
+    if (e.code() == BRINDLE_ERR_INVALID_ARGUMENT) {
+      return {};
+    }
+    datastore_failure(e);
+  }
+}
+
+std::vector<Ipam::PoolView> Ipam::usable_pools(const AssignRequest& request, IpFamily family,
+                                               const std::vector<IpPrefix>& restrict_to) {
+  model::Labels labels;
+  if (request.node_labels) {
+    labels = *request.node_labels;
+  } else {
+    try {
+      if (auto node = store_.get<model::NodeSpec>(request.node)) {
+        labels = node->doc.metadata.labels;
+      }
+    } catch (const DatastoreError& e) {
+      if (e.code() != BRINDLE_ERR_INVALID_ARGUMENT) {
+        datastore_failure(e);
+      }
+    }
+  }
+  std::vector<PoolView> out;
+  std::vector<Versioned<model::IPPoolSpec>> pools;
+  try {
+    pools = store_.list<model::IPPoolSpec>();
+  } catch (const DatastoreError& e) {
+    datastore_failure(e);
+  }
+  for (const auto& p : pools) {
+    const model::IPPoolSpec& spec = p.doc.spec;
+    if (spec.disabled || spec.cidr.family() != family) {
+      continue;
+    }
+    if (!spec.allowed_uses.empty() && std::find(spec.allowed_uses.begin(), spec.allowed_uses.end(),
+                                                request.use) == spec.allowed_uses.end()) {
+      continue;
+    }
+    if (!restrict_to.empty() &&
+        std::none_of(restrict_to.begin(), restrict_to.end(),
+                     [&](const IpPrefix& r) { return r.masked() == spec.cidr.masked(); })) {
+      continue;
+    }
+    if (restrict_to.empty() && !spec.node_selector.empty() &&
+        !model::Selector::parse(spec.node_selector).matches(labels)) {
+      continue;
+    }
+    out.push_back({p.doc.metadata.name, spec.cidr.masked(), default_block_size(spec)});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const PoolView& a, const PoolView& b) { return a.cidr < b.cidr; });
+  return out;
+}
+
+void Ipam::ensure_handle(const std::string& handle_id, const IpPrefix& block, int delta) {
+  const std::string name = handle_resource_name(handle_id);
+  const std::string block_key = block.to_string();
+  with_retries(
+      options_.max_retries, [this](int a) { retry_pause(a); }, "update handle " + handle_id,
+      [&] {
+        auto current = store_.get<model::IPAMHandleSpec>(name);
+        if (!current) {
+          if (delta <= 0) {
+            return true;
+          }
+          model::IPAMHandle doc;
+          doc.metadata.name = name;
+          doc.spec.handle_id = handle_id;
+          doc.spec.block[block_key] = delta;
+          store_.create(doc);
+          return true;
+        }
+        model::IPAMHandle doc = current->doc;
+        int32_t& count = doc.spec.block[block_key];
+        count += delta;
+        if (count <= 0) {
+          doc.spec.block.erase(block_key);
+        }
+        if (doc.spec.block.empty()) {
+          store_.remove<model::IPAMHandleSpec>(name, current->revision);
+        } else {
+          store_.update(doc, current->revision);
+        }
+        return true;
+      });
+}
+
+std::vector<IpPrefix> Ipam::allocate_in_block(const IpPrefix& block, int count,
+                                              const AssignRequest& request, bool require_affinity) {
+  const std::string name = model::block_name(block);
+  std::vector<IpPrefix> allocated;
+  bool handle_written = false;
+  int reserved = 0;
+  with_retries(
+      options_.max_retries, [this](int a) { retry_pause(a); }, "allocate in " + name,
+      [&] {
+        allocated.clear();
+        auto current = store_.get<model::IPAMBlockSpec>(name);
+        if (!current || current->doc.spec.deleted) {
+          return true;
+        }
+        model::IPAMBlock doc = current->doc;
+        if (require_affinity && doc.spec.affinity != kAffinityPrefix + request.node) {
+          return true;  // the block is no longer ours
+        }
+        const int n = std::min<int>(count, static_cast<int>(doc.spec.unallocated.size()));
+        if (n == 0) {
+          return true;
+        }
+        if (!handle_written) {
+          // The handle first: a crash after this leaves a handle that release still finds.
+          ensure_handle(request.handle_id, block, n);
+          handle_written = true;
+          reserved = n;
+        }
+        model::AllocationAttribute attribute{request.handle_id, request.attributes};
+        auto it = std::find(doc.spec.attributes.begin(), doc.spec.attributes.end(), attribute);
+        int32_t index = static_cast<int32_t>(it - doc.spec.attributes.begin());
+        if (it == doc.spec.attributes.end()) {
+          doc.spec.attributes.push_back(attribute);
+        }
+        for (int i = 0; i < n; ++i) {
+          // The head of the free list has been free the longest: recently released addresses are
+          // reused last, so a reused address never meets state left for its previous owner.
+          const int32_t ordinal = doc.spec.unallocated.front();
+          doc.spec.unallocated.erase(doc.spec.unallocated.begin());
+          doc.spec.allocations[static_cast<size_t>(ordinal)] = index;
+          allocated.emplace_back(*block.address_at(static_cast<uint64_t>(ordinal)),
+                                 block.prefix_length());
+        }
+        store_.update(doc, current->revision);
+        return true;
+      });
+  if (handle_written && static_cast<int>(allocated.size()) != reserved) {
+    ensure_handle(request.handle_id, block, static_cast<int>(allocated.size()) - reserved);
+  }
+  return allocated;
+}
+
+std::optional<IpPrefix> Ipam::claim_block(const PoolView& pool, const std::string& node) {
+  std::set<IpPrefix> existing;
+  try {
+    for (const auto& b : store_.list<model::IPAMBlockSpec>()) {
+      existing.insert(b.doc.spec.cidr.masked());
+    }
+  } catch (const DatastoreError& e) {
+    datastore_failure(e);
+  }
+  const int extra_bits = pool.block_size - pool.cidr.prefix_length();
+  // Per-node pseudo-random order, so racing nodes rarely try the same block.
+  std::mt19937_64 rng(std::hash<std::string>{}(node));
+  std::vector<uint64_t> order;
+  const bool enumerable = extra_bits <= 20;
+  if (enumerable) {
+    order.resize(uint64_t{1} << extra_bits);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+  } else {
+    // Too many blocks to enumerate (large IPv6 pools): a bounded pseudo-random sample.
+    std::uniform_int_distribution<uint64_t> pick(
+        0, extra_bits >= 64 ? UINT64_MAX : (uint64_t{1} << extra_bits) - 1);
+    for (int i = 0; i < 4096; ++i) {
+      order.push_back(pick(rng));
+    }
+  }
+  const uint64_t block_addresses = IpPrefix(pool.cidr.address(), pool.block_size).size();
+  for (uint64_t ordinal : order) {
+    // ordinal * block size, computed as an offset from the pool's network address.
+    std::optional<IpAddress> start;
+    if (block_addresses != UINT64_MAX && ordinal <= UINT64_MAX / block_addresses) {
+      start = pool.cidr.network().plus(ordinal * block_addresses);
+    }
+    if (!start) {
+      continue;
+    }
+    const IpPrefix block(*start, pool.block_size);
+    if (existing.count(block) != 0) {
+      continue;
+    }
+    // 1. pending affinity (ours from an earlier, interrupted claim is reused)
+    const std::string affinity_name = model::block_affinity_name(node, block);
+    Versioned<model::BlockAffinitySpec> affinity;
+    try {
+      model::BlockAffinity doc;
+      doc.metadata.name = affinity_name;
+      doc.spec.state = model::AffinityState::kPending;
+      doc.spec.node = node;
+      doc.spec.cidr = block;
+      try {
+        affinity = store_.create(doc);
+      } catch (const DatastoreError& e) {
+        if (!e.already_exists()) {
+          throw;
+        }
+        auto found = store_.get<model::BlockAffinitySpec>(affinity_name);
+        if (!found) {
+          continue;
+        }
+        affinity = *found;
+      }
+      // 2. the block itself; whoever creates it first owns it
+      model::IPAMBlock block_doc;
+      block_doc.metadata.name = model::block_name(block);
+      block_doc.spec.cidr = block;
+      block_doc.spec.affinity = kAffinityPrefix + node;
+      block_doc.spec.allocations.assign(block_addresses, std::nullopt);
+      block_doc.spec.unallocated.resize(block_addresses);
+      std::iota(block_doc.spec.unallocated.begin(), block_doc.spec.unallocated.end(), 0);
+      try {
+        store_.create(block_doc);
+      } catch (const DatastoreError& e) {
+        if (!e.already_exists()) {
+          throw;
+        }
+        existing.insert(block);
+        // Another node won: drop our pending affinity and try the next candidate.
+        try {
+          store_.remove<model::BlockAffinitySpec>(affinity_name, affinity.revision);
+        } catch (const DatastoreError&) {
+        }
+        continue;
+      }
+      // 3. confirmed
+      with_retries(
+          options_.max_retries, [this](int a) { retry_pause(a); }, "confirm " + affinity_name,
+          [&] {
+            auto current = store_.get<model::BlockAffinitySpec>(affinity_name);
+            model::BlockAffinity doc2 = current ? current->doc : affinity.doc;
+            doc2.spec.state = model::AffinityState::kConfirmed;
+            if (current) {
+              store_.update(doc2, current->revision);
+            } else {
+              doc2.metadata.revision.clear();
+              store_.create(doc2);
+            }
+            return true;
+          });
+      return block;
+    } catch (const DatastoreError& e) {
+      datastore_failure(e);
+    }
+  }
+  return std::nullopt;
+}
+
+AssignResult Ipam::auto_assign(const AssignRequest& request) {
+  if (request.handle_id.empty() || request.node.empty()) {
+    throw IpamError(IpamError::Code::invalid_request, "a handle and a node are required");
+  }
+  AssignResult result;
+  const model::IPAMConfigSpec cfg = config();
+  const std::string affinity_value = kAffinityPrefix + request.node;
+
+  auto assign_family = [&](IpFamily family, int want, const std::vector<IpPrefix>& restrict_to,
+                           std::vector<IpPrefix>& out) {
+    if (want <= 0) {
+      return;
+    }
+    const std::vector<PoolView> pools = usable_pools(request, family, restrict_to);
+    if (pools.empty()) {
+      throw IpamError(IpamError::Code::no_pool, "no enabled " +
+                                                    std::string(model::family_name(family)) +
+                                                    " pool is usable by node " + request.node);
+    }
+    auto in_pools = [&](const IpPrefix& block) {
+      return std::any_of(pools.begin(), pools.end(),
+                         [&](const PoolView& p) { return p.cidr.contains(block); });
+    };
+    int need = want;
+    std::vector<Versioned<model::BlockAffinitySpec>> affinities;
+    try {
+      affinities = store_.list<model::BlockAffinitySpec>();
+    } catch (const DatastoreError& e) {
+      datastore_failure(e);
+    }
+    std::vector<IpPrefix> own_blocks;
+    int blocks_of_node = 0;
+    for (const auto& a : affinities) {
+      if (a.doc.spec.node != request.node || a.doc.spec.cidr.family() != family) {
+        continue;
+      }
+      ++blocks_of_node;
+      if (a.doc.spec.state == model::AffinityState::kConfirmed && in_pools(a.doc.spec.cidr)) {
+        own_blocks.push_back(a.doc.spec.cidr.masked());
+      }
+    }
+    std::sort(own_blocks.begin(), own_blocks.end());
+    // 1. this node's blocks
+    for (const IpPrefix& block : own_blocks) {
+      if (need == 0) {
+        break;
+      }
+      for (const IpPrefix& a : allocate_in_block(block, need, request, true)) {
+        out.push_back(a);
+        --need;
+      }
+    }
+    // 2. claim new blocks
+    while (need > 0 && cfg.auto_allocate_blocks &&
+           (cfg.max_blocks_per_host == 0 || blocks_of_node < cfg.max_blocks_per_host)) {
+      std::optional<IpPrefix> claimed;
+      for (const PoolView& pool : pools) {
+        claimed = claim_block(pool, request.node);
+        if (claimed) {
+          break;
+        }
+      }
+      if (!claimed) {
+        break;
+      }
+      ++blocks_of_node;
+      for (const IpPrefix& a : allocate_in_block(*claimed, need, request, true)) {
+        out.push_back(a);
+        --need;
+      }
+    }
+    // 3. borrow from other nodes' blocks
+    if (need > 0 && !cfg.strict_affinity) {
+      std::vector<Versioned<model::IPAMBlockSpec>> blocks;
+      try {
+        blocks = store_.list<model::IPAMBlockSpec>();
+      } catch (const DatastoreError& e) {
+        datastore_failure(e);
+      }
+      for (const auto& b : blocks) {
+        if (need == 0) {
+          break;
+        }
+        if (b.doc.spec.affinity == affinity_value || !in_pools(b.doc.spec.cidr) ||
+            b.doc.spec.unallocated.empty() || b.doc.spec.deleted) {
+          continue;
+        }
+        for (const IpPrefix& a : allocate_in_block(b.doc.spec.cidr, need, request, false)) {
+          out.push_back(a);
+          --need;
+        }
+      }
+    }
+    if (need > 0) {
+      std::string why = cfg.strict_affinity ? " (strictAffinity forbids borrowing)" : "";
+      if (cfg.max_blocks_per_host != 0 && blocks_of_node >= cfg.max_blocks_per_host) {
+        why += " (node has maxBlocksPerHost=" + std::to_string(cfg.max_blocks_per_host) + ")";
+      }
+      throw IpamError(IpamError::Code::exhausted, "no free " +
+                                                      std::string(model::family_name(family)) +
+                                                      " address for node " + request.node + why);
+    }
+  };
+
+  try {
+    assign_family(IpFamily::kV4, request.num_v4, request.pools_v4, result.v4);
+    assign_family(IpFamily::kV6, request.num_v6, request.pools_v6, result.v6);
+  } catch (const IpamError&) {
+    // All or nothing: what this call allocated is given back.
+    std::vector<IpAddress> taken;
+    for (const auto* list : {&result.v4, &result.v6}) {
+      for (const IpPrefix& p : *list) {
+        taken.push_back(p.address());
+      }
+    }
+    if (!taken.empty()) {
+      try {
+        release_addresses(taken);
+      } catch (const IpamError&) {
+      }
+    }
+    throw;
+  }
+  return result;
+}
+
+IpPrefix Ipam::assign_address(const IpAddress& address, const AssignRequest& request) {
+  std::vector<Versioned<model::IPPoolSpec>> pools;
+  try {
+    pools = store_.list<model::IPPoolSpec>();
+  } catch (const DatastoreError& e) {
+    datastore_failure(e);
+  }
+  auto pool = std::find_if(pools.begin(), pools.end(), [&](const auto& p) {
+    return !p.doc.spec.disabled && p.doc.spec.cidr.contains(address);
+  });
+  if (pool == pools.end()) {
+    throw IpamError(IpamError::Code::invalid_request,
+                    address.to_string() + " is not in any enabled pool");
+  }
+  const int block_size = default_block_size(pool->doc.spec);
+  const IpPrefix block = block_of(address, block_size);
+  const std::string name = model::block_name(block);
+  const uint64_t ordinal = *block.ordinal_of(address);
+
+  // The block may not exist yet: claim it for this node first.
+  try {
+    if (!store_.get<model::IPAMBlockSpec>(name)) {
+      model::IPAMBlock doc;
+      doc.metadata.name = name;
+      doc.spec.cidr = block;
+      doc.spec.affinity = kAffinityPrefix + request.node;
+      const uint64_t n = block.size();
+      doc.spec.allocations.assign(n, std::nullopt);
+      doc.spec.unallocated.resize(n);
+      std::iota(doc.spec.unallocated.begin(), doc.spec.unallocated.end(), 0);
+      model::BlockAffinity affinity;
+      affinity.metadata.name = model::block_affinity_name(request.node, block);
+      affinity.spec.state = model::AffinityState::kConfirmed;
+      affinity.spec.node = request.node;
+      affinity.spec.cidr = block;
+      try {
+        store_.create(doc);
+        store_.create(affinity);
+      } catch (const DatastoreError& e) {
+        if (!e.already_exists()) {
+          throw;
+        }
+      }
+    }
+  } catch (const DatastoreError& e) {
+    datastore_failure(e);
+  }
+
+  ensure_handle(request.handle_id, block, 1);
+  bool taken_by_other = false;
+  bool already_ours = false;
+  try {
+    with_retries(
+        options_.max_retries, [this](int a) { retry_pause(a); }, "assign " + address.to_string(),
+        [&] {
+          auto current = store_.get<model::IPAMBlockSpec>(name);
+          if (!current) {
+            return false;
+          }
+          model::IPAMBlock doc = current->doc;
+          auto& slot = doc.spec.allocations[ordinal];
+          if (slot) {
+            const auto& owner = doc.spec.attributes[static_cast<size_t>(*slot)];
+            if (owner.handle_id == request.handle_id) {
+              already_ours = true;  // idempotent: the handle was counted by the first call
+              return true;
+            }
+            taken_by_other = true;
+            return true;
+          }
+          model::AllocationAttribute attribute{request.handle_id, request.attributes};
+          auto it = std::find(doc.spec.attributes.begin(), doc.spec.attributes.end(), attribute);
+          slot = static_cast<int32_t>(it - doc.spec.attributes.begin());
+          if (it == doc.spec.attributes.end()) {
+            doc.spec.attributes.push_back(attribute);
+          }
+          auto& free_list = doc.spec.unallocated;
+          free_list.erase(
+              std::remove(free_list.begin(), free_list.end(), static_cast<int32_t>(ordinal)),
+              free_list.end());
+          store_.update(doc, current->revision);
+          return true;
+        });
+  } catch (const IpamError&) {
+    ensure_handle(request.handle_id, block, -1);
+    throw;
+  }
+  if (taken_by_other || already_ours) {
+    ensure_handle(request.handle_id, block, -1);
+  }
+  if (taken_by_other) {
+    throw IpamError(IpamError::Code::address_in_use, address.to_string() + " is already in use");
+  }
+  return IpPrefix(address, block_size);
+}
+
+void Ipam::release_in_block(const IpPrefix& block, const std::string& handle_id,
+                            const std::vector<IpAddress>* only, std::vector<IpAddress>* released) {
+  const std::string name = model::block_name(block);
+  std::vector<std::pair<IpAddress, std::string>> freed;  // address, its handle
+  with_retries(
+      options_.max_retries, [this](int a) { retry_pause(a); }, "release in " + name,
+      [&] {
+        freed.clear();
+        auto current = store_.get<model::IPAMBlockSpec>(name);
+        if (!current) {
+          return true;
+        }
+        model::IPAMBlock doc = current->doc;
+        for (size_t ordinal = 0; ordinal < doc.spec.allocations.size(); ++ordinal) {
+          auto& slot = doc.spec.allocations[ordinal];
+          if (!slot) {
+            continue;
+          }
+          const std::string& owner = doc.spec.attributes[static_cast<size_t>(*slot)].handle_id;
+          const IpAddress address = *block.address_at(ordinal);
+          const bool match = only != nullptr
+                                 ? std::find(only->begin(), only->end(), address) != only->end()
+                                 : owner == handle_id;
+          if (!match) {
+            continue;
+          }
+          freed.emplace_back(address, owner);
+          slot.reset();
+          doc.spec.unallocated.push_back(static_cast<int32_t>(ordinal));  // reused last
+        }
+        if (freed.empty()) {
+          return true;
+        }
+        compact_attributes(doc.spec);
+        store_.update(doc, current->revision);
+        return true;
+      });
+  for (const auto& [address, owner] : freed) {
+    if (released != nullptr) {
+      released->push_back(address);
+    }
+    if (only != nullptr) {
+      ensure_handle(owner, block, -1);
+    }
+  }
+}
+
+int Ipam::release_by_handle(const std::string& handle_id) {
+  const std::string name = handle_resource_name(handle_id);
+  std::vector<IpAddress> released;
+  try {
+    auto handle = store_.get<model::IPAMHandleSpec>(name);
+    if (!handle) {
+      return 0;
+    }
+    for (const auto& [cidr, count] : handle->doc.spec.block) {
+      release_in_block(IpPrefix::parse(cidr), handle_id, nullptr, &released);
+    }
+    // Blocks first, then the handle: an interrupted release is finished by the next one.
+    with_retries(
+        options_.max_retries, [this](int a) { retry_pause(a); }, "delete handle " + handle_id,
+        [&] {
+          auto current = store_.get<model::IPAMHandleSpec>(name);
+          if (current) {
+            store_.remove<model::IPAMHandleSpec>(name, current->revision);
+          }
+          return true;
+        });
+  } catch (const DatastoreError& e) {
+    datastore_failure(e);
+  }
+  return static_cast<int>(released.size());
+}
+
+std::vector<IpAddress> Ipam::release_addresses(const std::vector<IpAddress>& addresses) {
+  std::vector<IpAddress> released;
+  std::vector<Versioned<model::IPAMBlockSpec>> blocks;
+  try {
+    blocks = store_.list<model::IPAMBlockSpec>();
+  } catch (const DatastoreError& e) {
+    datastore_failure(e);
+  }
+  std::map<IpPrefix, std::vector<IpAddress>> by_block;
+  for (const IpAddress& a : addresses) {
+    for (const auto& b : blocks) {
+      if (b.doc.spec.cidr.contains(a)) {
+        by_block[b.doc.spec.cidr.masked()].push_back(a);
+        break;
+      }
+    }
+  }
+  for (const auto& [block, list] : by_block) {
+    release_in_block(block, {}, &list, &released);
+  }
+  return released;
+}
+
+std::vector<IpAddress> Ipam::addresses_of_handle(const std::string& handle_id) {
+  std::vector<IpAddress> out;
+  try {
+    auto handle = store_.get<model::IPAMHandleSpec>(handle_resource_name(handle_id));
+    if (!handle) {
+      return out;
+    }
+    for (const auto& [cidr, count] : handle->doc.spec.block) {
+      auto block = store_.get<model::IPAMBlockSpec>(model::block_name(IpPrefix::parse(cidr)));
+      if (!block) {
+        continue;
+      }
+      const auto& spec = block->doc.spec;
+      for (size_t o = 0; o < spec.allocations.size(); ++o) {
+        if (spec.allocations[o] &&
+            spec.attributes[static_cast<size_t>(*spec.allocations[o])].handle_id == handle_id) {
+          out.push_back(*spec.cidr.masked().address_at(o));
+        }
+      }
+    }
+  } catch (const DatastoreError& e) {
+    datastore_failure(e);
+  }
+  return out;
+}
+
+std::vector<IpPrefix> Ipam::release_empty_blocks(const std::string& node) {
+  std::vector<IpPrefix> released;
+  try {
+    for (const auto& a : store_.list<model::BlockAffinitySpec>()) {
+      if (a.doc.spec.node != node) {
+        continue;
+      }
+      const IpPrefix block = a.doc.spec.cidr.masked();
+      auto current = store_.get<model::IPAMBlockSpec>(model::block_name(block));
+      if (current && in_use(current->doc.spec) > 0) {
+        continue;
+      }
+      // Mark the affinity so no allocation starts in it, then delete the block only if it is
+      // still the empty version we read, then the affinity.
+      model::BlockAffinity marked = a.doc;
+      marked.spec.state = model::AffinityState::kPendingDeletion;
+      Versioned<model::BlockAffinitySpec> pending;
+      try {
+        pending = store_.update(marked, a.revision);
+      } catch (const DatastoreError& e) {
+        if (e.conflict() || e.not_found()) {
+          continue;
+        }
+        throw;
+      }
+      if (current) {
+        try {
+          store_.remove<model::IPAMBlockSpec>(current->doc.metadata.name, current->revision);
+        } catch (const DatastoreError& e) {
+          if (!e.not_found()) {
+            // Someone allocated meanwhile: keep the block and restore the affinity.
+            model::BlockAffinity restored = pending.doc;
+            restored.spec.state = model::AffinityState::kConfirmed;
+            try {
+              store_.update(restored, pending.revision);
+            } catch (const DatastoreError&) {
+            }
+            continue;
+          }
+        }
+      }
+      try {
+        store_.remove<model::BlockAffinitySpec>(pending.doc.metadata.name, pending.revision);
+      } catch (const DatastoreError& e) {
+        if (!e.not_found()) {
+          throw;
+        }
+      }
+      released.push_back(block);
+    }
+  } catch (const DatastoreError& e) {
+    datastore_failure(e);
+  }
+  return released;
+}
+
+int Ipam::release_node_affinities(const std::string& node) {
+  int count = 0;
+  try {
+    for (const auto& a : store_.list<model::BlockAffinitySpec>()) {
+      if (a.doc.spec.node != node) {
+        continue;
+      }
+      const std::string block_name = model::block_name(a.doc.spec.cidr.masked());
+      with_retries(
+          options_.max_retries, [this](int x) { retry_pause(x); }, "unaffine " + block_name,
+          [&] {
+            auto block = store_.get<model::IPAMBlockSpec>(block_name);
+            if (!block) {
+              return true;
+            }
+            if (in_use(block->doc.spec) == 0) {
+              store_.remove<model::IPAMBlockSpec>(block_name, block->revision);
+            } else {
+              model::IPAMBlock doc = block->doc;
+              doc.spec.affinity.clear();
+              store_.update(doc, block->revision);
+            }
+            return true;
+          });
+      try {
+        store_.remove<model::BlockAffinitySpec>(a.doc.metadata.name, a.revision);
+      } catch (const DatastoreError& e) {
+        if (!e.not_found() && !e.conflict()) {
+          throw;
+        }
+      }
+      ++count;
+    }
+  } catch (const DatastoreError& e) {
+    datastore_failure(e);
+  }
+  return count;
+}
+
+std::vector<PoolUsage> Ipam::usage() {
+  std::vector<PoolUsage> out;
+  try {
+    const auto blocks = store_.list<model::IPAMBlockSpec>();
+    for (const auto& p : store_.list<model::IPPoolSpec>()) {
+      PoolUsage u;
+      u.name = p.doc.metadata.name;
+      u.pool.cidr = p.doc.spec.cidr.masked();
+      u.pool.total = u.pool.cidr.size();
+      for (const auto& b : blocks) {
+        if (!u.pool.cidr.contains(b.doc.spec.cidr)) {
+          continue;
+        }
+        Usage bu{b.doc.spec.cidr.masked(), b.doc.spec.cidr.size(), in_use(b.doc.spec),
+                 b.doc.spec.affinity};
+        u.pool.in_use += bu.in_use;
+        u.blocks.push_back(bu);
+      }
+      std::sort(u.blocks.begin(), u.blocks.end(),
+                [](const Usage& a, const Usage& b) { return a.cidr < b.cidr; });
+      out.push_back(std::move(u));
+    }
+  } catch (const DatastoreError& e) {
+    datastore_failure(e);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const PoolUsage& a, const PoolUsage& b) { return a.pool.cidr < b.pool.cidr; });
+  return out;
+}
+
+AddressInfo Ipam::describe(const IpAddress& address) {
+  AddressInfo info{address, std::nullopt, std::nullopt, false, {}, {}, {}};
+  try {
+    for (const auto& p : store_.list<model::IPPoolSpec>()) {
+      if (p.doc.spec.cidr.contains(address)) {
+        info.pool = p.doc.spec.cidr.masked();
+      }
+    }
+    for (const auto& b : store_.list<model::IPAMBlockSpec>()) {
+      if (!b.doc.spec.cidr.contains(address)) {
+        continue;
+      }
+      const IpPrefix block = b.doc.spec.cidr.masked();
+      info.block = block;
+      info.affinity = b.doc.spec.affinity;
+      const auto& slot = b.doc.spec.allocations[*block.ordinal_of(address)];
+      if (slot) {
+        const auto& attribute = b.doc.spec.attributes[static_cast<size_t>(*slot)];
+        info.allocated = true;
+        info.handle_id = attribute.handle_id;
+        info.attributes = attribute.secondary;
+      }
+    }
+  } catch (const DatastoreError& e) {
+    datastore_failure(e);
+  }
+  return info;
+}
+
+}  // namespace brindle::ipam

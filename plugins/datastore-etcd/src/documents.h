@@ -1,0 +1,43 @@
+// The plugin's view of resource documents: it stores whatever JSON object the host gives it and
+// only touches the metadata it owns (revision, uid, creationTimestamp) plus the identity fields
+// that must agree with the key (kind, metadata.name, metadata.namespace). It knows no kinds.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "brindle/sdk.hpp"
+
+namespace brindle::etcd {
+
+// The value to store for a new resource: `json` with kind/name/namespace filled in when absent,
+// metadata.uid and metadata.creationTimestamp set, metadata.revision removed (the revision is the
+// key's mod_revision). Throws Error(INVALID_ARGUMENT) naming the field when the document is not
+// an object or contradicts `key`.
+std::string document_for_create(std::string_view json, const ResourceKey& key, std::string_view uid,
+                                std::string_view creation_timestamp);
+
+// The value to store when replacing a resource: like document_for_create, but uid and
+// creationTimestamp are carried over from `stored` (the current value) when it has them.
+std::string document_for_update(std::string_view json, const ResourceKey& key,
+                                std::string_view stored);
+
+// The document handed to the host for a stored value: metadata.revision set to `revision`.
+// Returns nullopt and sets *problem when the value is not a resource document for `key`.
+std::optional<std::string> document_for_read(std::string_view stored, const ResourceKey& key,
+                                             std::string_view revision, std::string* problem);
+
+// A random (version 4) UUID, "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".
+std::string new_uid();
+
+// RFC 3339 UTC with second precision, "2024-05-01T12:00:00Z".
+std::string rfc3339_utc(uint64_t unix_ns);
+
+}  // namespace brindle::etcd
+
+namespace brindle::etcd {
+// A logfmt value: quoted when needed, with quotes, backslashes and non-printable bytes escaped.
+std::string logfmt_value(std::string_view text);
+}  // namespace brindle::etcd

@@ -1,0 +1,371 @@
+#include "etcd_datastore.h"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "documents.h"
+
+namespace brindle::etcd {
+namespace {
+
+// Keys per Range page when listing; one list is still one read revision.
+constexpr int64_t kListPageSize = 1000;
+// An unconditional update re-reads and retries this often when it races with other writers.
+constexpr int kUnconditionalUpdateAttempts = 8;
+
+std::string describe(const ResourceKey& key) {
+  return key.kind + " \"" + (key.namespace_.empty() ? key.name : key.namespace_ + "/" + key.name) +
+         "\"";
+}
+
+int64_t parse_revision(std::string_view text, const char* what) {
+  int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < 0) {
+    throw Error(BRINDLE_ERR_INVALID_ARGUMENT,
+                std::string(what) + " \"" + std::string(text) + "\" is not an etcd revision");
+  }
+  return value;
+}
+
+std::string read_file(const Config& config, std::string_view path, const std::string& file) {
+  if (file.empty()) {
+    return {};
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream data;
+  data << in.rdbuf();
+  if (!in || data.str().empty()) {
+    config.fail(path, "cannot read \"" + file + "\"");
+  }
+  return data.str();
+}
+
+TlsMaterial read_tls(const Config& config, const EtcdConfig& parsed) {
+  TlsMaterial tls;
+  tls.ca_pem = read_file(config, "tls.ca_file", parsed.ca_file);
+  tls.cert_pem = read_file(config, "tls.cert_file", parsed.cert_file);
+  tls.key_pem = read_file(config, "tls.key_file", parsed.key_file);
+  return tls;
+}
+
+etcdserverpb::Compare* compare_mod_revision(etcdserverpb::TxnRequest& txn, const std::string& key,
+                                            int64_t revision) {
+  etcdserverpb::Compare* compare = txn.add_compare();
+  compare->set_key(key);
+  compare->set_target(etcdserverpb::Compare::MOD);
+  compare->set_result(etcdserverpb::Compare::EQUAL);
+  compare->set_mod_revision(revision);
+  return compare;
+}
+
+void add_put(google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>* ops,
+             const std::string& key, std::string value) {
+  etcdserverpb::PutRequest* put = ops->Add()->mutable_request_put();
+  put->set_key(key);
+  put->set_value(std::move(value));
+}
+
+void add_get(google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>* ops,
+             const std::string& key) {
+  ops->Add()->mutable_request_range()->set_key(key);
+}
+
+// After a failed conditional write whose failure branch read the key: absent or changed?
+[[noreturn]] void throw_precondition_failure(const etcdserverpb::TxnResponse& response,
+                                             const ResourceKey& key, int64_t expected) {
+  const bool present =
+      response.responses_size() > 0 && response.responses(0).response_range().kvs_size() > 0;
+  if (!present) {
+    throw Error(BRINDLE_ERR_NOT_FOUND, describe(key) + " not found");
+  }
+  throw Error(BRINDLE_ERR_CONFLICT,
+              describe(key) + " was modified: expected revision " + std::to_string(expected) +
+                  ", stored revision is " +
+                  std::to_string(response.responses(0).response_range().kvs(0).mod_revision()));
+}
+
+}  // namespace
+
+EtcdDatastore::EtcdDatastore(Host host)
+    : DatastorePlugin(host),
+      config_(EtcdConfig::parse(host.config())),
+      layout_(config_.prefix),
+      requests_(host.counter("requests_total", "etcd requests by operation and result")),
+      garbage_(host.counter("garbage_skipped_total",
+                            "values under the prefix skipped because they are not resources")) {
+  watch_metrics_.events = host.counter("watch_events_total", "watch events delivered");
+  watch_metrics_.reconnects =
+      host.counter("watch_reconnects_total", "watch streams re-established after a failure");
+  watch_metrics_.garbage = garbage_;
+  client_ = std::make_shared<EtcdClient>(config_, read_tls(host.config(), config_), host);
+  client_->connect();
+  std::string endpoints;
+  for (const std::string& e : config_.endpoints) {
+    endpoints += (endpoints.empty() ? "" : ",") + e;
+  }
+  host.info("etcd datastore ready", "endpoints=" + endpoints + " prefix=" + config_.prefix +
+                                        " tls=" + (config_.tls ? "true" : "false"));
+}
+
+EtcdDatastore::~EtcdDatastore() {
+  std::lock_guard<std::mutex> lock(watches_mutex_);
+  for (const std::weak_ptr<WatchStream>& weak : watches_) {
+    if (std::shared_ptr<WatchStream> watch = weak.lock()) {
+      watch->stop();
+    }
+  }
+}
+
+void EtcdDatastore::validate_config(const Host& host) {
+  const Config config = host.config();
+  read_tls(config, EtcdConfig::parse(config));
+}
+
+void EtcdDatastore::count(const char* op, brindle_status_t result) {
+  requests_.add(1, std::string("op=\"") + op + "\",result=\"" + status_name(result) + "\"");
+}
+
+void EtcdDatastore::skip_garbage(std::string_view key, std::string_view reason) {
+  garbage_.add(1);
+  host().warn("skipping a value under the etcd prefix that is not a resource",
+              "key=" + logfmt_value(key) + " reason=" + logfmt_value(reason));
+}
+
+bool EtcdDatastore::emit(const mvccpb::KeyValue& kv, const ResourceSink& sink,
+                         std::string_view namespace_filter) {
+  const std::optional<ResourceKey> key = layout_.parse(kv.key());
+  if (!key) {
+    skip_garbage(kv.key(), "key is not <prefix><kind>/<namespace or _>/<name>");
+    return false;
+  }
+  if (!namespace_filter.empty() && key->namespace_ != namespace_filter) {
+    return false;
+  }
+  const std::string revision = std::to_string(kv.mod_revision());
+  std::string problem;
+  const std::optional<std::string> json = document_for_read(kv.value(), *key, revision, &problem);
+  if (!json) {
+    skip_garbage(kv.key(), problem);
+    return false;
+  }
+  sink.emit(key->kind, key->namespace_, key->name, *json, revision);
+  return true;
+}
+
+void EtcdDatastore::get(const ResourceKey& key, const ResourceSink& sink) {
+  brindle_status_t result = BRINDLE_OK;
+  try {
+    const std::string etcd_key = layout_.key_of(key);
+    etcdserverpb::RangeRequest request;
+    request.set_key(etcd_key);
+    const etcdserverpb::RangeResponse response = client_->range(request, etcd_key);
+    if (response.kvs_size() == 0) {
+      throw Error(BRINDLE_ERR_NOT_FOUND, describe(key) + " not found");
+    }
+    const mvccpb::KeyValue& kv = response.kvs(0);
+    std::string problem;
+    const std::optional<std::string> json =
+        document_for_read(kv.value(), key, std::to_string(kv.mod_revision()), &problem);
+    if (!json) {
+      skip_garbage(etcd_key, problem);
+      throw Error(BRINDLE_ERR_INTERNAL, "the value stored at etcd key " + etcd_key +
+                                            " is not a resource document: " + problem);
+    }
+    sink.emit(key.kind, key.namespace_, key.name, *json, std::to_string(kv.mod_revision()));
+  } catch (const Error& e) {
+    result = e.code();
+    count("get", result);
+    throw;
+  }
+  count("get", result);
+}
+
+std::string EtcdDatastore::list(std::string_view kind, std::string_view namespace_,
+                                const ResourceSink& sink) {
+  const std::string start = layout_.range_start(kind, namespace_);
+  const std::string end = KeyLayout::prefix_range_end(start);
+  // With kind given, the namespace is part of the range; without, it is filtered here.
+  const std::string_view namespace_filter = kind.empty() ? namespace_ : std::string_view{};
+  for (int attempt = 0;; ++attempt) {
+    // Pages are collected before anything is emitted: if the pinned revision is compacted
+    // between pages, the list starts over without the host having seen a partial result.
+    std::vector<etcdserverpb::RangeResponse> pages;
+    int64_t revision = 0;
+    try {
+      std::string next = start;
+      while (true) {
+        etcdserverpb::RangeRequest request;
+        request.set_key(next);
+        request.set_range_end(end);
+        request.set_limit(kListPageSize);
+        request.set_revision(revision);  // 0 on the first page: the newest revision
+        pages.push_back(client_->range(request, start + "*"));
+        const etcdserverpb::RangeResponse& page = pages.back();
+        if (revision == 0) {
+          revision = page.header().revision();
+        }
+        if (!page.more() || page.kvs_size() == 0) {
+          break;
+        }
+        next = page.kvs(page.kvs_size() - 1).key() + std::string(1, '\0');
+      }
+    } catch (const Error& e) {
+      const bool compacted = std::string_view(e.what()).find("compacted") != std::string::npos;
+      if (compacted && attempt < 3) {
+        continue;
+      }
+      count("list", e.code());
+      throw;
+    }
+    for (const etcdserverpb::RangeResponse& page : pages) {
+      for (const mvccpb::KeyValue& kv : page.kvs()) {
+        emit(kv, sink, namespace_filter);
+      }
+    }
+    count("list", BRINDLE_OK);
+    return std::to_string(revision);
+  }
+}
+
+void EtcdDatastore::create(const Resource& resource, const ResourceSink& stored) {
+  try {
+    const std::string etcd_key = layout_.key_of(resource.key);
+    std::string value = document_for_create(resource.json, resource.key, new_uid(),
+                                            rfc3339_utc(host().realtime_ns()));
+    etcdserverpb::TxnRequest txn;
+    etcdserverpb::Compare* absent = txn.add_compare();  // "create only if absent"
+    absent->set_key(etcd_key);
+    absent->set_target(etcdserverpb::Compare::CREATE);
+    absent->set_result(etcdserverpb::Compare::EQUAL);
+    absent->set_create_revision(0);
+    add_put(txn.mutable_success(), etcd_key, value);
+    const etcdserverpb::TxnResponse response = client_->txn(txn, etcd_key);
+    if (!response.succeeded()) {
+      throw Error(BRINDLE_ERR_ALREADY_EXISTS, describe(resource.key) + " already exists");
+    }
+    const std::string revision = std::to_string(response.header().revision());
+    std::string problem;
+    const std::optional<std::string> json =
+        document_for_read(value, resource.key, revision, &problem);
+    stored.emit(resource.key.kind, resource.key.namespace_, resource.key.name, json.value(),
+                revision);
+  } catch (const Error& e) {
+    count("create", e.code());
+    throw;
+  }
+  count("create", BRINDLE_OK);
+}
+
+void EtcdDatastore::update(const Resource& resource, const ResourceSink& stored) {
+  try {
+    const std::string etcd_key = layout_.key_of(resource.key);
+    const bool conditional = !resource.revision.empty();
+    const int64_t expected = conditional ? parse_revision(resource.revision, "revision") : 0;
+    for (int attempt = 0;; ++attempt) {
+      // Read first: uid and creationTimestamp are carried over from the stored document.
+      etcdserverpb::RangeRequest read;
+      read.set_key(etcd_key);
+      const etcdserverpb::RangeResponse current = client_->range(read, etcd_key);
+      if (current.kvs_size() == 0) {
+        throw Error(BRINDLE_ERR_NOT_FOUND, describe(resource.key) + " not found");
+      }
+      const mvccpb::KeyValue& kv = current.kvs(0);
+      if (conditional && kv.mod_revision() != expected) {
+        throw Error(BRINDLE_ERR_CONFLICT, describe(resource.key) + " was modified: expected " +
+                                              "revision " + std::to_string(expected) +
+                                              ", stored revision is " +
+                                              std::to_string(kv.mod_revision()));
+      }
+      std::string value = document_for_update(resource.json, resource.key, kv.value());
+      etcdserverpb::TxnRequest txn;
+      compare_mod_revision(txn, etcd_key, kv.mod_revision());
+      add_put(txn.mutable_success(), etcd_key, value);
+      add_get(txn.mutable_failure(), etcd_key);
+      const etcdserverpb::TxnResponse response = client_->txn(txn, etcd_key);
+      if (response.succeeded()) {
+        const std::string revision = std::to_string(response.header().revision());
+        std::string problem;
+        const std::optional<std::string> json =
+            document_for_read(value, resource.key, revision, &problem);
+        stored.emit(resource.key.kind, resource.key.namespace_, resource.key.name, json.value(),
+                    revision);
+        break;
+      }
+      if (conditional || attempt + 1 >= kUnconditionalUpdateAttempts) {
+        throw_precondition_failure(response, resource.key, kv.mod_revision());
+      }
+    }
+  } catch (const Error& e) {
+    count("update", e.code());
+    throw;
+  }
+  count("update", BRINDLE_OK);
+}
+
+void EtcdDatastore::remove(const ResourceKey& key, std::string_view revision) {
+  try {
+    const std::string etcd_key = layout_.key_of(key);
+    if (revision.empty()) {
+      etcdserverpb::DeleteRangeRequest request;
+      request.set_key(etcd_key);
+      if (client_->delete_range(request, etcd_key).deleted() == 0) {
+        throw Error(BRINDLE_ERR_NOT_FOUND, describe(key) + " not found");
+      }
+    } else {
+      const int64_t expected = parse_revision(revision, "revision");
+      etcdserverpb::TxnRequest txn;
+      compare_mod_revision(txn, etcd_key, expected);
+      txn.add_success()->mutable_request_delete_range()->set_key(etcd_key);
+      add_get(txn.mutable_failure(), etcd_key);
+      const etcdserverpb::TxnResponse response = client_->txn(txn, etcd_key);
+      if (!response.succeeded()) {
+        throw_precondition_failure(response, key, expected);
+      }
+    }
+  } catch (const Error& e) {
+    count("remove", e.code());
+    throw;
+  }
+  count("remove", BRINDLE_OK);
+}
+
+namespace {
+// What the host holds for a watch; deleting it stops the stream.
+class WatchHandle final : public Watch {
+ public:
+  explicit WatchHandle(std::shared_ptr<WatchStream> stream) : stream_(std::move(stream)) {}
+  ~WatchHandle() override { stream_->stop(); }
+
+ private:
+  std::shared_ptr<WatchStream> stream_;
+};
+}  // namespace
+
+std::unique_ptr<Watch> EtcdDatastore::watch(std::string_view kind, std::string_view from_revision,
+                                            WatchHandler handler) {
+  const std::string start = layout_.range_start(kind, {});
+  int64_t after = 0;
+  if (from_revision.empty()) {
+    // "From now" is fixed here, so a stream that fails before it is created loses nothing.
+    etcdserverpb::RangeRequest request;
+    request.set_key(start);
+    request.set_keys_only(true);
+    request.set_limit(1);
+    after = client_->range(request, start).header().revision();
+  } else {
+    after = parse_revision(from_revision, "from_revision");
+  }
+  auto stream = std::make_shared<WatchStream>(client_, host(), layout_, start, after + 1, handler,
+                                              watch_metrics_);
+  {
+    std::lock_guard<std::mutex> lock(watches_mutex_);
+    std::erase_if(watches_, [](const std::weak_ptr<WatchStream>& w) { return w.expired(); });
+    watches_.push_back(stream);
+  }
+  stream->start();
+  return std::make_unique<WatchHandle>(std::move(stream));
+}
+
+}  // namespace brindle::etcd

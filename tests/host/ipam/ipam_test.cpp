@@ -1,0 +1,305 @@
+// Block IPAM against a real etcd through the datastore-etcd plugin.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <set>
+#include <thread>
+
+#include "brindle/ipam/check.hpp"
+#include "brindle/ipam/ipam.hpp"
+#include "etcd_datastore.hpp"
+
+namespace brindle::ipam {
+namespace {
+
+using model::IpAddress;
+using model::IpPrefix;
+
+class IpamTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { etcd_ = new test::EtcdDatastore(); }
+  static void TearDownTestSuite() {
+    delete etcd_;
+    etcd_ = nullptr;
+  }
+  void SetUp() override {
+    etcd_->cluster().etcdctl_ok({"del", "--prefix", "/brindle/"});
+    store_ = std::make_unique<Store>(etcd_->client());
+  }
+
+  void add_pool(const std::string& name, const std::string& cidr, int block_size,
+                const std::string& node_selector = {}) {
+    model::IPPool pool;
+    pool.metadata.name = name;
+    pool.spec.cidr = IpPrefix::parse(cidr);
+    pool.spec.block_size = block_size;
+    pool.spec.node_selector = node_selector;
+    store_->create(pool);
+  }
+  void set_ipam_config(bool strict, int max_blocks) {
+    model::IPAMConfig c;
+    c.metadata.name = "default";
+    c.spec.strict_affinity = strict;
+    c.spec.max_blocks_per_host = max_blocks;
+    store_->create(c);
+  }
+  static AssignRequest request(const std::string& handle, const std::string& node) {
+    AssignRequest r;
+    r.handle_id = handle;
+    r.node = node;
+    r.attributes = {{"node", node}, {"pod", handle}};
+    r.node_labels = model::Labels{};
+    return r;
+  }
+
+  static test::EtcdDatastore* etcd_;
+  std::unique_ptr<Store> store_;
+};
+test::EtcdDatastore* IpamTest::etcd_ = nullptr;
+
+TEST_F(IpamTest, AllocatesFromAClaimedBlockAndReleasesByHandle) {
+  add_pool("p1", "198.18.0.0/24", 28);
+  Ipam ipam(etcd_->client());
+  const AssignResult r = ipam.auto_assign(request("net.c1", "node-a"));
+  ASSERT_EQ(r.v4.size(), 1u);
+  EXPECT_TRUE(IpPrefix::parse("198.18.0.0/24").contains(r.v4[0].address()));
+  EXPECT_EQ(r.v4[0].prefix_length(), 28);
+
+  const IpPrefix block = IpPrefix(r.v4[0].address(), 28).masked();
+  auto affinity =
+      store_->get<model::BlockAffinitySpec>(model::block_affinity_name("node-a", block));
+  ASSERT_TRUE(affinity);
+  EXPECT_EQ(affinity->doc.spec.state, model::AffinityState::kConfirmed);
+  auto stored_block = store_->get<model::IPAMBlockSpec>(model::block_name(block));
+  ASSERT_TRUE(stored_block);
+  EXPECT_EQ(stored_block->doc.spec.affinity, "host:node-a");
+  EXPECT_EQ(ipam.addresses_of_handle("net.c1"), std::vector<IpAddress>{r.v4[0].address()});
+
+  EXPECT_EQ(ipam.release_by_handle("net.c1"), 1);
+  EXPECT_EQ(ipam.release_by_handle("net.c1"), 0);  // idempotent
+  EXPECT_TRUE(ipam.addresses_of_handle("net.c1").empty());
+  EXPECT_TRUE(check(*store_).clean());
+}
+
+TEST_F(IpamTest, RecentlyReleasedAddressesAreReusedLast) {
+  add_pool("p1", "198.18.1.0/24", 29);  // 8 addresses per block
+  Ipam ipam(etcd_->client());
+  const IpAddress first = ipam.auto_assign(request("h1", "node-a")).v4[0].address();
+  ipam.auto_assign(request("h2", "node-a"));
+  ipam.release_by_handle("h1");
+  std::set<IpAddress> next;
+  for (int i = 3; i <= 8; ++i) {
+    next.insert(ipam.auto_assign(request("h" + std::to_string(i), "node-a")).v4[0].address());
+  }
+  // Six more allocations fill the block's other six free addresses before `first` comes back.
+  EXPECT_EQ(next.count(first), 0u);
+  EXPECT_EQ(ipam.auto_assign(request("h9", "node-a")).v4[0].address(), first);
+}
+
+TEST_F(IpamTest, DualStackGetsOneOfEach) {
+  add_pool("v4", "198.18.2.0/24", 28);
+  add_pool("v6", "2001:db8:2::/120", 122);
+  Ipam ipam(etcd_->client());
+  AssignRequest r = request("dual", "node-a");
+  r.num_v6 = 1;
+  const AssignResult result = ipam.auto_assign(r);
+  ASSERT_EQ(result.v4.size(), 1u);
+  ASSERT_EQ(result.v6.size(), 1u);
+  EXPECT_TRUE(IpPrefix::parse("2001:db8:2::/120").contains(result.v6[0].address()));
+  EXPECT_EQ(ipam.release_by_handle("dual"), 2);
+}
+
+TEST_F(IpamTest, BorrowsFromAnotherNodesBlockUnlessStrict) {
+  add_pool("tiny", "198.18.3.0/28", 28);  // exactly one block
+  Ipam ipam(etcd_->client());
+  ipam.auto_assign(request("a1", "node-a"));
+  const AssignResult borrowed = ipam.auto_assign(request("b1", "node-b"));
+  ASSERT_EQ(borrowed.v4.size(), 1u);
+  EXPECT_EQ(ipam.describe(borrowed.v4[0].address()).affinity, "host:node-a");
+
+  set_ipam_config(/*strict=*/true, 0);
+  try {
+    ipam.auto_assign(request("b2", "node-b"));
+    FAIL() << "strictAffinity must stop borrowing";
+  } catch (const IpamError& e) {
+    EXPECT_EQ(e.code(), IpamError::Code::exhausted);
+    EXPECT_NE(std::string(e.what()).find("strictAffinity"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(ipam.addresses_of_handle("b2").empty());
+}
+
+TEST_F(IpamTest, ExhaustionIsAClearErrorAndLeavesNothingBehind) {
+  add_pool("small", "198.18.4.0/30", 30);
+  Ipam ipam(etcd_->client());
+  for (int i = 0; i < 4; ++i) {
+    ipam.auto_assign(request("x" + std::to_string(i), "node-a"));
+  }
+  try {
+    ipam.auto_assign(request("x4", "node-a"));
+    FAIL() << "a full pool must refuse";
+  } catch (const IpamError& e) {
+    EXPECT_EQ(e.code(), IpamError::Code::exhausted);
+    EXPECT_NE(std::string(e.what()).find("no free IPv4 address"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(store_->get<model::IPAMHandleSpec>("x4"));
+}
+
+TEST_F(IpamTest, DualStackIsAllOrNothing) {
+  add_pool("v4", "198.18.5.0/24", 28);  // no IPv6 pool
+  Ipam ipam(etcd_->client());
+  AssignRequest r = request("dual", "node-a");
+  r.num_v6 = 1;
+  EXPECT_THROW(ipam.auto_assign(r), IpamError);
+  EXPECT_TRUE(ipam.addresses_of_handle("dual").empty());
+  for (const auto& u : ipam.usage()) {
+    EXPECT_EQ(u.pool.in_use, 0u) << u.name;
+  }
+}
+
+TEST_F(IpamTest, MaxBlocksPerHostLimitsClaims) {
+  add_pool("p", "198.18.6.0/27", 28);  // two blocks of 16
+  set_ipam_config(/*strict=*/true, 1);
+  Ipam ipam(etcd_->client());
+  AssignRequest r = request("many", "node-a");
+  r.num_v4 = 16;
+  EXPECT_EQ(ipam.auto_assign(r).v4.size(), 16u);
+  try {
+    ipam.auto_assign(request("one-more", "node-a"));
+    FAIL();
+  } catch (const IpamError& e) {
+    EXPECT_NE(std::string(e.what()).find("maxBlocksPerHost=1"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(IpamTest, NodeSelectorChoosesPools) {
+  add_pool("zone-a", "198.18.7.0/24", 28, "zone == \"a\"");
+  add_pool("zone-b", "198.18.8.0/24", 28, "zone == \"b\"");
+  Ipam ipam(etcd_->client());
+  AssignRequest r = request("sel", "node-b");
+  r.node_labels = model::Labels{{"zone", "b"}};
+  EXPECT_TRUE(IpPrefix::parse("198.18.8.0/24").contains(ipam.auto_assign(r).v4[0].address()));
+  r.handle_id = "sel2";
+  r.node_labels = model::Labels{{"zone", "c"}};
+  try {
+    ipam.auto_assign(r);
+    FAIL();
+  } catch (const IpamError& e) {
+    EXPECT_EQ(e.code(), IpamError::Code::no_pool);
+  }
+}
+
+TEST_F(IpamTest, SpecificAddressesAndConflicts) {
+  add_pool("p", "198.18.9.0/24", 28);
+  Ipam ipam(etcd_->client());
+  const IpAddress wanted = IpAddress::parse("198.18.9.77");
+  EXPECT_EQ(ipam.assign_address(wanted, request("want", "node-a")).address(), wanted);
+  EXPECT_EQ(ipam.assign_address(wanted, request("want", "node-a")).address(),
+            wanted);  // same owner
+  try {
+    ipam.assign_address(wanted, request("other", "node-b"));
+    FAIL();
+  } catch (const IpamError& e) {
+    EXPECT_EQ(e.code(), IpamError::Code::address_in_use);
+  }
+  EXPECT_THROW(ipam.assign_address(IpAddress::parse("198.19.0.1"), request("out", "node-a")),
+               IpamError);
+  EXPECT_EQ(ipam.describe(wanted).handle_id, "want");
+  EXPECT_EQ(ipam.release_addresses({wanted}).size(), 1u);
+  EXPECT_FALSE(ipam.describe(wanted).allocated);
+  EXPECT_TRUE(check(*store_).clean());  // the handle went with its last address
+}
+
+TEST_F(IpamTest, ThreeAgentsRacingGetUniqueAddresses) {
+  add_pool("race", "198.18.16.0/22", 28);
+  constexpr int kAgents = 3;
+  constexpr int kPerAgent = 40;
+  std::vector<std::future<std::vector<IpAddress>>> agents;
+  for (int a = 0; a < kAgents; ++a) {
+    agents.push_back(std::async(std::launch::async, [a] {
+      const std::string node = "node-" + std::to_string(a);
+      auto connection = etcd_->connect(node);
+      Ipam ipam(connection->client());
+      std::vector<IpAddress> got;
+      for (int i = 0; i < kPerAgent; ++i) {
+        got.push_back(
+            ipam.auto_assign(request(node + ".c" + std::to_string(i), node)).v4[0].address());
+      }
+      return got;
+    }));
+  }
+  std::set<IpAddress> all;
+  size_t total = 0;
+  for (auto& f : agents) {
+    for (const IpAddress& a : f.get()) {
+      all.insert(a);
+      ++total;
+    }
+  }
+  EXPECT_EQ(total, static_cast<size_t>(kAgents * kPerAgent));
+  EXPECT_EQ(all.size(), total) << "duplicate addresses handed out";
+  // Every block belongs to exactly one node and holds only its own node's allocations.
+  for (const auto& b : store_->list<model::IPAMBlockSpec>()) {
+    for (size_t o = 0; o < b.doc.spec.allocations.size(); ++o) {
+      if (b.doc.spec.allocations[o]) {
+        const auto& attr = b.doc.spec.attributes[static_cast<size_t>(*b.doc.spec.allocations[o])];
+        EXPECT_EQ("host:" + attr.secondary.at("node"), b.doc.spec.affinity);
+      }
+    }
+  }
+  Ipam ipam(etcd_->client());
+  for (int a = 0; a < kAgents; ++a) {
+    for (int i = 0; i < kPerAgent; ++i) {
+      const std::string node = "node-" + std::to_string(a);
+      EXPECT_EQ(ipam.release_by_handle(node + ".c" + std::to_string(i)), 1);
+    }
+  }
+  const CheckReport report = check(*store_);
+  EXPECT_EQ(report.allocated, 0u);
+  EXPECT_TRUE(report.clean());
+  for (int a = 0; a < kAgents; ++a) {
+    ipam.release_empty_blocks("node-" + std::to_string(a));
+  }
+  EXPECT_TRUE(store_->list<model::IPAMBlockSpec>().empty());
+  EXPECT_TRUE(store_->list<model::BlockAffinitySpec>().empty());
+}
+
+TEST_F(IpamTest, CheckFindsLeaksAndOrphans) {
+  add_pool("p", "198.18.10.0/24", 28);
+  Ipam ipam(etcd_->client());
+  const IpAddress leaked = ipam.auto_assign(request("net.leak", "node-a")).v4[0].address();
+  const IpAddress owned = ipam.auto_assign(request("net.owned", "node-a")).v4[0].address();
+  model::WorkloadEndpoint wep;
+  wep.metadata.name = "node--a-k8s-pod-eth0";
+  wep.metadata.namespace_ = "default";
+  wep.spec.node = "node-a";
+  wep.spec.pod = "pod";
+  wep.spec.interface_name = "brv0123456789a";
+  wep.spec.ip_networks = {IpPrefix::host(owned)};
+  store_->create(wep);
+  model::IPAMHandle orphan;
+  orphan.metadata.name = "orphan";
+  orphan.spec.handle_id = "orphan";
+  orphan.spec.block["198.18.10.0/28"] = 1;
+  store_->create(orphan);
+  // An address whose handle resource is gone.
+  auto handle = store_->get<model::IPAMHandleSpec>("net.leak");
+  ASSERT_TRUE(handle);
+  store_->remove<model::IPAMHandleSpec>("net.leak", handle->revision);
+
+  const CheckReport report = check(*store_);
+  ASSERT_EQ(report.leaked.size(), 1u);
+  EXPECT_EQ(report.leaked[0].address, leaked);
+  EXPECT_EQ(report.handles_without_addresses, std::vector<std::string>{"orphan"});
+  ASSERT_EQ(report.addresses_without_handles.size(), 1u);
+  EXPECT_EQ(report.addresses_without_handles[0].address, leaked);
+
+  // The report survives a JSON round trip (brindlectl writes and reads it).
+  const CheckReport again = CheckReport::from_json(report.to_json());
+  EXPECT_EQ(again.leaked.size(), 1u);
+  EXPECT_EQ(ipam.release_addresses({leaked}).size(), 1u);
+  ipam.release_by_handle("orphan");
+  EXPECT_TRUE(check(*store_).clean());
+}
+
+}  // namespace
+}  // namespace brindle::ipam
