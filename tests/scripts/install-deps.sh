@@ -13,6 +13,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev abigail-tools
   iproute2 iputils-ping procps psmisc openssl curl
   etcd-server etcd-client
+  # packaging
+  lintian rpm rpmlint gnupg dpkg-dev file systemd fakeroot
 )
 missing=()
 for p in "${packages[@]}"; do

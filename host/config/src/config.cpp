@@ -29,8 +29,8 @@ using detail::Value;
 constexpr std::array<std::string_view, 5> kLogLevelNames = {"trace", "debug", "info", "warn",
                                                             "error"};
 constexpr std::string_view kTopLevelTables =
-    "[node], [plugins], [datastore], [routing], [encapsulation], [policy], [health], [metrics], "
-    "[control] or [log]";
+    "[node], [plugins], [datastore], [routing], [encapsulation], [policy], [workload], [health], "
+    "[metrics], [control] or [log]";
 
 std::string_view describe_type(const Value& value) {
   switch (value.type()) {
@@ -168,6 +168,8 @@ class ConfigReader {
             read_listen(table_value(value, "[metrics]"), "[metrics]", config.metrics_listen);
       } else if (key == "control") {
         read_control(table_value(value, "[control]"), config);
+      } else if (key == "workload") {
+        read_workload(table_value(value, "[workload]"), config.workload);
       } else if (key == "log") {
         read_log(table_value(value, "[log]"), config);
       } else if (value.is_table()) {
@@ -416,6 +418,52 @@ class ConfigReader {
                                        std::to_string(kMaxSocketPath) + " bytes");
     }
     config.control_socket = std::move(*socket);
+  }
+
+  std::optional<int64_t> int_at(const Value& table, std::string_view table_name,
+                                const std::string& key, int64_t min, int64_t max) const {
+    const Value* value = find(table, key);
+    if (value == nullptr) {
+      return std::nullopt;
+    }
+    if (!value->is_integer()) {
+      fail(*value, std::string(table_name) + " " + key + " must be an integer, found " +
+                       std::string(describe_type(*value)));
+    }
+    const int64_t v = value->as_integer();
+    if (v < min || v > max) {
+      fail(*value, std::string(table_name) + " " + key + " must be between " + std::to_string(min) +
+                       " and " + std::to_string(max) + ", found " + std::to_string(v));
+    }
+    return v;
+  }
+
+  void read_workload(const Value& table, WorkloadConfig& workload) const {
+    reject_unknown_keys(table, "[workload]",
+                        {"interface_prefix", "mtu", "empty_block_grace_seconds"});
+    if (auto prefix = string_at(table, "[workload]", "interface_prefix")) {
+      const bool valid =
+          !prefix->empty() && prefix->size() <= 4 &&
+          std::all_of(prefix->begin(), prefix->end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+          });
+      if (!valid) {
+        fail(*find(table, "interface_prefix"),
+             "invalid [workload] interface_prefix " + quote(*prefix) +
+                 ": expected 1 to 4 characters of [A-Za-z0-9_-] (the rest of the 15-character "
+                 "interface name is a hash)");
+      }
+      workload.interface_prefix = std::move(*prefix);
+    }
+    if (auto mtu = int_at(table, "[workload]", "mtu", 0, 65535)) {
+      if (*mtu != 0 && *mtu < 576) {
+        fail(*find(table, "mtu"), "[workload] mtu must be 0 (automatic) or at least 576");
+      }
+      workload.mtu = static_cast<uint32_t>(*mtu);
+    }
+    if (auto grace = int_at(table, "[workload]", "empty_block_grace_seconds", 0, 86400 * 7)) {
+      workload.empty_block_grace_seconds = static_cast<uint32_t>(*grace);
+    }
   }
 
   void read_log(const Value& table, Config& config) const {

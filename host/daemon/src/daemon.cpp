@@ -12,6 +12,7 @@
 
 #include <boost/asio.hpp>
 
+#include "brindle/agent/agent.hpp"
 #include "brindle/build_info.hpp"
 #include "brindle/common/metrics.hpp"
 #include "brindle/common/strings.hpp"
@@ -104,6 +105,7 @@ struct Daemon::Impl {
   config::Config config;
   loader::NodeIdentity node;
   PluginSet plugins;
+  std::unique_ptr<::brindle::agent::Agent> agent;  // after `plugins`: destroyed before them
   std::unique_ptr<HttpServer> health_server;
   std::unique_ptr<HttpServer> metrics_server;  // null when it shares health_server
   std::unique_ptr<ControlServer> control_server;
@@ -191,11 +193,12 @@ struct Daemon::Impl {
          }},
         {"/readyz",
          [this] {
-           if (ready) {
+           if (ready && (!agent || agent->ready())) {
              return counted("/readyz", {200, "text/plain; charset=utf-8", "ready\n"});
            }
-           return counted("/readyz", {503, "text/plain; charset=utf-8",
-                                      "not ready: " + not_ready_reason + "\n"});
+           const std::string reason = ready ? agent->not_ready_reason() : not_ready_reason;
+           return counted("/readyz",
+                          {503, "text/plain; charset=utf-8", "not ready: " + reason + "\n"});
          }},
     };
   }
@@ -277,6 +280,13 @@ struct Daemon::Impl {
         {"plugins", plugin_list},
         {"reloads", {{"succeeded", reloads_succeeded}, {"failed", reloads_failed}}},
     };
+    if (agent) {
+      result["agent"] = agent->status();
+      result["ready"] = ready && agent->ready();
+      if (ready && !agent->ready()) {
+        result["not_ready_reason"] = agent->not_ready_reason();
+      }
+    }
     if (!ready) {
       result["not_ready_reason"] = not_ready_reason;
     }
@@ -357,7 +367,26 @@ struct Daemon::Impl {
       plugins.clear();
       return false;
     }
+    if (!start_agent()) {
+      stop_endpoints();
+      plugins.clear();
+      return false;
+    }
     return true;
+  }
+
+  // The agent works on the current plugins; it is re-created whenever they are.
+  bool start_agent() {
+    try {
+      agent = std::make_unique<::brindle::agent::Agent>(io, config, node, plugins);
+      agent->register_methods(methods);
+      agent->start();
+      return true;
+    } catch (const std::exception& e) {
+      log::error("cannot start the node agent", {{"error", e.what()}});
+      agent.reset();
+      return false;
+    }
   }
 
   void wait_for_signal() {
@@ -441,6 +470,7 @@ struct Daemon::Impl {
 
     // Re-create the plugins with the new sections. Only one instance per slot exists at a time.
     const loader::NodeIdentity previous_node = node;
+    agent.reset();
     plugins.clear();
     node = next_node;
     try {
@@ -455,6 +485,7 @@ struct Daemon::Impl {
         log::error("cannot restore the previous plugins; not ready", {{"error", again.what()}});
       }
       update_plugin_metric();
+      start_agent();
       return fail_reload(
           "reload failed: a plugin could not be created; restored the running "
           "configuration",
@@ -465,6 +496,9 @@ struct Daemon::Impl {
     const config::Config previous = std::move(config);
     config = std::move(next);
     apply_log_level();
+    if (!start_agent()) {
+      set_ready(false, "the node agent could not be restarted after a reload");
+    }
     try {
       start_endpoints(config, &previous);
     } catch (const std::exception& e) {
@@ -511,6 +545,7 @@ struct Daemon::Impl {
     }
     // Let aborted handlers finish so nothing refers to the endpoints any more.
     stop_endpoints();
+    agent.reset();  // stops its threads before the plugins it drives go away
     io.restart();
     io.poll();
     plugins.clear();  // destroys every instance, then unloads its library

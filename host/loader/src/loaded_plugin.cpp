@@ -238,9 +238,13 @@ struct HostContext::Access {
     std::string location;
     try {
       HostContext* host = self(ctx);
-      location = host->section_ ? host->section_->location(view(path))
-                                : "[" + std::string(kind_name(host->plugin_.kind)) + "." +
-                                      host->plugin_.name + "]";
+      if (host->section_) {
+        location = host->section_->location(view(path));
+      } else {
+        // append() rather than "[" + string: g++ 12 -O3 reports a false -Wrestrict.
+        location.append("[").append(kind_name(host->plugin_.kind)).append(".");
+        location.append(host->plugin_.name).append("]");
+      }
     } catch (...) {
       location = "(unknown location)";
     }

@@ -52,8 +52,8 @@ TEST_P(ConfigErrorTest, NamesFileLineColumnAndWhatWasExpected) {
 }
 
 constexpr const char* kTables =
-    "[node], [plugins], [datastore], [routing], [encapsulation], [policy], [health], [metrics], "
-    "[control] or [log]";
+    "[node], [plugins], [datastore], [routing], [encapsulation], [policy], [workload], [health], "
+    "[metrics], [control] or [log]";
 
 const std::vector<BadConfig> kBadConfigs = {
     // TOML syntax, reported by toml11 and reformatted to one line.

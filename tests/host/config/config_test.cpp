@@ -203,15 +203,19 @@ TEST(ConfigExamples, BrindleTomlFromTheSourceTreeLoads) {
       std::filesystem::path(BRINDLE_SOURCE_DIR) / "configs" / "brindle.toml";
   const Config config = load_config(file);
   EXPECT_EQ(config.source_file, file.string());
-  EXPECT_EQ(config.node.name, "node-a");
-  EXPECT_EQ(config.node.ipv4, "198.19.0.1/24");
+  // The packaged default: node identity and plugin directory are left to the defaults.
+  EXPECT_EQ(config.node.name, lowercase_hostname());
+  EXPECT_FALSE(config.node.ipv4.has_value());
   EXPECT_FALSE(config.node.ipv6.has_value());
   EXPECT_EQ(config.node.interface_pattern, "*");
-  EXPECT_THAT(config.plugin_search_path, ElementsAre("/usr/lib/x86_64-linux-gnu/brindle/plugins"));
+  EXPECT_THAT(config.plugin_search_path, ElementsAre(build_info::kPluginDir));
   EXPECT_EQ(config.datastore.plugin, "etcd");
   EXPECT_EQ(config.routing.plugin, "static");
   EXPECT_EQ(config.encapsulation.plugin, "none");
-  EXPECT_EQ(config.policy.plugin, "iptables");
+  EXPECT_EQ(config.policy.plugin, "");
+  EXPECT_EQ(config.workload.interface_prefix, "brv");
+  EXPECT_EQ(config.workload.mtu, 0u);
+  EXPECT_EQ(config.workload.empty_block_grace_seconds, 300u);
   EXPECT_EQ(config.encapsulation.path, "");
   EXPECT_EQ(config.datastore.section->size("endpoints"), 1u);
   EXPECT_EQ(string_at(*config.datastore.section, "endpoints[0]"), "http://127.0.0.1:2379");
@@ -254,6 +258,31 @@ TEST(ConfigLoad, ReadsAFileAndNamesItInErrors) {
                   ":5:9: invalid [log] level \"loud\": expected one of trace, debug, info, warn, "
                   "error");
   }
+}
+
+TEST(ConfigWorkload, ReadsAndChecksTheWorkloadTable) {
+  const Config config = parse_config(
+      "[workload]\ninterface_prefix = \"cali\"\nmtu = 1400\nempty_block_grace_seconds = 60\n",
+      "w.toml");
+  EXPECT_EQ(config.workload.interface_prefix, "cali");
+  EXPECT_EQ(config.workload.mtu, 1400u);
+  EXPECT_EQ(config.workload.empty_block_grace_seconds, 60u);
+  auto error_of = [](const std::string& text) {
+    try {
+      parse_config(text, "w.toml");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error_of("[workload]\ninterface_prefix = \"toolong\"\n"),
+            "w.toml:2:20: invalid [workload] interface_prefix \"toolong\": expected 1 to 4 "
+            "characters of [A-Za-z0-9_-] (the rest of the 15-character interface name is a hash)");
+  EXPECT_EQ(error_of("[workload]\nmtu = 100\n"),
+            "w.toml:2:7: [workload] mtu must be 0 (automatic) or at least 576");
+  EXPECT_EQ(error_of("[workload]\nmtu = \"1500\"\n"),
+            "w.toml:2:7: [workload] mtu must be an integer, found a string");
+  EXPECT_EQ(error_of("[workload]\nveth = \"x\"\n").substr(0, 9), "w.toml:2:");
 }
 
 }  // namespace

@@ -304,7 +304,8 @@ TEST_F(BrindledDaemonTest, ServesHealthMetricsAndControlThenStopsCleanly) {
   for (const json& m : methods["result"]["methods"]) {
     names.push_back(m["name"]);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"methods", "reload", "status"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"cni.add", "cni.check", "cni.del", "cni.gc",
+                                             "cni.status", "methods", "reload", "status"}));
 
   // Graceful stop: plugin destroyed (it says so through the host), then unloaded; socket gone.
   process_->signal(SIGTERM);

@@ -86,11 +86,18 @@ struct NodeConfig {                     // [node]
                                         // addresses when ipv4/ipv6 are absent; "*" excludes lo
 };
 
+struct WorkloadConfig {                      // [workload]: pods on this node
+  std::string interface_prefix = "brv";      // host-side veth names: <prefix><11 hex of a hash>
+  uint32_t mtu = 0;                          // pod MTU; 0: the underlay's minus the encapsulation's
+  uint32_t empty_block_grace_seconds = 300;  // an empty IPAM block is released after this long
+};
+
 struct Config {
   std::string source_file;
   NodeConfig node;
   std::vector<std::string> plugin_search_path;  // [plugins] search_path; default {kPluginDir}
   PluginSlot datastore, routing, encapsulation, policy;
+  WorkloadConfig workload;
   std::string health_listen = "127.0.0.1:9099";               // [health] listen, "" disables
   std::string metrics_listen = "127.0.0.1:9091";              // [metrics] listen, "" disables
   std::string control_socket = "/run/brindle/brindled.sock";  // [control] socket

@@ -1,0 +1,672 @@
+#include <array>
+#include <deque>
+
+#include "agent_impl.hpp"
+#include "brindle/common/log.hpp"
+#include "brindle/daemon/plugin_set.hpp"
+#include "brindle/ipam/store.hpp"
+#include "brindle/netlink/netlink.hpp"
+
+namespace brindle::agent {
+
+using loader::PluginKind;
+using model::IpPrefix;
+
+namespace {
+
+brindle_str_t str(std::string_view s) {
+  return {s.data(), s.size()};
+}
+
+std::string status_text(const brindle_error_t& err) {
+  return err.message;
+}
+
+calc::Encap encap_of_plugin(const std::string& name) {
+  if (name == "vxlan") {
+    return calc::Encap::vxlan;
+  }
+  if (name == "ipip") {
+    return calc::Encap::ipip;
+  }
+  return calc::Encap::none;
+}
+
+std::string tunnel_handle(calc::Encap kind, const std::string& node) {
+  return std::string(calc::to_string(kind)) + "-tunnel-addr-" + node;
+}
+
+std::optional<IpPrefix> to_model(const std::optional<strings::IpPrefix>& p) {
+  if (!p) {
+    return std::nullopt;
+  }
+  return IpPrefix::parse(strings::format_ip_prefix(*p));
+}
+
+// An ABI view of a node for the encapsulation plugin. Strings point into `info`.
+brindle_encap_node_t encap_node(const calc::NodeInfo& info, calc::Encap kind) {
+  brindle_encap_node_t n{};
+  n.struct_size = sizeof(n);
+  n.name = str(info.name);
+  if (info.ipv4) {
+    n.address4 = info.ipv4->to_c();
+  }
+  if (info.ipv6) {
+    n.address6 = info.ipv6->to_c();
+  }
+  const std::optional<model::IpAddress>& tunnel4 =
+      kind == calc::Encap::ipip ? info.ipip_tunnel : info.vxlan_tunnel;
+  if (tunnel4) {
+    n.tunnel_address4 = IpPrefix::host(*tunnel4).to_c();
+  }
+  if (kind == calc::Encap::vxlan && info.vxlan_tunnel_v6) {
+    n.tunnel_address6 = IpPrefix::host(*info.vxlan_tunnel_v6).to_c();
+  }
+  if (info.vtep_mac) {
+    n.has_vtep_mac = 1;
+    n.vtep_mac = info.vtep_mac->to_c();
+  }
+  return n;
+}
+
+}  // namespace
+
+Agent::Impl::Impl(asio::io_context& io_context, const config::Config& cfg,
+                  const loader::NodeIdentity& node_identity, daemon::PluginSet& plugin_set)
+    : io(io_context),
+      config(cfg),
+      node(node_identity),
+      plugins(plugin_set),
+      routes(node_identity.name) {
+  if (loader::LoadedPlugin* ds = plugins.get(PluginKind::datastore)) {
+    client = std::make_unique<datastore::Client>(ds->library().datastore(), ds->instance());
+  }
+  if (loader::LoadedPlugin* encap = plugins.get(PluginKind::encapsulation)) {
+    encap_name = encap->info().name;
+    encap_kind = encap_of_plugin(encap_name);
+  }
+  plumbing.veth_prefix = config.workload.interface_prefix;
+  if (config.workload.mtu != 0) {
+    pod_mtu = config.workload.mtu;
+  }
+}
+
+void Agent::Impl::set_not_ready(std::string why) {
+  ready_flag = false;
+  std::lock_guard lock(reason_mutex);
+  reason = std::move(why);
+}
+
+void Agent::Impl::start() {
+  if (!client) {
+    // Nothing to sync or serve: the daemon is as ready as it can be (health and control work).
+    log::warn("no datastore plugin configured: no IPAM, routes or pods on this node");
+    ready_flag = true;
+    std::lock_guard lock(reason_mutex);
+    reason.clear();
+    return;
+  }
+  workload::enable_node_forwarding(plumbing);
+  register_node();
+  ensure_encapsulation();
+  std::weak_ptr<Impl> weak = shared_from_this();
+  datastore::SyncCallbacks callbacks;
+  callbacks.upsert = [weak](const datastore::Stored& s) {
+    if (auto self = weak.lock()) {
+      asio::post(self->io, [self, s] {
+        self->on_upsert(s);
+        self->schedule_sync();
+      });
+    }
+  };
+  callbacks.remove = [weak](const datastore::Key& k) {
+    if (auto self = weak.lock()) {
+      asio::post(self->io, [self, k] {
+        self->on_remove(k);
+        self->schedule_sync();
+      });
+    }
+  };
+  callbacks.in_sync = [weak] {
+    if (auto self = weak.lock()) {
+      asio::post(self->io, [self] { self->on_in_sync(); });
+    }
+  };
+  callbacks.log_warning = [](const std::string& message) { log::warn(message); };
+  syncer = std::make_unique<datastore::Syncer>(*client, callbacks);
+  syncer->start();
+  set_not_ready("waiting for the datastore to be in sync");
+  schedule_gc();
+}
+
+void Agent::Impl::stop() {
+  stopping = true;
+  if (gc_timer) {
+    gc_timer->cancel();
+  }
+  if (syncer) {
+    syncer->stop();
+  }
+  workers.join();
+}
+
+// Creates or updates this node's Node resource with its addresses (other fields are kept).
+void Agent::Impl::register_node() {
+  const ipam::Store store(*client);
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    try {
+      auto current = store.get<model::NodeSpec>(node.name);
+      model::Node doc;
+      if (current) {
+        doc = current->doc;
+      } else {
+        doc.metadata.name = node.name;
+      }
+      const auto v4 = to_model(node.ipv4);
+      const auto v6 = to_model(node.ipv6);
+      if (current && doc.spec.ipv4_address == v4 && doc.spec.ipv6_address == v6) {
+        return;
+      }
+      doc.spec.ipv4_address = v4;
+      doc.spec.ipv6_address = v6;
+      if (current) {
+        store.update(doc, current->revision);
+      } else {
+        store.create(doc);
+      }
+      log::info("node registered", {{"node", node.name}});
+      return;
+    } catch (const datastore::DatastoreError& e) {
+      if (!e.conflict() && !e.already_exists()) {
+        throw std::runtime_error(std::string("cannot register node: ") + e.what());
+      }
+    }
+  }
+  throw std::runtime_error("cannot register node " + node.name + ": too many conflicts");
+}
+
+// Creates or adjusts the tunnel device; publishes the VTEP MAC; learns the pod MTU.
+void Agent::Impl::ensure_encapsulation() {
+  if (stopping) {
+    return;
+  }
+  loader::LoadedPlugin* encap = plugins.get(PluginKind::encapsulation);
+  // The underlay device carries the node's IPv4 (or IPv6) address.
+  try {
+    netlink::Netlink nl;
+    const std::string wanted = node.ipv4   ? strings::format_ip_prefix(*node.ipv4)
+                               : node.ipv6 ? strings::format_ip_prefix(*node.ipv6)
+                                           : std::string();
+    for (const netlink::LinkInfo& link : nl.links()) {
+      for (const netlink::IpPrefix& a : nl.addresses(link.index)) {
+        if (!wanted.empty() && a.to_string() == wanted) {
+          underlay_device = link.name;
+          underlay_mtu = link.mtu;
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    log::warn("cannot inspect the underlay interfaces", {{"error", e.what()}});
+  }
+  if (encap == nullptr) {
+    if (config.workload.mtu == 0) {
+      pod_mtu = underlay_mtu;
+    }
+    return;
+  }
+  calc::NodeInfo self;
+  self.name = node.name;
+  self.ipv4 = to_model(node.ipv4);
+  self.ipv6 = to_model(node.ipv6);
+  if (tunnel_address) {
+    (encap_kind == calc::Encap::ipip ? self.ipip_tunnel : self.vxlan_tunnel) = *tunnel_address;
+  }
+  const brindle_encap_node_t raw_node = encap_node(self, encap_kind);
+  brindle_encap_local_config_t cfg{};
+  cfg.struct_size = sizeof(cfg);
+  cfg.node = &raw_node;
+  cfg.underlay_device = str(underlay_device);
+  cfg.underlay_mtu = underlay_mtu;
+  cfg.mtu_override = config.workload.mtu;
+  brindle_encap_local_state_t state{};
+  state.struct_size = sizeof(state);
+  brindle_error_t err{};
+  const brindle_status_t s =
+      encap->library().encap()->ensure_local(encap->instance(), &cfg, &state, &err);
+  if (s != BRINDLE_OK) {
+    last_dataplane_error = "encapsulation: " + status_text(err);
+    log::error("encapsulation plugin cannot set up this node", {{"error", err.message}});
+    return;
+  }
+  if (state.pod_mtu != 0) {
+    pod_mtu = state.pod_mtu;
+  }
+  log::info("encapsulation ready", {{"plugin", encap_name},
+                                    {"device", std::string(state.device)},
+                                    {"pod_mtu", static_cast<long>(pod_mtu.load())}});
+  if (state.has_vtep_mac != 0) {
+    std::array<uint8_t, 6> bytes{};
+    std::copy(std::begin(state.vtep_mac.bytes), std::end(state.vtep_mac.bytes), bytes.begin());
+    const model::MacAddress mac(bytes);
+    // Publish it on the Node resource (off the loop: datastore calls block).
+    asio::post(workers, [self = shared_from_this(), mac] {
+      const ipam::Store store(*self->client);
+      for (int attempt = 0; attempt < 20 && !self->stopping; ++attempt) {
+        try {
+          auto current = store.get<model::NodeSpec>(self->node.name);
+          if (!current || current->doc.spec.vxlan_tunnel_mac == mac) {
+            return;
+          }
+          model::Node doc = current->doc;
+          doc.spec.vxlan_tunnel_mac = mac;
+          store.update(doc, current->revision);
+          return;
+        } catch (const datastore::DatastoreError& e) {
+          if (!e.conflict()) {
+            log::warn("cannot publish the VTEP MAC", {{"error", e.what()}});
+            return;
+          }
+        }
+      }
+    });
+  }
+  tunnel_requested = tunnel_requested || state.needs_tunnel_address == 0;
+  if (state.needs_tunnel_address != 0 && !tunnel_address && synced) {
+    request_tunnel_address();
+  }
+}
+
+// Allocates this node's tunnel address from the pools that use our encapsulation, records it on
+// the Node resource and hands it to the encapsulation plugin.
+void Agent::Impl::request_tunnel_address() {
+  if (tunnel_requested) {
+    return;
+  }
+  std::vector<IpPrefix> pools;
+  for (const calc::PoolInfo& p : routes.pools()) {
+    if (!p.disabled && p.cidr.is_v4() && p.encap() == encap_kind) {
+      pools.push_back(p.cidr);
+    }
+  }
+  if (pools.empty()) {
+    return;  // no pool uses the tunnel yet: asked again when one appears
+  }
+  tunnel_requested = true;
+  asio::post(workers, [self = shared_from_this(), pools] {
+    const std::string handle = tunnel_handle(self->encap_kind, self->node.name);
+    try {
+      ipam::Ipam ipam(*self->client);
+      std::optional<model::IpAddress> address;
+      for (const auto& a : ipam.addresses_of_handle(handle)) {
+        if (a.is_v4()) {
+          address = a;
+        }
+      }
+      if (!address) {
+        ipam::AssignRequest request;
+        request.handle_id = handle;
+        request.node = self->node.name;
+        request.use = model::AllowedUse::kTunnel;
+        request.pools_v4 = pools;
+        request.attributes = {{"node", self->node.name}, {"type", "tunnel"}};
+        address = ipam.auto_assign(request).v4.at(0).address();
+      }
+      const ipam::Store store(*self->client);
+      for (int attempt = 0; attempt < 20; ++attempt) {
+        try {
+          auto current = store.get<model::NodeSpec>(self->node.name);
+          if (!current) {
+            break;
+          }
+          model::Node doc = current->doc;
+          auto& field = self->encap_kind == calc::Encap::ipip ? doc.spec.ipip_tunnel_address
+                                                              : doc.spec.vxlan_tunnel_address;
+          if (field == address) {
+            break;
+          }
+          field = address;
+          store.update(doc, current->revision);
+          break;
+        } catch (const datastore::DatastoreError& e) {
+          if (!e.conflict()) {
+            throw;
+          }
+        }
+      }
+      log::info("tunnel address assigned", {{"address", address->to_string()}});
+      asio::post(self->io, [self, address] {
+        self->tunnel_address = address;
+        self->ensure_encapsulation();
+        self->schedule_sync();
+      });
+    } catch (const std::exception& e) {
+      log::error("cannot assign a tunnel address; retrying later", {{"error", e.what()}});
+      asio::post(self->io, [self] { self->tunnel_requested = false; });
+    }
+  });
+}
+
+void Agent::Impl::on_upsert(const datastore::Stored& s) {
+  try {
+    const model::Resource r = model::resource_from_json_text(s.json);
+    if (s.key.kind == "Node") {
+      routes.upsert_node(calc::NodeInfo::from(model::decode<model::NodeSpec>(r)));
+    } else if (s.key.kind == "IPPool") {
+      routes.upsert_pool(calc::PoolInfo::from(model::decode<model::IPPoolSpec>(r)));
+      if (synced && !tunnel_address) {
+        request_tunnel_address();
+      }
+    } else if (s.key.kind == "BlockAffinity") {
+      const model::BlockAffinity a = model::decode<model::BlockAffinitySpec>(r);
+      if (a.spec.state == model::AffinityState::kConfirmed && !a.spec.deleted) {
+        routes.upsert_affinity(a.spec.cidr, a.spec.node);
+      } else {
+        routes.remove_affinity(a.spec.cidr);
+      }
+    }
+  } catch (const std::exception& e) {
+    log::warn("ignoring an invalid resource", {{"key", s.key.to_string()}, {"error", e.what()}});
+  }
+}
+
+void Agent::Impl::on_remove(const datastore::Key& key) {
+  if (key.kind == "Node") {
+    routes.remove_node(key.name);
+  } else if (key.kind == "IPPool") {
+    routes.remove_pool(key.name);
+  } else if (key.kind == "BlockAffinity") {
+    // Affinity names are "<node>-<block name>": find the block by what we routed.
+    for (const auto& [block, route] : routes.desired_routes()) {
+      if (model::block_affinity_name(route.node, block) == key.name) {
+        routes.remove_affinity(block);
+        break;
+      }
+    }
+  }
+}
+
+void Agent::Impl::on_in_sync() {
+  synced = true;
+  log::info("datastore in sync");
+  if (!tunnel_address && encap_kind != calc::Encap::none) {
+    request_tunnel_address();
+  }
+  schedule_sync();
+}
+
+void Agent::Impl::schedule_sync() {
+  if (sync_posted || !synced) {
+    return;
+  }
+  sync_posted = true;
+  asio::post(io, [self = shared_from_this()] { self->sync_dataplane(); });
+}
+
+void Agent::Impl::sync_dataplane() {
+  sync_posted = false;
+  if (stopping) {
+    return;
+  }
+  loader::LoadedPlugin* encap = plugins.get(PluginKind::encapsulation);
+  loader::LoadedPlugin* routing = plugins.get(PluginKind::routing);
+  std::vector<std::string> errors;
+  brindle_error_t err{};
+
+  // 1. Per-remote-node state of the encapsulation.
+  const calc::NodeChanges node_changes = routes.take_node_changes();
+  if (encap != nullptr) {
+    const brindle_encap_vtable_t* vt = encap->library().encap();
+    for (const calc::NodeInfo& n : node_changes.upserts) {
+      const brindle_encap_node_t raw = encap_node(n, encap_kind);
+      if (vt->upsert_remote(encap->instance(), &raw, &err) != BRINDLE_OK) {
+        errors.push_back("node " + n.name + ": " + err.message);
+      }
+    }
+    for (const std::string& name : node_changes.removals) {
+      if (vt->remove_remote(encap->instance(), str(name), &err) != BRINDLE_OK) {
+        errors.push_back("node " + name + ": " + err.message);
+      }
+    }
+  }
+  // A node change may make a pending route form possible (VTEP MAC or tunnel address arrived).
+  const calc::RouteChanges changes = routes.take_route_changes();
+  std::map<IpPrefix, calc::DesiredRoute> todo;
+  for (const auto& [block, why] : unresolved) {
+    auto it = routes.desired_routes().find(block);
+    if (it != routes.desired_routes().end()) {
+      todo.emplace(block, it->second);
+    }
+  }
+  unresolved.clear();
+  for (const calc::DesiredRoute& r : changes.upserts) {
+    todo[r.block] = r;
+  }
+
+  // 2. Routes in the form the encapsulation dictates.
+  std::deque<std::string> strings;  // keeps the ABI views' characters alive
+  std::vector<brindle_route_t> raw_routes;
+  std::vector<brindle_ip_prefix_t> removals;
+  raw_routes.reserve(todo.size());
+  for (const auto& [block, r] : todo) {
+    brindle_route_t route{};
+    route.struct_size = sizeof(route);
+    route.destination = block.to_c();
+    route.node = str(strings.emplace_back(r.node));
+    route.pool = str(strings.emplace_back(r.pool));
+    route.flags = r.no_export ? BRINDLE_ROUTE_NO_EXPORT : 0;
+    if (r.local) {
+      route.type = BRINDLE_ROUTE_LOCAL_BLOCK;
+      raw_routes.push_back(route);
+      continue;
+    }
+    route.type = BRINDLE_ROUTE_REMOTE_BLOCK;
+    route.node_address = r.node_address->to_c();
+    route.encap = r.encap == calc::Encap::vxlan  ? BRINDLE_ENCAP_VXLAN
+                  : r.encap == calc::Encap::ipip ? BRINDLE_ENCAP_IPIP
+                                                 : BRINDLE_ENCAP_NONE;
+    if (r.cross_subnet) {
+      route.flags |= BRINDLE_ROUTE_CROSS_SUBNET;
+    }
+    const bool plugin_decides = encap != nullptr && r.encap == encap_kind;
+    if (r.encap != calc::Encap::none && !plugin_decides) {
+      const std::string why = "pool " + r.pool + " asks for " +
+                              std::string(calc::to_string(r.encap)) +
+                              " but this node's encapsulation plugin is " +
+                              (encap_name.empty() ? "not configured" : "\"" + encap_name + "\"");
+      unresolved[block] = why;
+      errors.push_back(block.to_string() + ": " + why);
+      continue;
+    }
+    if (!plugin_decides) {
+      // Direct route to the node (CrossSubnet within the subnet).
+      route.gateway = IpPrefix::host(r.node_address->address()).to_c();
+      raw_routes.push_back(route);
+      continue;
+    }
+    const calc::NodeInfo* owner = routes.node(r.node);
+    const brindle_encap_node_t raw_owner = encap_node(*owner, encap_kind);
+    brindle_route_form_t form{};
+    form.struct_size = sizeof(form);
+    const brindle_ip_prefix_t raw_block = block.to_c();
+    if (encap->library().encap()->route_form(encap->instance(), &raw_owner, &raw_block, &form,
+                                             &err) != BRINDLE_OK) {
+      unresolved[block] = err.message;
+      if (err.code != BRINDLE_ERR_UNAVAILABLE) {
+        errors.push_back(block.to_string() + ": " + err.message);
+      }
+      continue;
+    }
+    route.gateway = form.gateway;
+    route.device = str(strings.emplace_back(form.device));
+    route.flags |= form.flags;
+    raw_routes.push_back(route);
+  }
+  for (const IpPrefix& block : changes.removals) {
+    unresolved.erase(block);
+    removals.push_back(block.to_c());
+  }
+
+  // 3. The routing plugin: record, (in_sync once), apply.
+  if (routing != nullptr) {
+    const brindle_routing_vtable_t* vt = routing->library().routing();
+    std::vector<const brindle_route_t*> pointers;
+    for (const brindle_route_t& r : raw_routes) {
+      pointers.push_back(&r);
+    }
+    brindle_routing_update_t update{};
+    update.struct_size = sizeof(update);
+    update.upserts = pointers.data();
+    update.n_upserts = pointers.size();
+    update.removals = removals.data();
+    update.n_removals = removals.size();
+    if (vt->update(routing->instance(), &update, &err) != BRINDLE_OK) {
+      errors.push_back(std::string("routing update: ") + err.message);
+    }
+  }
+  if (!dataplane_synced) {
+    if (encap != nullptr &&
+        encap->library().encap()->in_sync(encap->instance(), &err) != BRINDLE_OK) {
+      errors.push_back(std::string("encapsulation in_sync: ") + err.message);
+    }
+    if (routing != nullptr &&
+        routing->library().routing()->in_sync(routing->instance(), &err) != BRINDLE_OK) {
+      errors.push_back(std::string("routing in_sync: ") + err.message);
+    }
+    dataplane_synced = true;
+  }
+  if (encap != nullptr && encap->library().encap()->apply(encap->instance(), &err) != BRINDLE_OK) {
+    errors.push_back(std::string("encapsulation apply: ") + err.message);
+  }
+  if (routing != nullptr &&
+      routing->library().routing()->apply(routing->instance(), &err) != BRINDLE_OK) {
+    errors.push_back(std::string("routing apply: ") + err.message);
+  }
+
+  last_dataplane_error.clear();
+  for (const std::string& e : errors) {
+    last_dataplane_error += (last_dataplane_error.empty() ? "" : "; ") + e;
+  }
+  if (!errors.empty()) {
+    log::warn("dataplane programming incomplete; retrying",
+              {{"errors", static_cast<long>(errors.size())}, {"first", errors.front()}});
+  }
+  if (!applied_once) {
+    applied_once = true;
+    log::info("dataplane programmed",
+              {{"routes", static_cast<long>(routes.desired_routes().size())}});
+  }
+  ready_flag = true;
+  {
+    std::lock_guard lock(reason_mutex);
+    reason.clear();
+  }
+}
+
+void Agent::Impl::schedule_gc() {
+  if (!gc_timer) {
+    gc_timer = std::make_unique<asio::steady_timer>(io);
+  }
+  gc_timer->expires_after(std::chrono::seconds(10));
+  std::weak_ptr<Impl> weak = shared_from_this();
+  gc_timer->async_wait([weak](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->stopping) {
+      return;
+    }
+    if (!self->last_dataplane_error.empty() || !self->unresolved.empty()) {
+      self->schedule_sync();  // retry what failed
+    }
+    self->collect_empty_blocks();
+    self->schedule_gc();
+  });
+}
+
+// Releases this node's blocks that have been empty for the grace period.
+void Agent::Impl::collect_empty_blocks() {
+  if (!synced) {
+    return;
+  }
+  asio::post(workers, [self = shared_from_this()] {
+    try {
+      ipam::Ipam ipam(*self->client);
+      const auto now = std::chrono::steady_clock::now();
+      const auto grace = std::chrono::seconds(self->config.workload.empty_block_grace_seconds);
+      std::set<IpPrefix> empty_now;
+      for (const ipam::PoolUsage& pool : ipam.usage()) {
+        for (const ipam::Usage& block : pool.blocks) {
+          if (block.affinity == "host:" + self->node.name && block.in_use == 0) {
+            empty_now.insert(block.cidr);
+          }
+        }
+      }
+      std::set<IpPrefix> due;
+      {
+        // empty_since is only touched here, and only one collection runs at a time (10 s apart).
+        for (auto it = self->empty_since.begin(); it != self->empty_since.end();) {
+          it = empty_now.count(it->first) == 0 ? self->empty_since.erase(it) : std::next(it);
+        }
+        for (const IpPrefix& b : empty_now) {
+          auto [it, inserted] = self->empty_since.emplace(b, now);
+          if (!inserted && now - it->second >= grace) {
+            due.insert(b);
+          }
+        }
+      }
+      if (due.empty()) {
+        return;
+      }
+      for (const IpPrefix& b : ipam.release_empty_blocks(self->node.name)) {
+        log::info("released an empty block", {{"block", b.to_string()}});
+        self->empty_since.erase(b);
+      }
+    } catch (const std::exception& e) {
+      log::warn("empty block collection failed", {{"error", e.what()}});
+    }
+  });
+}
+
+// --- public face ---------------------------------------------------------------------------
+
+Agent::Agent(asio::io_context& io, const config::Config& config, const loader::NodeIdentity& node,
+             daemon::PluginSet& plugins)
+    : impl_(std::make_shared<Impl>(io, config, node, plugins)) {}
+
+Agent::~Agent() {
+  impl_->stop();
+}
+
+void Agent::start() {
+  impl_->start();
+}
+
+bool Agent::ready() const {
+  return impl_->ready_flag;
+}
+
+std::string Agent::not_ready_reason() const {
+  std::lock_guard lock(impl_->reason_mutex);
+  return impl_->reason;
+}
+
+void Agent::register_methods(daemon::MethodTable& methods) {
+  impl_->register_methods(methods);
+}
+
+nlohmann::json Agent::status() const {
+  nlohmann::json routes = nlohmann::json::array();
+  for (const auto& [block, r] : impl_->routes.desired_routes()) {
+    routes.push_back({{"block", block.to_string()},
+                      {"node", r.node},
+                      {"local", r.local},
+                      {"encapsulation", calc::to_string(r.encap)}});
+  }
+  return {{"datastore_in_sync", impl_->synced},
+          {"pod_mtu", impl_->pod_mtu.load()},
+          {"underlay_device", impl_->underlay_device},
+          {"tunnel_address",
+           impl_->tunnel_address ? impl_->tunnel_address->to_string() : std::string()},
+          {"routes", routes},
+          {"dataplane_error", impl_->last_dataplane_error}};
+}
+
+}  // namespace brindle::agent

@@ -1,0 +1,97 @@
+// Private: the agent's state, shared by agent.cpp (sync + dataplane) and cni_methods.cpp.
+#pragma once
+
+// Boost 1.74 Asio uses std::exchange without including <utility> (C++20 coroutine support).
+#include <utility>
+
+#include <boost/asio.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "brindle/agent/agent.hpp"
+#include "brindle/calc/route_calculator.hpp"
+#include "brindle/cni/protocol.hpp"
+#include "brindle/datastore/client.hpp"
+#include "brindle/datastore/syncer.hpp"
+#include "brindle/ipam/ipam.hpp"
+#include "brindle/workload/plumbing.hpp"
+
+namespace brindle::daemon {
+class PluginSet;
+}
+
+namespace brindle::agent {
+
+namespace asio = boost::asio;
+
+struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
+  Impl(asio::io_context& io, const config::Config& config, const loader::NodeIdentity& node,
+       daemon::PluginSet& plugins);
+
+  // --- fixed after construction ---
+  asio::io_context& io;
+  config::Config config;
+  loader::NodeIdentity node;
+  daemon::PluginSet& plugins;
+  std::unique_ptr<datastore::Client> client;   // null without a datastore plugin
+  std::string encap_name;                      // the encapsulation plugin's name, "" if none
+  calc::Encap encap_kind = calc::Encap::none;  // what the encapsulation plugin provides
+  workload::PlumbingOptions plumbing;
+  asio::thread_pool workers{4};  // CNI requests and other blocking datastore work
+
+  // --- loop thread only ---
+  calc::RouteCalculator routes;
+  std::unique_ptr<datastore::Syncer> syncer;
+  bool synced = false;            // the datastore was listed completely once
+  bool dataplane_synced = false;  // in_sync() was given to the plugins
+  bool applied_once = false;
+  bool sync_posted = false;
+  std::string underlay_device;
+  uint32_t underlay_mtu = 1500;
+  std::optional<model::IpAddress> tunnel_address;  // ours, from IPAM
+  bool tunnel_requested = false;
+  std::map<model::IpPrefix, std::string> unresolved;  // remote blocks without a route form yet
+  std::string last_dataplane_error;
+  std::map<model::IpPrefix, std::chrono::steady_clock::time_point> empty_since;
+  std::unique_ptr<asio::steady_timer> gc_timer;
+  std::atomic<bool> stopping{false};
+
+  // --- any thread ---
+  std::atomic<uint32_t> pod_mtu{1500};
+  std::atomic<bool> ready_flag{false};
+  mutable std::mutex reason_mutex;
+  std::string reason = "starting";
+
+  void set_not_ready(std::string why);
+
+  // agent.cpp
+  void start();
+  void stop();
+  void register_node();
+  void ensure_encapsulation();
+  void on_upsert(const datastore::Stored& stored);
+  void on_remove(const datastore::Key& key);
+  void on_in_sync();
+  void schedule_sync();
+  void sync_dataplane();
+  void request_tunnel_address();
+  void schedule_gc();
+  void collect_empty_blocks();
+
+  // cni_methods.cpp
+  void register_methods(daemon::MethodTable& methods);
+  nlohmann::json cni_add(const cni::Params& params);
+  void cni_del(const cni::Params& params);
+  void cni_check(const cni::Params& params);
+  void cni_gc(const cni::Params& params);
+  std::string handle_id(const std::string& network, const std::string& container_id) const;
+};
+
+}  // namespace brindle::agent

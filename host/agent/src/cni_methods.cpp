@@ -1,0 +1,489 @@
+// The cni.* control methods (docs/cni.md): brindle-cni forwards each CNI call here.
+//
+// ADD: IPAM (handle "<network>.<containerID>") -> WorkloadEndpoint record -> pod plumbing ->
+// result; any failure undoes what was done. DEL: plumbing torn down, endpoint removed, addresses
+// released; everything already gone is success. The work runs on the agent's worker pool; the
+// reply is posted back to the event loop that owns the connection.
+#include <sstream>
+
+#include "agent_impl.hpp"
+#include "brindle/cni/protocol.hpp"
+#include "brindle/common/log.hpp"
+#include "brindle/daemon/control_server.hpp"
+#include "brindle/ipam/store.hpp"
+#include "brindle/workload/cni_adapter.hpp"
+
+namespace brindle::agent {
+
+using model::IpPrefix;
+using json = nlohmann::json;
+
+namespace {
+
+// A CNI failure: the CNI code travels as its control-API error name.
+struct CniFailure {
+  int code;
+  std::string message;
+};
+
+[[noreturn]] void fail(int code, std::string message) {
+  throw CniFailure{code, std::move(message)};
+}
+
+// Endpoint names like Calico's: "<node>-k8s-<pod>-<ifname>" with '-' doubled inside each part
+// so that the parts stay unambiguous.
+std::string escape_part(std::string_view part) {
+  std::string out;
+  for (char c : part) {
+    out += c == '-' ? std::string("--") : std::string(1, c);
+  }
+  return out;
+}
+
+std::string endpoint_name(const std::string& node, const workload::PodIdentity& pod) {
+  if (!pod.pod_name.empty()) {
+    return escape_part(node) + "-k8s-" + escape_part(pod.pod_name) + "-" + escape_part(pod.ifname);
+  }
+  return escape_part(node) + "-cni-" + pod.container_id.substr(0, 12) + "-" +
+         escape_part(pod.ifname);
+}
+
+std::string endpoint_namespace(const workload::PodIdentity& pod) {
+  return pod.pod_namespace.empty() ? "default" : pod.pod_namespace;
+}
+
+// Labels for the endpoint: runtimeConfig.labels (object) and CNI_ARGS BRINDLE_POD_LABELS
+// ("k=v,k=v"), so that non-Kubernetes runtimes and tests can label pods.
+model::Labels pod_labels(const cni::Params& params) {
+  model::Labels labels;
+  const json rc = params.runtime_config();
+  if (rc.contains("labels") && rc["labels"].is_object()) {
+    for (const auto& [k, v] : rc["labels"].items()) {
+      if (v.is_string()) {
+        labels[k] = v.get<std::string>();
+      }
+    }
+  }
+  if (auto text = params.arg("BRINDLE_POD_LABELS")) {
+    std::stringstream in(*text);
+    std::string pair;
+    while (std::getline(in, pair, ',')) {
+      const auto eq = pair.find('=');
+      if (eq != std::string::npos && eq > 0) {
+        labels[pair.substr(0, eq)] = pair.substr(eq + 1);
+      }
+    }
+  }
+  return labels;
+}
+
+// Named container ports from runtimeConfig.ports: [{name, containerPort, protocol}]. They are
+// decoded by the model's own WorkloadEndpoint decoder, so names and protocols are checked alike.
+std::vector<model::NamedPort> pod_ports(const cni::Params& params) {
+  const json rc = params.runtime_config();
+  if (!rc.contains("ports") || !rc["ports"].is_array()) {
+    return {};
+  }
+  json ports = json::array();
+  for (const json& p : rc["ports"]) {
+    if (!p.is_object() || !p.contains("name") || !p.contains("containerPort")) {
+      fail(cni::errors::kInvalidNetworkConfig,
+           "runtimeConfig.ports: every entry needs name and containerPort");
+    }
+    ports.push_back({{"name", p["name"]},
+                     {"port", p["containerPort"]},
+                     {"protocol", p.value("protocol", std::string("TCP"))}});
+  }
+  try {
+    return model::spec_from_json<model::WorkloadEndpointSpec>(
+               json{{"node", "-"}, {"pod", "-"}, {"interfaceName", "-"}, {"ports", ports}})
+        .ports;
+  } catch (const std::exception& e) {
+    fail(cni::errors::kInvalidNetworkConfig, std::string("runtimeConfig.ports: ") + e.what());
+  }
+}
+
+// Which families to assign and requested addresses: network config "ipam": {"assign_ipv4",
+// "assign_ipv6", "ipv4_pools", "ipv6_pools"}; runtimeConfig "ips" and CNI_ARGS "IP" request
+// specific addresses.
+struct IpamChoice {
+  bool v4 = true;
+  bool v6 = false;
+  std::vector<IpPrefix> pools_v4, pools_v6;
+  std::vector<model::IpAddress> requested;
+};
+
+IpamChoice ipam_choice(const cni::Params& params) {
+  IpamChoice c;
+  const json& cfg = params.config;
+  try {
+    if (cfg.contains("ipam") && cfg["ipam"].is_object()) {
+      const json& ipam = cfg["ipam"];
+      c.v4 = ipam.value("assign_ipv4", true);
+      c.v6 = ipam.value("assign_ipv6", false);
+      for (const char* key : {"ipv4_pools", "ipv6_pools"}) {
+        if (ipam.contains(key)) {
+          for (const json& p : ipam[key]) {
+            (std::string(key) == "ipv4_pools" ? c.pools_v4 : c.pools_v6)
+                .push_back(IpPrefix::parse(p.get<std::string>()));
+          }
+        }
+      }
+    }
+    const json rc = params.runtime_config();
+    if (rc.contains("ips") && rc["ips"].is_array()) {
+      for (const json& ip : rc["ips"]) {
+        const std::string text = ip.get<std::string>();
+        c.requested.push_back(IpPrefix::parse_address_or_prefix(text).address());
+      }
+    }
+    if (auto ips = params.arg("IP")) {
+      std::stringstream in(*ips);
+      std::string one;
+      while (std::getline(in, one, ',')) {
+        c.requested.push_back(model::IpAddress::parse(one));
+      }
+    }
+  } catch (const CniFailure&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail(cni::errors::kInvalidNetworkConfig, std::string("ipam settings: ") + e.what());
+  }
+  return c;
+}
+
+int ipam_error_code(const ipam::IpamError& e) {
+  switch (e.code()) {
+    case ipam::IpamError::Code::exhausted:
+    case ipam::IpamError::Code::no_pool:
+      return cni::errors::kAddressesExhausted;
+    case ipam::IpamError::Code::invalid_request:
+    case ipam::IpamError::Code::address_in_use:
+      return cni::errors::kAddressUnavailable;
+    case ipam::IpamError::Code::conflict_retries:
+    case ipam::IpamError::Code::datastore:
+      return cni::errors::kTryAgainLater;
+  }
+  return cni::errors::kDaemonInternal;
+}
+
+}  // namespace
+
+std::string Agent::Impl::handle_id(const std::string& network,
+                                   const std::string& container_id) const {
+  return network + "." + container_id;
+}
+
+void Agent::Impl::register_methods(daemon::MethodTable& methods) {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  // Runs `work` on the worker pool and posts its outcome back to the loop as the reply.
+  auto async_method = [weak](cni::Method method,
+                             std::function<json(Impl&, const cni::Params&)> work) {
+    return [weak, method, work](const json& raw, daemon::ControlReply reply) {
+      auto self = weak.lock();
+      if (!self) {
+        reply.fail("not_ready", "brindled is stopping");
+        return;
+      }
+      asio::post(self->workers, [self, method, work, raw, reply] {
+        json result;
+        std::string error_name;
+        std::string error_message;
+        try {
+          const cni::Params params = cni::decode_params(method, raw);
+          result = work(*self, params);
+        } catch (const CniFailure& f) {
+          error_name = std::string(cni::error_name(f.code));
+          error_message = f.message;
+        } catch (const cni::ProtocolError& e) {
+          error_name = std::string(cni::error_name(e.code()));
+          error_message = e.what();
+        } catch (const std::exception& e) {
+          error_name = std::string(cni::error_name(cni::errors::kDaemonInternal));
+          error_message = e.what();
+        }
+        asio::post(self->io, [reply, result, error_name, error_message] {
+          if (error_name.empty()) {
+            reply.ok(result);
+          } else {
+            reply.fail(error_name, error_message);
+          }
+        });
+      });
+    };
+  };
+
+  methods.add_async("cni.add", "CNI ADD: assign addresses, record the endpoint, plumb the pod",
+                    async_method(cni::Method::add,
+                                 [](Impl& self, const cni::Params& p) { return self.cni_add(p); }));
+  methods.add_async("cni.del", "CNI DEL: remove the pod's network, endpoint and addresses",
+                    async_method(cni::Method::del, [](Impl& self, const cni::Params& p) {
+                      self.cni_del(p);
+                      return json::object();
+                    }));
+  methods.add_async("cni.check", "CNI CHECK: verify the pod's network against the records",
+                    async_method(cni::Method::check, [](Impl& self, const cni::Params& p) {
+                      self.cni_check(p);
+                      return json::object();
+                    }));
+  methods.add_async("cni.status", "CNI STATUS: whether this node can serve ADD",
+                    async_method(cni::Method::status, [](Impl& self, const cni::Params&) {
+                      if (!self.client) {
+                        fail(cni::errors::kNotAvailable, "no datastore is configured");
+                      }
+                      if (!self.ready_flag) {
+                        std::lock_guard lock(self.reason_mutex);
+                        fail(cni::errors::kNotAvailable, "not ready: " + self.reason);
+                      }
+                      return json::object();
+                    }));
+  methods.add_async("cni.gc", "CNI GC: remove attachments that are not in valid_attachments",
+                    async_method(cni::Method::gc, [](Impl& self, const cni::Params& p) {
+                      self.cni_gc(p);
+                      return json::object();
+                    }));
+}
+
+json Agent::Impl::cni_add(const cni::Params& params) {
+  if (!client) {
+    fail(cni::errors::kTryAgainLater, "brindled has no datastore configured");
+  }
+  if (!ready_flag) {
+    std::lock_guard lock(reason_mutex);
+    fail(cni::errors::kTryAgainLater, "brindled is not ready: " + reason);
+  }
+  const workload::PodIdentity pod = workload::pod_identity(params);
+  const IpamChoice choice = ipam_choice(params);
+  const std::string handle = handle_id(params.network_name, pod.container_id);
+  const std::vector<model::NamedPort> ports = pod_ports(params);
+  ipam::Ipam ipam(*client);
+  ipam::AssignRequest request;
+  request.handle_id = handle;
+  request.node = node.name;
+  request.attributes = {{"node", node.name}, {"container", pod.container_id}};
+  if (!pod.pod_name.empty()) {
+    request.attributes["namespace"] = pod.pod_namespace;
+    request.attributes["pod"] = pod.pod_name;
+  }
+  request.pools_v4 = choice.pools_v4;
+  request.pools_v6 = choice.pools_v6;
+
+  std::vector<IpPrefix> addresses;
+  const ipam::Store store(*client);
+  const std::string wep_name = endpoint_name(node.name, pod);
+  const std::string wep_namespace = endpoint_namespace(pod);
+  bool wep_written = false;
+  try {
+    // 1. addresses
+    if (!choice.requested.empty()) {
+      for (const model::IpAddress& a : choice.requested) {
+        addresses.push_back(IpPrefix::host(ipam.assign_address(a, request).address()));
+      }
+    } else {
+      request.num_v4 = choice.v4 ? 1 : 0;
+      request.num_v6 = choice.v6 ? 1 : 0;
+      const ipam::AssignResult r = ipam.auto_assign(request);
+      for (const auto* list : {&r.v4, &r.v6}) {
+        for (const IpPrefix& p : *list) {
+          addresses.push_back(IpPrefix::host(p.address()));
+        }
+      }
+    }
+    // 2. the endpoint record (policy is computed from it before the pod can send anything)
+    model::WorkloadEndpoint wep;
+    wep.metadata.name = wep_name;
+    wep.metadata.namespace_ = wep_namespace;
+    wep.metadata.labels = pod_labels(params);
+    wep.spec.node = node.name;
+    wep.spec.orchestrator = pod.pod_name.empty() ? "cni" : "k8s";
+    wep.spec.pod = pod.pod_name.empty() ? pod.container_id.substr(0, 12) : pod.pod_name;
+    wep.spec.container_id = pod.container_id;
+    wep.spec.endpoint = pod.ifname;
+    wep.spec.interface_name = workload::host_veth_name(pod, plumbing.veth_prefix);
+    wep.spec.ip_networks = addresses;
+    wep.spec.ports = ports;
+    if (!pod.pod_namespace.empty()) {
+      wep.spec.profiles = {"kns." + pod.pod_namespace};
+    }
+    for (int attempt = 0;; ++attempt) {
+      try {
+        auto existing = store.get<model::WorkloadEndpointSpec>(wep_name, wep_namespace);
+        if (existing) {
+          store.update(wep, existing->revision);  // an earlier sandbox of the same pod
+        } else {
+          store.create(wep);
+        }
+        wep_written = true;
+        break;
+      } catch (const datastore::DatastoreError& e) {
+        if (attempt >= 10 || (!e.conflict() && !e.already_exists())) {
+          throw;
+        }
+      }
+    }
+    // 3. plumbing
+    workload::PodNetworkSpec network;
+    for (const IpPrefix& a : addresses) {
+      network.addresses.push_back(netlink::IpPrefix::parse(a.to_string()));
+    }
+    network.mtu = params.mtu.value_or(pod_mtu.load());
+    const workload::PodPlumbing plumbed = workload::setup_pod(pod, network, plumbing);
+    log::info("pod added", {{"container", pod.container_id.substr(0, 12)},
+                            {"pod", pod.pod_namespace + "/" + pod.pod_name},
+                            {"interface", plumbed.host_ifname},
+                            {"addresses", static_cast<long>(addresses.size())}});
+    return cni::to_json(workload::to_cni_result(plumbed));
+  } catch (...) {
+    // Undo in reverse order; what is already gone is fine.
+    try {
+      if (wep_written) {
+        auto existing = store.get<model::WorkloadEndpointSpec>(wep_name, wep_namespace);
+        if (existing && existing->doc.spec.container_id == pod.container_id) {
+          store.remove<model::WorkloadEndpointSpec>(wep_name, existing->revision, wep_namespace);
+        }
+      }
+      ipam.release_by_handle(handle);
+    } catch (const std::exception& e) {
+      log::error("rollback of a failed ADD is incomplete; GC will finish it",
+                 {{"container", pod.container_id}, {"error", e.what()}});
+    }
+    try {
+      throw;
+    } catch (const ipam::IpamError& e) {
+      fail(ipam_error_code(e), e.what());
+    } catch (const workload::PlumbingError& e) {
+      fail(workload::cni_error_code(e), e.what());
+    } catch (const datastore::DatastoreError& e) {
+      fail(e.code() == BRINDLE_ERR_UNAVAILABLE || e.code() == BRINDLE_ERR_TIMEOUT
+               ? cni::errors::kTryAgainLater
+               : cni::errors::kDaemonInternal,
+           std::string("datastore: ") + e.what());
+    }
+  }
+}
+
+void Agent::Impl::cni_del(const cni::Params& params) {
+  if (!client) {
+    fail(cni::errors::kTryAgainLater, "brindled has no datastore configured");
+  }
+  const workload::PodIdentity pod = workload::pod_identity(params);
+  const ipam::Store store(*client);
+  const std::string wep_name = endpoint_name(node.name, pod);
+  const std::string wep_namespace = endpoint_namespace(pod);
+  try {
+    auto wep = store.get<model::WorkloadEndpointSpec>(wep_name, wep_namespace);
+    // Only the sandbox that owns the endpoint may tear down the interface: a late DEL of an old
+    // sandbox must not remove its successor's network.
+    const bool owner = !wep || wep->doc.spec.container_id == pod.container_id;
+    if (owner) {
+      workload::teardown_pod(pod, plumbing);
+    }
+    if (wep && owner) {
+      try {
+        store.remove<model::WorkloadEndpointSpec>(wep_name, wep->revision, wep_namespace);
+      } catch (const datastore::DatastoreError& e) {
+        if (!e.not_found()) {
+          throw;
+        }
+      }
+    }
+    ipam::Ipam(*client).release_by_handle(handle_id(params.network_name, pod.container_id));
+  } catch (const ipam::IpamError& e) {
+    fail(cni::errors::kTryAgainLater, e.what());
+  } catch (const workload::PlumbingError& e) {
+    fail(workload::cni_error_code(e), e.what());
+  } catch (const datastore::DatastoreError& e) {
+    fail(cni::errors::kTryAgainLater, std::string("datastore: ") + e.what());
+  }
+}
+
+void Agent::Impl::cni_check(const cni::Params& params) {
+  if (!client) {
+    fail(cni::errors::kTryAgainLater, "brindled has no datastore configured");
+  }
+  const workload::PodIdentity pod = workload::pod_identity(params);
+  const ipam::Store store(*client);
+  try {
+    auto wep = store.get<model::WorkloadEndpointSpec>(endpoint_name(node.name, pod),
+                                                      endpoint_namespace(pod));
+    if (!wep || wep->doc.spec.container_id != pod.container_id) {
+      fail(cni::errors::kCheckFailed, "no endpoint is recorded for container " + pod.container_id);
+    }
+    const auto held =
+        ipam::Ipam(*client).addresses_of_handle(handle_id(params.network_name, pod.container_id));
+    workload::PodNetworkSpec network;
+    for (const IpPrefix& a : wep->doc.spec.ip_networks) {
+      if (std::find(held.begin(), held.end(), a.address()) == held.end()) {
+        fail(cni::errors::kCheckFailed,
+             "address " + a.address().to_string() + " is not assigned to this container in IPAM");
+      }
+      network.addresses.push_back(netlink::IpPrefix::parse(a.to_string()));
+    }
+    network.mtu = params.mtu.value_or(pod_mtu.load());
+    const std::vector<std::string> differences = workload::check_pod(pod, network, plumbing);
+    if (!differences.empty()) {
+      std::string text;
+      for (const std::string& d : differences) {
+        text += (text.empty() ? "" : "; ") + d;
+      }
+      fail(cni::errors::kCheckFailed, text);
+    }
+  } catch (const workload::PlumbingError& e) {
+    fail(workload::cni_error_code(e), e.what());
+  } catch (const datastore::DatastoreError& e) {
+    fail(cni::errors::kTryAgainLater, std::string("datastore: ") + e.what());
+  }
+}
+
+void Agent::Impl::cni_gc(const cni::Params& params) {
+  if (!client) {
+    fail(cni::errors::kTryAgainLater, "brindled has no datastore configured");
+  }
+  std::set<std::pair<std::string, std::string>> valid;
+  for (const cni::Attachment& a : params.valid_attachments) {
+    valid.emplace(a.container_id, a.ifname);
+  }
+  const ipam::Store store(*client);
+  ipam::Ipam ipam(*client);
+  try {
+    for (const auto& wep : store.list<model::WorkloadEndpointSpec>()) {
+      const model::WorkloadEndpointSpec& spec = wep.doc.spec;
+      if (spec.node != node.name) {
+        continue;
+      }
+      if (valid.count({spec.container_id, spec.endpoint}) != 0) {
+        continue;
+      }
+      workload::delete_host_veth(spec.interface_name, plumbing);
+      store.remove<model::WorkloadEndpointSpec>(wep.doc.metadata.name, wep.revision,
+                                                wep.doc.metadata.namespace_);
+      ipam.release_by_handle(handle_id(params.network_name, spec.container_id));
+      log::info("gc removed an attachment", {{"container", spec.container_id}});
+    }
+    // Addresses of this network held for containers that are no longer valid.
+    const std::string prefix = params.network_name + ".";
+    std::set<std::string> valid_ids;
+    for (const auto& [id, ifname] : valid) {
+      valid_ids.insert(id);
+    }
+    for (const auto& h : store.list<model::IPAMHandleSpec>()) {
+      const std::string& id = h.doc.spec.handle_id;
+      if (id.rfind(prefix, 0) != 0 || valid_ids.count(id.substr(prefix.size())) != 0) {
+        continue;
+      }
+      // Only this node's allocations: look at the owner recorded with the address.
+      bool ours = false;
+      for (const model::IpAddress& a : ipam.addresses_of_handle(id)) {
+        ours = ours || ipam.describe(a).attributes["node"] == node.name;
+      }
+      if (ours) {
+        ipam.release_by_handle(id);
+        log::info("gc released addresses", {{"handle", id}});
+      }
+    }
+  } catch (const std::exception& e) {
+    fail(cni::errors::kTryAgainLater, std::string("gc: ") + e.what());
+  }
+}
+
+}  // namespace brindle::agent

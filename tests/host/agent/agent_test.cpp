@@ -1,0 +1,280 @@
+// brindled's node agent end to end: a real etcd, the real brindled process with the etcd and
+// encap-none plugins, real pods (network namespaces) added and deleted through the real
+// brindle-cni binary.
+//
+// The whole test process first moves into a network namespace of its own (it is the "node"), so
+// etcd, brindled, the veths and the routes all live there and the machine's own namespace is
+// never touched. Pods are named namespaces, as a container runtime makes them.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "brindle/ipam/check.hpp"
+#include "brindle/ipam/store.hpp"
+#include "cni_test_support.hpp"
+#include "etcd_datastore.hpp"
+
+namespace brindle {
+namespace {
+
+using cni::testing::cni_env;
+using cni::testing::run_cni_binary;
+using cni::testing::run_shell;
+using cni::testing::TestPod;
+using json = nlohmann::json;
+
+constexpr const char* kNodeAddress = "198.19.0.1";
+
+// brindled as a child process, stopped with SIGTERM (SIGKILL if it hangs) on destruction.
+class Brindled {
+ public:
+  Brindled(const std::string& config_file, const std::string& log_file) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      execl(BRINDLED_PATH, BRINDLED_PATH, "--config", config_file.c_str(), "--plugin-dir",
+            BRINDLE_PLUGIN_DIR, static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~Brindled() { stop(); }
+  int stop() {
+    if (pid_ <= 0) {
+      return status_;
+    }
+    kill(pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status_;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status_, 0);
+    pid_ = -1;
+    return status_;
+  }
+  bool running() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = 0;
+};
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    etcd_ = std::make_unique<test::EtcdDatastore>();
+    dir_ = std::make_unique<test::TempDir>("agent");
+    store_ = std::make_unique<ipam::Store>(etcd_->client());
+    model::IPPool pool;
+    pool.metadata.name = "pods";
+    pool.spec.cidr = model::IpPrefix::parse("198.18.0.0/24");
+    pool.spec.block_size = 28;
+    store_->create(pool);
+
+    socket_ = (dir_->path() / "run" / "brindled.sock").string();
+    health_port_ = test::free_port();
+    config_ = (dir_->path() / "brindle.toml").string();
+    std::ofstream(config_) << etcd_->node_config_toml("node-a") << "\n"
+                           << "[encapsulation]\nplugin = \"none\"\n\n"
+                           << "[control]\nsocket = \"" << socket_ << "\"\n"
+                           << "[health]\nlisten = \"127.0.0.1:" << health_port_ << "\"\n"
+                           << "[metrics]\nlisten = \"\"\n";
+    // [node] ipv4 is added to the generated [node] table through the address on brt-up0.
+    log_ = (dir_->path() / "brindled.log").string();
+    daemon_ = std::make_unique<Brindled>(config_, log_);
+    ASSERT_TRUE(wait_ready()) << log_tail();
+  }
+  void TearDown() override {
+    daemon_.reset();
+    if (HasFailure()) {
+      std::cerr << "brindled log:\n" << log_tail();
+    }
+  }
+
+  std::string log_tail() const {
+    std::ifstream in(log_);
+    std::string all((std::istreambuf_iterator<char>(in)), {});
+    return all.size() > 6000 ? all.substr(all.size() - 6000) : all;
+  }
+
+  bool wait_ready() {
+    for (int i = 0; i < 200; ++i) {
+      if (run_shell("curl -sf http://127.0.0.1:" + std::to_string(health_port_) +
+                    "/readyz >/dev/null 2>&1") == 0) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  std::string network_config() const {
+    return json{{"cniVersion", "1.0.0"},
+                {"name", "k8s-pod-network"},
+                {"type", "brindle-cni"},
+                {"control_socket", socket_}}
+        .dump();
+  }
+
+  cni::testing::PluginRun cni(const std::string& command, const std::string& container,
+                              const TestPod* pod, const std::string& name) {
+    return run_cni_binary(
+        cni_env(command, container, pod ? pod->path() : "", "eth0", "default", name),
+        network_config());
+  }
+
+  static std::string address_of(const std::string& result) {
+    const json r = json::parse(result);
+    const std::string cidr = r.at("ips").at(0).at("address");
+    return cidr.substr(0, cidr.find('/'));
+  }
+
+  std::unique_ptr<test::EtcdDatastore> etcd_;
+  std::unique_ptr<test::TempDir> dir_;
+  std::unique_ptr<ipam::Store> store_;
+  std::unique_ptr<Brindled> daemon_;
+  std::string socket_, config_, log_;
+  int health_port_ = 0;
+};
+
+TEST_F(AgentTest, TwoPodsReachEachOtherAndTheNodeAndDelRemovesEveryTrace) {
+  TestPod a, b;
+  const auto add_a = cni("ADD", "container-a", &a, "pod-a");
+  ASSERT_EQ(add_a.exit_code, 0) << add_a.stdout_text << add_a.stderr_text;
+  const auto add_b = cni("ADD", "container-b", &b, "pod-b");
+  ASSERT_EQ(add_b.exit_code, 0) << add_b.stdout_text << add_b.stderr_text;
+  const std::string ip_a = address_of(add_a.stdout_text);
+  const std::string ip_b = address_of(add_b.stdout_text);
+  EXPECT_NE(ip_a, ip_b);
+  EXPECT_TRUE(model::IpPrefix::parse("198.18.0.0/24").contains(model::IpAddress::parse(ip_a)));
+
+  EXPECT_EQ(run_shell("ip netns exec " + a.name() + " ping -c1 -W2 " + ip_b + " >/dev/null"), 0);
+  EXPECT_EQ(run_shell("ip netns exec " + b.name() + " ping -c1 -W2 " + ip_a + " >/dev/null"), 0);
+  EXPECT_EQ(
+      run_shell("ip netns exec " + a.name() + " ping -c1 -W2 " + kNodeAddress + " >/dev/null"), 0);
+
+  // Recorded: endpoints and addresses.
+  EXPECT_EQ(store_->list<model::WorkloadEndpointSpec>().size(), 2u);
+  const auto check = cni("CHECK", "container-a", &a, "pod-a");
+  EXPECT_EQ(check.exit_code, 0) << check.stdout_text;
+
+  for (const auto& [id, pod, name] :
+       {std::tuple{"container-a", &a, "pod-a"}, std::tuple{"container-b", &b, "pod-b"}}) {
+    const auto del = cni("DEL", id, pod, name);
+    ASSERT_EQ(del.exit_code, 0) << del.stdout_text << del.stderr_text;
+    EXPECT_EQ(cni("DEL", id, pod, name).exit_code, 0) << "DEL is idempotent";
+  }
+  EXPECT_NE(run_shell("ip netns exec " + a.name() + " ping -c1 -W1 " + ip_b + " >/dev/null 2>&1"),
+            0);
+  EXPECT_TRUE(store_->list<model::WorkloadEndpointSpec>().empty());
+  const ipam::CheckReport report = ipam::check(*store_);
+  EXPECT_EQ(report.allocated, 0u);
+  EXPECT_TRUE(report.clean());
+  // Host side: no pod route, and the veths go once the reaper ran.
+  EXPECT_EQ(run_shell("ip route show proto 201 | grep -q ."), 1);
+  bool links_gone = false;
+  for (int i = 0; i < 60 && !links_gone; ++i) {
+    links_gone = run_shell("ip -o link show | grep -q ' brv'") == 1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(links_gone);
+}
+
+TEST_F(AgentTest, ConcurrentAddsGetUniqueAddressesAndCleanUp) {
+  constexpr int kPods = 16;
+  std::vector<std::unique_ptr<TestPod>> pods;
+  for (int i = 0; i < kPods; ++i) {
+    pods.push_back(std::make_unique<TestPod>());
+  }
+  std::vector<std::future<cni::testing::PluginRun>> adds;
+  for (int i = 0; i < kPods; ++i) {
+    adds.push_back(std::async(std::launch::async, [&, i] {
+      return cni("ADD", "c" + std::to_string(i), pods[i].get(), "p" + std::to_string(i));
+    }));
+  }
+  std::set<std::string> addresses;
+  for (auto& f : adds) {
+    const auto r = f.get();
+    ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+    addresses.insert(address_of(r.stdout_text));
+  }
+  EXPECT_EQ(addresses.size(), static_cast<size_t>(kPods));
+  std::vector<std::future<int>> dels;
+  for (int i = 0; i < kPods; ++i) {
+    dels.push_back(std::async(std::launch::async, [&, i] {
+      return cni("DEL", "c" + std::to_string(i), pods[i].get(), "p" + std::to_string(i)).exit_code;
+    }));
+  }
+  for (auto& f : dels) {
+    EXPECT_EQ(f.get(), 0);
+  }
+  EXPECT_TRUE(ipam::check(*store_).clean());
+  EXPECT_EQ(ipam::check(*store_).allocated, 0u);
+}
+
+TEST_F(AgentTest, FailedAddLeavesNothingBehind) {
+  TestPod a;
+  ASSERT_EQ(run_shell("ip netns exec " + a.name() + " ip link add eth0 type veth peer name x0"), 0);
+  const auto add = cni("ADD", "container-x", &a, "pod-x");
+  EXPECT_NE(add.exit_code, 0);
+  EXPECT_NE(add.stdout_text.find("\"code\""), std::string::npos) << add.stdout_text;
+  EXPECT_TRUE(store_->list<model::WorkloadEndpointSpec>().empty());
+  EXPECT_EQ(ipam::check(*store_).allocated, 0u);
+}
+
+TEST_F(AgentTest, ExhaustedPoolIsACniError) {
+  // Replace the pool by one with two addresses.
+  auto pool = store_->get<model::IPPoolSpec>("pods");
+  store_->remove<model::IPPoolSpec>("pods", pool->revision);
+  model::IPPool tiny;
+  tiny.metadata.name = "tiny";
+  tiny.spec.cidr = model::IpPrefix::parse("198.18.9.0/31");
+  tiny.spec.block_size = 31;
+  store_->create(tiny);
+  TestPod p1, p2, p3;
+  EXPECT_EQ(cni("ADD", "t1", &p1, "t1").exit_code, 0);
+  EXPECT_EQ(cni("ADD", "t2", &p2, "t2").exit_code, 0);
+  const auto third = cni("ADD", "t3", &p3, "t3");
+  EXPECT_NE(third.exit_code, 0);
+  const json error = json::parse(third.stdout_text);
+  EXPECT_EQ(error.at("code"), 100) << third.stdout_text;
+  EXPECT_NE(error.at("msg").get<std::string>().find("no free IPv4 address"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace brindle
+
+int main(int argc, char** argv) {
+  // Become the "node": a network namespace of our own, before any thread exists.
+  if (unshare(CLONE_NEWNET) != 0) {
+    perror("unshare(CLONE_NEWNET)");
+    return 1;
+  }
+  if (brindle::cni::testing::run_shell(
+          "ip link set lo up && ip link add brt-up0 type veth peer name brt-up1 && "
+          "ip link set brt-up0 up && ip link set brt-up1 up && "
+          "ip addr add 198.19.0.1/24 dev brt-up0 && "
+          // A node has a default route; proxy ARP for the pods' gateway 169.254.1.1 needs one.
+          "ip route add default via 198.19.0.2 dev brt-up0") != 0) {
+    return 1;
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
