@@ -504,36 +504,32 @@ struct Netlink::Impl {
   // Returns the kernel errno when `tolerated_errno` matched (then nothing is thrown).
   int request(nl_msg* message, bool dump, const std::function<void(nl_object*)>& on_object,
               const std::string& operation, int tolerated_errno = 0) {
-    for (int attempt = 0;; ++attempt) {
-      Exchange ex;
-      ex.first_seq = next_seq();
-      ex.final_seq = ex.first_seq;
-      ex.replies.resize(1);
-      ex.on_object = on_object;
-      std::vector<uint8_t> wire;
-      append(wire, message, ex.first_seq,
-             static_cast<uint16_t>(NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK)));
-      run(ex, wire, operation);
-      if (ex.failure) {
-        std::rethrow_exception(ex.failure);
-      }
-      const Reply& reply = ex.replies[0];
-      if (reply.kernel_errno != 0) {
-        if (reply.kernel_errno == tolerated_errno) {
-          return reply.kernel_errno;
-        }
-        throw NetlinkError(libnl_error(nl_syserr2nlerr(reply.kernel_errno)), operation,
-                           reply.kernel_errno, reply.kernel_message);
-      }
-      if (!ex.dump_interrupted) {
-        return 0;
-      }
-      if (attempt + 1 >= kDumpRetries) {
-        throw NetlinkError(make_error_code(Errc::dump_interrupted),
-                           operation + ": state kept changing during " +
-                               std::to_string(kDumpRetries) + " attempts");
-      }
+    Exchange ex;
+    ex.first_seq = next_seq();
+    ex.final_seq = ex.first_seq;
+    ex.replies.resize(1);
+    ex.on_object = on_object;
+    std::vector<uint8_t> wire;
+    append(wire, message, ex.first_seq,
+           static_cast<uint16_t>(NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK)));
+    run(ex, wire, operation);
+    if (ex.failure) {
+      std::rethrow_exception(ex.failure);
     }
+    const Reply& reply = ex.replies[0];
+    if (reply.kernel_errno != 0) {
+      if (reply.kernel_errno == tolerated_errno) {
+        return reply.kernel_errno;
+      }
+      throw NetlinkError(libnl_error(nl_syserr2nlerr(reply.kernel_errno)), operation,
+                         reply.kernel_errno, reply.kernel_message);
+    }
+    if (ex.dump_interrupted) {
+      // dump() repeats the whole dump, with the objects of this attempt thrown away.
+      throw NetlinkError(make_error_code(Errc::dump_interrupted),
+                         operation + ": the dump was interrupted by a concurrent change");
+    }
+    return 0;
   }
 
   void dump(int type, const void* header, size_t header_size,
@@ -544,7 +540,43 @@ struct Netlink::Impl {
     }
     check(nlmsg_append(message.get(), const_cast<void*>(header), header_size, NLMSG_ALIGNTO),
           operation);
-    request(message.get(), true, on_object, operation);
+    // The kernel marks a dump that raced with a change (NLM_F_DUMP_INTR) and libnl reports it as
+    // NLE_DUMP_INTR: the objects seen may be inconsistent, so they are held back and the dump is
+    // repeated; the caller only ever sees one complete, consistent dump.
+    for (int attempt = 1;; ++attempt) {
+      std::vector<nl_object*> objects;
+      struct Release {
+        std::vector<nl_object*>& objects;
+        ~Release() {
+          for (nl_object* o : objects) {
+            nl_object_put(o);
+          }
+        }
+      } release{objects};
+      try {
+        request(
+            message.get(), true,
+            [&objects](nl_object* object) {
+              nl_object_get(object);
+              objects.push_back(object);
+            },
+            operation);
+      } catch (const NetlinkError& e) {
+        if (e.code() != make_error_code(Errc::dump_interrupted)) {
+          throw;
+        }
+        if (attempt >= kDumpRetries) {
+          throw NetlinkError(make_error_code(Errc::dump_interrupted),
+                             operation + ": state kept changing during " +
+                                 std::to_string(kDumpRetries) + " attempts");
+        }
+        continue;
+      }
+      for (nl_object* object : objects) {
+        on_object(object);
+      }
+      return;
+    }
   }
 
   struct Prepared {
