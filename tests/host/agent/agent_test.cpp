@@ -23,6 +23,7 @@
 
 #include "brindle/ipam/check.hpp"
 #include "brindle/ipam/store.hpp"
+#include "brindled_process.hpp"
 #include "cni_test_support.hpp"
 #include "etcd_datastore.hpp"
 
@@ -36,45 +37,6 @@ using cni::testing::TestPod;
 using json = nlohmann::json;
 
 constexpr const char* kNodeAddress = "198.19.0.1";
-
-// brindled as a child process, stopped with SIGTERM (SIGKILL if it hangs) on destruction.
-class Brindled {
- public:
-  Brindled(const std::string& config_file, const std::string& log_file) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      execl(BRINDLED_PATH, BRINDLED_PATH, "--config", config_file.c_str(), "--plugin-dir",
-            BRINDLE_PLUGIN_DIR, static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-  ~Brindled() { stop(); }
-  int stop() {
-    if (pid_ <= 0) {
-      return status_;
-    }
-    kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
-        pid_ = -1;
-        return status_;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, &status_, 0);
-    pid_ = -1;
-    return status_;
-  }
-  bool running() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
-
- private:
-  pid_t pid_ = -1;
-  int status_ = 0;
-};
 
 class AgentTest : public ::testing::Test {
  protected:
@@ -98,7 +60,7 @@ class AgentTest : public ::testing::Test {
                            << "[metrics]\nlisten = \"\"\n";
     // [node] ipv4 is added to the generated [node] table through the address on brt-up0.
     log_ = (dir_->path() / "brindled.log").string();
-    daemon_ = std::make_unique<Brindled>(config_, log_);
+    daemon_ = std::make_unique<test::Brindled>(config_, log_);
     ASSERT_TRUE(wait_ready()) << log_tail();
   }
   void TearDown() override {
@@ -149,7 +111,7 @@ class AgentTest : public ::testing::Test {
   std::unique_ptr<test::EtcdDatastore> etcd_;
   std::unique_ptr<test::TempDir> dir_;
   std::unique_ptr<ipam::Store> store_;
-  std::unique_ptr<Brindled> daemon_;
+  std::unique_ptr<test::Brindled> daemon_;
   std::string socket_, config_, log_;
   int health_port_ = 0;
 };

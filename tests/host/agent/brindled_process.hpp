@@ -1,0 +1,54 @@
+// Test support: brindled as a child process of the test, stopped with SIGTERM (SIGKILL if it
+// hangs) on destruction, its output in a log file.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+namespace brindle::test {
+
+class Brindled {
+ public:
+  Brindled(const std::string& config_file, const std::string& log_file) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      execl(BRINDLED_PATH, BRINDLED_PATH, "--config", config_file.c_str(), "--plugin-dir",
+            BRINDLE_PLUGIN_DIR, static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~Brindled() { stop(); }
+  int stop() {
+    if (pid_ <= 0) {
+      return status_;
+    }
+    kill(pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status_;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status_, 0);
+    pid_ = -1;
+    return status_;
+  }
+  bool running() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = 0;
+};
+
+}  // namespace brindle::test
