@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev abigail-tools
   iproute2 iputils-ping procps psmisc openssl curl
   etcd-server etcd-client
+  containernetworking-plugins  # the ptp + host-local reference of the CNI benchmark
   # packaging
   lintian rpm rpmlint gnupg dpkg-dev file systemd fakeroot
 )

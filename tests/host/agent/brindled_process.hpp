@@ -44,6 +44,7 @@ class Brindled {
     pid_ = -1;
     return status_;
   }
+  pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
 
  private:

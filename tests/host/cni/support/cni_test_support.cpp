@@ -325,6 +325,12 @@ Response TestResponder::handle(const Request& request) {
 
 PluginRun run_cni_binary(const std::map<std::string, std::string>& env,
                          const std::string& stdin_text) {
+  return run_any_cni_binary(BRINDLE_CNI_BINARY, env, stdin_text);
+}
+
+PluginRun run_any_cni_binary(const std::string& binary_path,
+                             const std::map<std::string, std::string>& env,
+                             const std::string& stdin_text) {
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
     throw_errno("pipe");
@@ -338,7 +344,7 @@ PluginRun run_cni_binary(const std::map<std::string, std::string>& env,
     envp.push_back(entry.data());
   }
   envp.push_back(nullptr);
-  const char* binary = BRINDLE_CNI_BINARY;
+  const char* binary = binary_path.c_str();
   pid_t pid = fork();
   if (pid < 0) {
     throw_errno("fork");

@@ -112,6 +112,10 @@ struct PluginRun {
 // Runs the brindle-cni binary with exactly `env` as its environment and `stdin_text` on stdin.
 PluginRun run_cni_binary(const std::map<std::string, std::string>& env,
                          const std::string& stdin_text);
+// The same for another CNI plugin binary (e.g. Debian's ptp, for comparisons).
+PluginRun run_any_cni_binary(const std::string& binary_path,
+                             const std::map<std::string, std::string>& env,
+                             const std::string& stdin_text);
 
 // The environment of one invocation for a Kubernetes pod.
 std::map<std::string, std::string> cni_env(const std::string& command,
