@@ -47,4 +47,12 @@ struct IpamReleaseArgs {
 int ipam_release_command(const Session& session, const IpamReleaseArgs& args, std::ostream& out,
                          std::ostream& err);
 
+struct PolicyTraceArgs {
+  std::string from;  // "ns/pod" or an address
+  std::string to;
+  std::string port = "80/tcp";
+};
+int policy_trace_command(const Session& session, const PolicyTraceArgs& args, std::ostream& out,
+                         std::ostream& err);
+
 }  // namespace brindle::ctl

@@ -34,6 +34,8 @@ Commands:
   ipam check [-o REPORT]     find leaked addresses and inconsistent handles (exit 1 if any)
   ipam release --ip ADDR... | --from-report REPORT
                              release addresses (and handles) found by ipam check
+  policy trace --from NS/POD|IP --to NS/POD|IP [--port 80/tcp|53/udp|icmp/8]
+                             which policies and rules apply in each direction, and the verdict
   version                    print versions
 
 Global options:
@@ -204,6 +206,20 @@ int main(int argc, char** argv) {
       }
       std::cerr << "error: unknown ipam subcommand \"" << sub << "\" (show, check, release)\n";
       return 1;
+    }
+    if (command == "policy") {
+      if (rest.empty() || rest.front() != "trace") {
+        std::cerr << "error: policy needs a subcommand: trace\n";
+        return 1;
+      }
+      rest.erase(rest.begin());
+      ctl::PolicyTraceArgs a;
+      po::options_description d;
+      d.add_options()("from", po::value(&a.from)->required())("to", po::value(&a.to)->required())(
+          "port", po::value(&a.port)->default_value("80/tcp"));
+      parse_sub(rest, d, {});
+      ctl::Session session(session_options);
+      return ctl::policy_trace_command(session, a, std::cout, std::cerr);
     }
     std::cerr << "error: unknown command \"" << command << "\" (see brindlectl --help)\n";
     return 1;

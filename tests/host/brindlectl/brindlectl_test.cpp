@@ -156,5 +156,81 @@ TEST_F(BrindlectlTest, IpamShowCheckAndRelease) {
   EXPECT_NE(out.find("Found 0 leaked"), std::string::npos) << out;
 }
 
+TEST_F(BrindlectlTest, PolicyTraceUsesTheEngine) {
+  std::string out;
+  const std::string manifests = write("policy.yaml", R"(apiVersion: brindle.network/v1
+kind: Profile
+metadata:
+  name: kns.web
+spec:
+  labelsToApply:
+    kubernetes.io/metadata.name: web
+---
+apiVersion: brindle.network/v1
+kind: WorkloadEndpoint
+metadata:
+  name: node--a-k8s-client-eth0
+  namespace: web
+  labels:
+    app: client
+spec:
+  node: node-a
+  pod: client
+  interfaceName: brv00000000001
+  ipNetworks: [198.18.0.10/32]
+  profiles: [kns.web]
+---
+apiVersion: brindle.network/v1
+kind: WorkloadEndpoint
+metadata:
+  name: node--a-k8s-server-eth0
+  namespace: web
+  labels:
+    app: server
+spec:
+  node: node-a
+  pod: server
+  interfaceName: brv00000000002
+  ipNetworks: [198.18.0.11/32]
+  profiles: [kns.web]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: server-from-client
+  namespace: web
+spec:
+  podSelector:
+    matchLabels: {app: server}
+  ingress:
+  - from:
+    - podSelector:
+        matchLabels: {app: client}
+    ports:
+    - port: 80
+)");
+  ASSERT_EQ(ctl({"apply", "-f", manifests}, &out), 0) << out;
+  ASSERT_EQ(
+      ctl({"policy", "trace", "--from", "web/client", "--to", "web/server", "--port", "80/tcp"},
+          &out),
+      0)
+      << out;
+  EXPECT_NE(out.find("knp.web.server-from-client"), std::string::npos) << out;
+  EXPECT_NE(out.find("verdict: allow"), std::string::npos) << out;
+  ASSERT_EQ(
+      ctl({"policy", "trace", "--from", "web/client", "--to", "web/server", "--port", "81/tcp"},
+          &out),
+      0)
+      << out;
+  EXPECT_NE(out.find("verdict: deny"), std::string::npos) << out;
+  ASSERT_EQ(
+      ctl({"policy", "trace", "--from", "198.19.5.5", "--to", "web/server", "--port", "80"}, &out),
+      0)
+      << out;
+  EXPECT_NE(out.find("verdict: deny"), std::string::npos) << out;
+  EXPECT_EQ(ctl({"policy", "trace", "--from", "web/nobody", "--to", "web/server"}, &out), 1);
+  EXPECT_NE(out.find("no workload endpoint or pod"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace brindle
