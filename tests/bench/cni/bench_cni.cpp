@@ -118,12 +118,7 @@ long rss_kib(pid_t pid) {
 }  // namespace
 
 int main() {
-  if (unshare(CLONE_NEWNET) != 0 ||
-      cni::testing::run_shell(
-          "ip link set lo up && ip link add brt-up0 type veth peer name brt-up1 && "
-          "ip link set brt-up0 up && ip link set brt-up1 up && "
-          "ip addr add 198.19.0.1/24 dev brt-up0 && "
-          "ip route add default via 198.19.0.2 dev brt-up0") != 0) {
+  if (!test::become_node_namespace()) {
     std::cerr << "cannot set up the node namespace\n";
     return 1;
   }

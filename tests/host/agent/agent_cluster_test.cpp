@@ -267,15 +267,8 @@ TEST_F(AgentClusterTest, GcRemovesAttachmentsTheRuntimeNoLongerHas) {
 }  // namespace brindle
 
 int main(int argc, char** argv) {
-  if (unshare(CLONE_NEWNET) != 0) {
-    perror("unshare(CLONE_NEWNET)");
-    return 1;
-  }
-  if (brindle::cni::testing::run_shell(
-          "ip link set lo up && ip link add brt-up0 type veth peer name brt-up1 && "
-          "ip link set brt-up0 up && ip link set brt-up1 up && "
-          "ip addr add 198.19.0.1/24 dev brt-up0 && "
-          "ip route add default via 198.19.0.2 dev brt-up0") != 0) {
+  // Become the "node" before any thread exists: the machine's own namespace is never touched.
+  if (!brindle::test::become_node_namespace()) {
     return 1;
   }
   ::testing::InitGoogleTest(&argc, argv);

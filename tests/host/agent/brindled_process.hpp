@@ -3,11 +3,14 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 
@@ -51,5 +54,20 @@ class Brindled {
   pid_t pid_ = -1;
   int status_ = 0;
 };
+
+// Moves the calling process into a network namespace of its own that looks like a node: lo up,
+// an uplink veth brt-up0 with 198.19.0.1/24 and a default route (proxy ARP for pods needs one).
+// Call first thing in main(), before any thread exists. Returns false on failure.
+inline bool become_node_namespace() {
+  if (unshare(CLONE_NEWNET) != 0) {
+    perror("unshare(CLONE_NEWNET)");
+    return false;
+  }
+  return std::system(
+             "ip link set lo up && ip link add brt-up0 type veth peer name brt-up1 && "
+             "ip link set brt-up0 up && ip link set brt-up1 up && "
+             "ip addr add 198.19.0.1/24 dev brt-up0 && "
+             "ip route add default via 198.19.0.2 dev brt-up0") == 0;
+}
 
 }  // namespace brindle::test
