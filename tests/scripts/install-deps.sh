@@ -13,7 +13,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev abigail-tools
   iproute2 iputils-ping procps psmisc openssl curl
   etcd-server etcd-client
+  bird2  # routing-bgp drives BIRD 2; its tests run it in scratch namespaces
   containernetworking-plugins  # the ptp + host-local reference of the CNI benchmark
+  # the VM harness (tests/vm): a stock Debian kernel under qemu for what this kernel lacks (ipip)
+  qemu-system-x86 linux-image-amd64 initramfs-tools
   # packaging
   lintian rpm rpmlint gnupg dpkg-dev file systemd fakeroot
 )

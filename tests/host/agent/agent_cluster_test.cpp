@@ -204,7 +204,8 @@ TEST_F(AgentClusterTest, EtcdRestartDuringABurstFailsCleanlyAndGcLeavesNoLeak) {
     }
   });
   chaos.join();
-  ASSERT_TRUE(etcd_->cluster().member(0).wait_healthy(std::chrono::seconds(10)));
+  ASSERT_TRUE(etcd_->cluster().member(0).wait_healthy(std::chrono::seconds(30)))
+      << etcd_->cluster().member(0).log_tail();
   // Wait until both agents can reach the datastore again (their DEL/GC would say "try again").
   std::this_thread::sleep_for(std::chrono::seconds(1));
   std::set<std::string> unique;

@@ -1,0 +1,37 @@
+// Renders a complete BIRD 2 configuration from the routing state the host hands over.
+#pragma once
+
+#include <brindle/sdk.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace brindle::bgp {
+
+// Names of the fixed protocols in the rendered configuration (status and tests refer to them).
+inline constexpr const char* kStaticProtocol = "brindle_blocks";
+inline constexpr const char* kKernelProtocol = "brindle_kernel";
+
+struct BirdInputs {
+  BgpSettings settings;
+  std::vector<BgpPeer> peers;
+  std::vector<RoutingPool> pools;
+  std::vector<Route> local_blocks;  // LOCAL_BLOCK routes of this node
+  IpPrefix node_address;            // router id fallback; its prefix is the local subnet
+  std::string log_file;             // empty: log to stderr
+};
+
+struct RenderedConfig {
+  std::string text;
+  // BIRD protocol name -> the peer it was rendered from.
+  std::map<std::string, BgpPeer> peers_by_protocol;
+};
+
+// The BIRD protocol name for a peer: letters, digits and '_' only, unique within `taken`.
+std::string protocol_name(const BgpPeer& peer);
+
+// Throws Error(BRINDLE_ERR_INVALID_ARGUMENT) naming the offending peer/pool/setting.
+RenderedConfig render_bird_config(const BirdInputs& inputs);
+
+}  // namespace brindle::bgp

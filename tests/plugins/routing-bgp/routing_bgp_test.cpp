@@ -1,0 +1,637 @@
+// brindle-routing-bgp.so loaded through the host's loader and driven through the routing C ABI,
+// with the real bird2 in two scratch network namespaces joined by a veth (198.19.0.1 and
+// 198.19.0.2, AS 64512). Every call into a plugin runs on a thread inside its node's namespace,
+// so BIRD starts there; every BIRD is stopped at the end, also on failure.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "brindle/common/strings.hpp"
+#include "brindle/config/config.hpp"
+#include "brindle/loader/loaded_plugin.hpp"
+#include "brindle/loader/plugin_library.hpp"
+#include "brindle/netlink/netns.hpp"
+#include "brindle/routing.h"
+#include "brindle/sdk/core.hpp"
+
+namespace {
+
+namespace nl = brindle::netlink;
+using brindle::loader::LoadedPlugin;
+using brindle::loader::PluginKind;
+using namespace std::chrono_literals;
+
+brindle_ip_prefix_t abi(const std::string& text) {
+  return text.empty() ? brindle_ip_prefix_t{} : brindle::IpPrefix::parse(text).raw();
+}
+brindle_str_t str(const std::string& text) {
+  return {text.data(), text.size()};
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Output of a shell command.
+std::string run(const std::string& command) {
+  std::string output;
+  FILE* pipe = popen(command.c_str(), "r");
+  char buf[512];
+  while (pipe != nullptr && fgets(buf, sizeof(buf), pipe) != nullptr) {
+    output += buf;
+  }
+  if (pipe != nullptr) {
+    pclose(pipe);
+  }
+  return output;
+}
+
+// Polls `condition` until it holds or `limit` passes.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) {
+      return true;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  return condition();
+}
+
+struct CallResult {
+  brindle_status_t status = BRINDLE_OK;
+  std::string message;
+  bool ok() const { return status == BRINDLE_OK; }
+};
+
+struct Peer {
+  std::string name, address, type, state, since, info;
+  bool established = false;
+};
+
+struct Status {
+  CallResult result;
+  int ready = -1;
+  std::vector<Peer> peers;
+};
+
+// The desired state a test hands to one node's plugin.
+const std::string kVxlanDevice = "vxlan.brindle";
+const std::string kIpipDevice = "tunl0";
+const std::string kNoDevice;
+
+struct TestPool {
+  std::string name;
+  std::string cidr;
+  brindle_encap_mode_t encap = BRINDLE_ENCAP_NONE;
+  uint32_t flags = 0;
+  brindle_pool_mode_t mode = BRINDLE_POOL_MODE_ALWAYS;  // unless encap is none
+};
+
+struct Desired {
+  std::vector<TestPool> pools;
+  std::vector<std::pair<std::string, std::string>> local_blocks;  // cidr, pool
+  std::vector<std::pair<std::string, std::string>> mesh_peers;    // name, address
+};
+
+// One node: a plugin instance created (and always called) inside the node's namespace.
+class Node {
+ public:
+  Node(const nl::ScratchNetns& ns, const std::string& address, const std::string& state_dir,
+       bool stop_on_destroy = true)
+      : ns_(ns), state_dir_(state_dir) {
+    const std::string toml = "state_dir = \"" + state_dir +
+                             "\"\nstop_on_destroy = " + (stop_on_destroy ? "true" : "false") + "\n";
+    brindle::loader::HostEnvironment env;
+    env.node.name = "node-" + address;
+    env.node.ipv4 = brindle::strings::parse_ip_prefix(address);
+    env.request_refresh = [this](PluginKind) { ++refresh_requests_; };
+    plugin_ = ns.run([&] {
+      return std::make_unique<LoadedPlugin>(
+          brindle::loader::open_plugin(BRINDLE_ROUTING_BGP_PLUGIN, {PluginKind::routing, "bgp"}),
+          brindle::config::PluginSection::from_toml(toml, "brindle.toml"), env);
+    });
+    vtable_ = plugin_->library().routing();
+  }
+  ~Node() {
+    destroy();
+    kill_leftover_bird();
+  }
+
+  void destroy() {
+    if (plugin_) {
+      ns_.run([&] { plugin_.reset(); });
+    }
+  }
+
+  CallResult update(const Desired& d, const std::vector<std::string>& removals = {}) {
+    std::vector<brindle_routing_pool_t> pools(d.pools.size());
+    std::vector<const brindle_routing_pool_t*> pool_ptrs;
+    for (size_t i = 0; i < d.pools.size(); ++i) {
+      const TestPool& p = d.pools[i];
+      pools[i] = {sizeof(brindle_routing_pool_t),
+                  str(p.name),
+                  abi(p.cidr),
+                  p.encap,
+                  p.encap == BRINDLE_ENCAP_NONE ? BRINDLE_POOL_MODE_NEVER : p.mode,
+                  str(p.encap == BRINDLE_ENCAP_VXLAN  ? kVxlanDevice
+                      : p.encap == BRINDLE_ENCAP_IPIP ? kIpipDevice
+                                                      : kNoDevice),
+                  p.flags};
+      pool_ptrs.push_back(&pools[i]);
+    }
+    std::vector<brindle_route_t> routes(d.local_blocks.size());
+    std::vector<const brindle_route_t*> route_ptrs;
+    for (size_t i = 0; i < d.local_blocks.size(); ++i) {
+      routes[i] = brindle_route_t{};
+      routes[i].struct_size = sizeof(brindle_route_t);
+      routes[i].type = BRINDLE_ROUTE_LOCAL_BLOCK;
+      routes[i].destination = abi(d.local_blocks[i].first);
+      routes[i].pool = str(d.local_blocks[i].second);
+      route_ptrs.push_back(&routes[i]);
+    }
+    std::vector<brindle_ip_prefix_t> removed;
+    for (const std::string& r : removals) {
+      removed.push_back(abi(r));
+    }
+    brindle_bgp_settings_t settings{};
+    settings.struct_size = sizeof(settings);
+    settings.local_asn = 64512;
+    settings.listen_port = 179;
+    settings.graceful_restart_seconds = 120;
+    std::vector<brindle_bgp_peer_t> peers(d.mesh_peers.size());
+    std::vector<const brindle_bgp_peer_t*> peer_ptrs;
+    for (size_t i = 0; i < d.mesh_peers.size(); ++i) {
+      peers[i] = brindle_bgp_peer_t{};
+      peers[i].struct_size = sizeof(brindle_bgp_peer_t);
+      peers[i].name = str(d.mesh_peers[i].first);
+      peers[i].type = BRINDLE_BGP_PEER_MESH;
+      peers[i].address = abi(d.mesh_peers[i].second);
+      peers[i].asn = 64512;
+      peer_ptrs.push_back(&peers[i]);
+    }
+    brindle_routing_update_t u{};
+    u.struct_size = sizeof(u);
+    u.upserts = route_ptrs.data();
+    u.n_upserts = route_ptrs.size();
+    u.removals = removed.data();
+    u.n_removals = removed.size();
+    u.set_pools = 1;
+    u.pools = pool_ptrs.data();
+    u.n_pools = pool_ptrs.size();
+    u.set_bgp = 1;
+    u.bgp = &settings;
+    u.peers = peer_ptrs.data();
+    u.n_peers = peer_ptrs.size();
+    return call(
+        [&](brindle_error_t* err) { return vtable_->update(plugin_->instance(), &u, err); });
+  }
+  CallResult in_sync() {
+    return call([&](brindle_error_t* err) { return vtable_->in_sync(plugin_->instance(), err); });
+  }
+  CallResult apply() {
+    return call([&](brindle_error_t* err) { return vtable_->apply(plugin_->instance(), err); });
+  }
+  CallResult refresh() {
+    return call([&](brindle_error_t* err) { return vtable_->refresh(plugin_->instance(), err); });
+  }
+  Status status() {
+    Status s;
+    s.result = call([&](brindle_error_t* err) {
+      return vtable_->status(
+          plugin_->instance(),
+          [](void* user, const brindle_routing_peer_status_t* p) {
+            const auto text = [](brindle_str_t v) { return std::string(v.data, v.size); };
+            static_cast<std::vector<Peer>*>(user)->push_back(
+                {text(p->name), brindle::IpPrefix(p->address).address_string(), text(p->type),
+                 text(p->state), text(p->since), text(p->info), p->established != 0});
+          },
+          &s.peers, &s.ready, err);
+    });
+    return s;
+  }
+  // The one peer's status, once it is Established.
+  std::optional<Peer> established_peer() {
+    const Status s = status();
+    if (s.result.ok() && s.peers.size() == 1 && s.peers[0].established) {
+      return s.peers[0];
+    }
+    return std::nullopt;
+  }
+
+  // The pid BIRD wrote, if that process still runs (a zombie does not).
+  pid_t bird_pid() const {
+    const std::string text = read_file(state_dir_ + "/bird.pid");
+    if (text.empty()) {
+      return -1;
+    }
+    const pid_t pid = static_cast<pid_t>(std::atol(text.c_str()));
+    const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    const size_t paren = stat.rfind(')');
+    if (stat.find("(bird)") == std::string::npos || paren + 2 >= stat.size() ||
+        stat[paren + 2] == 'Z') {
+      return -1;
+    }
+    return pid;
+  }
+  int refresh_requests() const { return refresh_requests_.load(); }
+  // `birdc` against this node's BIRD.
+  std::string birdc(const std::string& command) const {
+    return run("birdc -s " + state_dir_ + "/bird.ctl " + command + " 2>&1");
+  }
+  std::string ip(const std::string& args) const {
+    return run("ip -n " + ns_.name() + " " + args + " 2>&1");
+  }
+
+ private:
+  template <typename Fn>
+  CallResult call(Fn&& fn) {
+    return ns_.run([&] {
+      brindle_error_t err{};
+      CallResult result;
+      result.status = fn(&err);
+      result.message = err.message;
+      return result;
+    });
+  }
+  // Safety net: a BIRD the plugin failed to stop never outlives the test.
+  void kill_leftover_bird() const {
+    const pid_t pid = bird_pid();
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+    }
+  }
+
+  const nl::ScratchNetns& ns_;
+  std::string state_dir_;
+  std::atomic<int> refresh_requests_{0};
+  std::unique_ptr<LoadedPlugin> plugin_;
+  const brindle_routing_vtable_t* vtable_ = nullptr;
+};
+
+class RoutingBgpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir_template[] = "/tmp/brindle-bgp-test-XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    dir_ = dir_template;
+    const std::string link = "ip -n " + ns_a_.name() +
+                             " link add bgp-a type veth peer name bgp-b "
+                             "netns " +
+                             ns_b_.name();
+    ASSERT_EQ(std::system(link.c_str()), 0);
+    for (const auto& [ns, dev, address] : {std::tuple{&ns_a_, "bgp-a", "198.19.0.1/24"},
+                                           std::tuple{&ns_b_, "bgp-b", "198.19.0.2/24"}}) {
+      const std::string prefix = "ip -n " + ns->name() + " ";
+      ASSERT_EQ(std::system((prefix + "addr add " + address + " dev " + dev).c_str()), 0);
+      ASSERT_EQ(std::system((prefix + "link set " + dev + " up").c_str()), 0);
+      ASSERT_EQ(std::system((prefix + "link set lo up").c_str()), 0);
+    }
+  }
+  void TearDown() override {
+    node_a_.reset();
+    node_b_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  Node& start_a() {
+    node_a_ = std::make_unique<Node>(ns_a_, "198.19.0.1/24", dir_ + "/a");
+    return *node_a_;
+  }
+  Node& start_b() {
+    node_b_ = std::make_unique<Node>(ns_b_, "198.19.0.2/24", dir_ + "/b");
+    return *node_b_;
+  }
+
+  static Desired desired_a() {
+    return {{{"default", "198.18.0.0/16", BRINDLE_ENCAP_NONE, 0}},
+            {{"198.18.1.0/26", "default"}},
+            {{"node-b", "198.19.0.2"}}};
+  }
+  static Desired desired_b() {
+    return {{{"default", "198.18.0.0/16", BRINDLE_ENCAP_NONE, 0}},
+            {{"198.18.2.0/26", "default"}},
+            {{"node-a", "198.19.0.1"}}};
+  }
+  // Both nodes configured and their session Established.
+  void bring_up_both() {
+    Node& a = start_a();
+    Node& b = start_b();
+    for (auto [node, d] : {std::pair{&a, desired_a()}, std::pair{&b, desired_b()}}) {
+      ASSERT_TRUE(node->update(d).ok());
+      ASSERT_TRUE(node->in_sync().ok());
+      const CallResult applied = node->apply();
+      ASSERT_TRUE(applied.ok()) << applied.message;
+    }
+    ASSERT_TRUE(eventually([&] { return a.established_peer() && b.established_peer(); }))
+        << a.birdc("show protocols") << b.birdc("show protocols");
+  }
+
+  nl::ScratchNetns ns_a_ = nl::ScratchNetns::create_named("bgpa");
+  nl::ScratchNetns ns_b_ = nl::ScratchNetns::create_named("bgpb");
+  std::string dir_;
+  std::unique_ptr<Node> node_a_;
+  std::unique_ptr<Node> node_b_;
+};
+
+TEST_F(RoutingBgpTest, NothingRunsBeforeInSyncAndNotReadyWithoutSession) {
+  Node& a = start_a();
+  ASSERT_TRUE(a.update(desired_a()).ok());
+  ASSERT_TRUE(a.apply().ok());
+  EXPECT_EQ(a.bird_pid(), -1) << "BIRD must not start before the host is in sync";
+  EXPECT_EQ(a.status().ready, 0);
+
+  ASSERT_TRUE(a.in_sync().ok());
+  const CallResult applied = a.apply();
+  ASSERT_TRUE(applied.ok()) << applied.message;
+  EXPECT_GT(a.bird_pid(), 0);
+  // BIRD runs in the node's namespace: its blackhole is there, not in ours.
+  EXPECT_TRUE(eventually([&] {
+    return a.ip("route show 198.18.1.0/26").find("blackhole 198.18.1.0/26 proto bird") !=
+           std::string::npos;
+  })) << a.ip("route");
+  // Node B is not running: the session cannot come up, so the node is not ready.
+  const Status s = a.status();
+  ASSERT_TRUE(s.result.ok()) << s.result.message;
+  EXPECT_EQ(s.ready, 0);
+  ASSERT_EQ(s.peers.size(), 1u);
+  EXPECT_EQ(s.peers[0].name, "node-b");
+  EXPECT_EQ(s.peers[0].address, "198.19.0.2");
+  EXPECT_EQ(s.peers[0].type, "mesh");
+  EXPECT_NE(s.peers[0].state, "Established");
+  EXPECT_FALSE(s.peers[0].established);
+}
+
+TEST_F(RoutingBgpTest, MeshSessionCarriesBlocksBothWaysAndWithdraws) {
+  bring_up_both();
+  Node& a = *node_a_;
+  Node& b = *node_b_;
+  const Status sa = a.status();
+  EXPECT_EQ(sa.ready, 1);
+  ASSERT_EQ(sa.peers.size(), 1u);
+  EXPECT_EQ(sa.peers[0].state, "Established");
+  EXPECT_EQ(sa.peers[0].address, "198.19.0.2");
+  EXPECT_FALSE(sa.peers[0].since.empty());
+
+  EXPECT_TRUE(eventually([&] {
+    return b.ip("route show 198.18.1.0/26 proto bird").find("via 198.19.0.1 dev bgp-b") !=
+           std::string::npos;
+  })) << b.ip("route");
+  EXPECT_TRUE(eventually([&] {
+    return a.ip("route show 198.18.2.0/26 proto bird").find("via 198.19.0.2 dev bgp-a") !=
+           std::string::npos;
+  })) << a.ip("route");
+
+  // Node A gives its block up: node B loses the route, A its blackhole.
+  Desired without = desired_a();
+  without.local_blocks.clear();
+  ASSERT_TRUE(a.update(without, {"198.18.1.0/26"}).ok());
+  ASSERT_TRUE(a.apply().ok());
+  EXPECT_TRUE(eventually([&] { return b.ip("route show 198.18.1.0/26").empty(); }))
+      << b.ip("route");
+  EXPECT_TRUE(a.ip("route show 198.18.1.0/26").empty()) << a.ip("route");
+}
+
+TEST_F(RoutingBgpTest, FilterOnlyChangeReconfiguresWithoutResettingTheSession) {
+  bring_up_both();
+  Node& a = *node_a_;
+  Node& b = *node_b_;
+  const std::string since_a = a.established_peer()->since;
+  const std::string since_b = b.established_peer()->since;
+  const auto last_reconfiguration = [&] {
+    const std::string out = a.birdc("show status");
+    const size_t at = out.find("Last reconfiguration on");
+    return at == std::string::npos ? std::string{} : out.substr(at, out.find('\n', at) - at);
+  };
+  const std::string before = last_reconfiguration();
+  ASSERT_FALSE(before.empty());
+
+  // Nothing changed: BIRD is not reconfigured.
+  std::this_thread::sleep_for(20ms);  // timestamps have millisecond resolution
+  ASSERT_TRUE(a.apply().ok());
+  EXPECT_EQ(last_reconfiguration(), before);
+
+  // A new pool and block: filters and the static protocol change, the session does not.
+  Desired more = desired_a();
+  more.pools.push_back({"second", "198.20.0.0/16", BRINDLE_ENCAP_NONE, 0});
+  more.local_blocks.push_back({"198.20.5.0/26", "second"});
+  Desired more_b = desired_b();
+  more_b.pools.push_back({"second", "198.20.0.0/16", BRINDLE_ENCAP_NONE, 0});
+  ASSERT_TRUE(a.update(more).ok());
+  ASSERT_TRUE(b.update(more_b).ok());
+  const CallResult applied_a = a.apply();
+  ASSERT_TRUE(applied_a.ok()) << applied_a.message;
+  ASSERT_TRUE(b.apply().ok());
+  EXPECT_NE(last_reconfiguration(), before);
+  EXPECT_TRUE(eventually([&] {
+    return b.ip("route show 198.20.5.0/26 proto bird").find("via 198.19.0.1") != std::string::npos;
+  })) << b.ip("route");
+  const std::optional<Peer> after_a = a.established_peer();
+  const std::optional<Peer> after_b = b.established_peer();
+  ASSERT_TRUE(after_a && after_b);
+  EXPECT_EQ(after_a->since, since_a);
+  EXPECT_EQ(after_b->since, since_b);
+}
+
+TEST_F(RoutingBgpTest, VxlanBlocksAreLearnedButNotInstalledAndNoExportPoolsStayLocal) {
+  bring_up_both();
+  Node& a = *node_a_;
+  Node& b = *node_b_;
+  const std::vector<TestPool> pools = {
+      {"default", "198.18.0.0/16", BRINDLE_ENCAP_NONE, 0},
+      {"vxlan", "198.20.0.0/16", BRINDLE_ENCAP_VXLAN, 0},
+      {"private", "198.21.0.0/16", BRINDLE_ENCAP_NONE, BRINDLE_POOL_NO_EXPORT}};
+  Desired da = desired_a();
+  da.pools = pools;
+  da.local_blocks = {
+      {"198.18.1.0/26", "default"}, {"198.20.1.0/26", "vxlan"}, {"198.21.1.0/26", "private"}};
+  Desired db = desired_b();
+  db.pools = pools;
+  ASSERT_TRUE(a.update(da).ok());
+  ASSERT_TRUE(b.update(db).ok());
+  const CallResult applied = a.apply();
+  ASSERT_TRUE(applied.ok()) << applied.message;
+  ASSERT_TRUE(b.apply().ok());
+
+  // B's BIRD learns the VXLAN block (a reflector would pass it on) but leaves the kernel to the
+  // VXLAN plugin; the private pool's block is never advertised; A blackholes all three.
+  EXPECT_TRUE(eventually([&] {
+    return b.birdc("show route 198.20.1.0/26").find("198.20.1.0/26") != std::string::npos;
+  })) << b.birdc("show route");
+  EXPECT_NE(b.ip("route show 198.18.1.0/26 proto bird").find("via 198.19.0.1"), std::string::npos);
+  EXPECT_EQ(b.ip("route show 198.20.1.0/26"), "") << b.ip("route");
+  EXPECT_EQ(b.birdc("show route 198.21.1.0/26").find("198.21.1.0/26"), std::string::npos)
+      << b.birdc("show route");
+  for (const std::string block : {"198.18.1.0/26", "198.20.1.0/26", "198.21.1.0/26"}) {
+    EXPECT_NE(a.ip("route show " + block).find("blackhole"), std::string::npos) << block;
+  }
+}
+
+// The kernel here has no ipip (nor dummy) module, so node B's "tunl0" is one end of a veth pair:
+// enough for BIRD to install what the IPIP import filter asks for.
+TEST_F(RoutingBgpTest, IpipBlocksGoThroughTheTunnelOnlinkCrossSubnetOnlyAcrossSubnets) {
+  ASSERT_EQ(
+      std::system(
+          ("ip -n " + ns_b_.name() + " link add tunl0 type veth peer name tunl0-end").c_str()),
+      0);
+  ASSERT_EQ(std::system(("ip -n " + ns_b_.name() + " link set tunl0 up").c_str()), 0);
+  ASSERT_EQ(std::system(("ip -n " + ns_b_.name() + " link set tunl0-end up").c_str()), 0);
+  bring_up_both();
+  Node& a = *node_a_;
+  Node& b = *node_b_;
+  const std::vector<TestPool> pools = {
+      {"ipip", "198.18.0.0/16", BRINDLE_ENCAP_IPIP, 0, BRINDLE_POOL_MODE_ALWAYS},
+      {"cross", "198.20.0.0/16", BRINDLE_ENCAP_IPIP, 0, BRINDLE_POOL_MODE_CROSS_SUBNET}};
+  Desired da = desired_a();
+  da.pools = pools;
+  da.local_blocks = {{"198.18.1.0/26", "ipip"}, {"198.20.1.0/26", "cross"}};
+  Desired db = desired_b();
+  db.pools = pools;
+  ASSERT_TRUE(a.update(da).ok());
+  ASSERT_TRUE(b.update(db).ok());
+  const CallResult applied_a = a.apply();
+  ASSERT_TRUE(applied_a.ok()) << applied_a.message;
+  const CallResult applied_b = b.apply();
+  ASSERT_TRUE(applied_b.ok()) << applied_b.message;
+  EXPECT_TRUE(eventually([&] {
+    return b.ip("route show 198.18.1.0/26 proto bird").find("via 198.19.0.1 dev tunl0") !=
+           std::string::npos;
+  })) << b.ip("route")
+      << b.birdc("show route all");
+  EXPECT_NE(b.ip("route show 198.18.1.0/26 proto bird").find("onlink"), std::string::npos)
+      << b.ip("route");
+  // CrossSubnet: A is in B's subnet, so no tunnel.
+  EXPECT_TRUE(eventually([&] {
+    return b.ip("route show 198.20.1.0/26 proto bird").find("via 198.19.0.1 dev bgp-b") !=
+           std::string::npos;
+  })) << b.ip("route")
+      << b.birdc("show route all");
+}
+
+TEST_F(RoutingBgpTest, KilledBirdIsRestartedByRefreshWithBackoff) {
+  bring_up_both();
+  Node& a = *node_a_;
+  Node& b = *node_b_;
+  ASSERT_TRUE(eventually([&] {
+    return b.ip("route show 198.18.1.0/26 proto bird").find("via 198.19.0.1") != std::string::npos;
+  }));
+  const pid_t first = a.bird_pid();
+  ASSERT_GT(first, 0);
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  ASSERT_TRUE(eventually([&] { return a.bird_pid() != first; }, 5s));
+  // The plugin notices on its own and asks the host for a refresh.
+  const int requests = a.refresh_requests();
+  EXPECT_TRUE(eventually([&] { return a.refresh_requests() > requests; }, 5s));
+  // Graceful restart: B keeps A's routes while A's BIRD is down.
+  EXPECT_NE(b.ip("route show 198.18.1.0/26 proto bird").find("via 198.19.0.1"), std::string::npos);
+  EXPECT_EQ(a.status().ready, 0);
+
+  // The first death is restarted at once.
+  const CallResult refreshed = a.refresh();
+  ASSERT_TRUE(refreshed.ok()) << refreshed.message;
+  const pid_t second = a.bird_pid();
+  ASSERT_GT(second, 0);
+  EXPECT_NE(second, first);
+  EXPECT_TRUE(eventually([&] { return a.established_peer().has_value(); }))
+      << a.birdc("show protocols");
+  EXPECT_EQ(a.status().ready, 1);
+
+  // Dying again soon after: the restart waits (1 s backoff).
+  ASSERT_EQ(::kill(second, SIGKILL), 0);
+  ASSERT_TRUE(eventually([&] { return a.bird_pid() != second; }, 5s));
+  const auto died = std::chrono::steady_clock::now();
+  ASSERT_TRUE(a.refresh().ok());
+  EXPECT_EQ(a.bird_pid(), -1) << "restarted without backoff";
+  ASSERT_TRUE(eventually(
+      [&] {
+        EXPECT_TRUE(a.refresh().ok());
+        return a.bird_pid() > 0;
+      },
+      10s));
+  EXPECT_GE(std::chrono::steady_clock::now() - died, 900ms);
+  EXPECT_TRUE(eventually([&] { return a.established_peer().has_value(); }))
+      << a.birdc("show protocols");
+}
+
+TEST_F(RoutingBgpTest, DestroyKeepsBirdRunningByDefaultAndTheNextInstanceAdoptsIt) {
+  auto first = std::make_unique<Node>(ns_a_, "198.19.0.1/24", dir_ + "/a", false);
+  ASSERT_TRUE(first->update(desired_a()).ok());
+  ASSERT_TRUE(first->in_sync().ok());
+  ASSERT_TRUE(first->apply().ok());
+  const pid_t pid = first->bird_pid();
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(eventually([&] {
+    return first->ip("route show 198.18.1.0/26").find("blackhole") != std::string::npos;
+  }));
+  // An agent restart: the instance goes, BIRD and its kernel routes stay.
+  first->destroy();
+  EXPECT_EQ(first->bird_pid(), pid);
+  EXPECT_NE(first->ip("route show 198.18.1.0/26").find("blackhole"), std::string::npos);
+
+  // The next instance (stop_on_destroy = true) takes the running BIRD over instead of starting
+  // another one, reconfigures it once in sync, and stops it when destroyed.
+  Node& next = start_a();
+  Desired moved = desired_a();
+  moved.local_blocks = {{"198.18.3.0/26", "default"}};
+  ASSERT_TRUE(next.update(moved).ok());
+  ASSERT_TRUE(next.in_sync().ok());
+  const CallResult applied = next.apply();
+  ASSERT_TRUE(applied.ok()) << applied.message;
+  EXPECT_EQ(next.bird_pid(), pid);
+  EXPECT_TRUE(eventually([&] {
+    return next.ip("route show 198.18.3.0/26").find("blackhole") != std::string::npos &&
+           next.ip("route show 198.18.1.0/26").empty();
+  })) << next.ip("route");
+  const Status s = next.status();
+  ASSERT_TRUE(s.result.ok()) << s.result.message;
+  EXPECT_EQ(s.peers.size(), 1u);
+  next.destroy();
+  EXPECT_EQ(next.bird_pid(), -1);
+  first.reset();
+}
+
+TEST_F(RoutingBgpTest, UnknownAndBadKeysAreConfigErrorsNamingTheLocation) {
+  const auto create_error = [&](const std::string& toml) {
+    try {
+      ns_a_.run([&] {
+        brindle::loader::HostEnvironment env;
+        env.node.name = "node-a";
+        LoadedPlugin p(
+            brindle::loader::open_plugin(BRINDLE_ROUTING_BGP_PLUGIN, {PluginKind::routing, "bgp"}),
+            brindle::config::PluginSection::from_toml(toml, "brindle.toml"), env);
+      });
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  std::string e = create_error("state_dir = \"" + dir_ + "\"\nbird_binnary = \"/x\"\n");
+  EXPECT_NE(e.find("brindle.toml:2:"), std::string::npos) << e;
+  EXPECT_NE(e.find("bird_binnary: unknown key"), std::string::npos) << e;
+  e = create_error("state_dir = \"relative/dir\"\n");
+  EXPECT_NE(e.find("brindle.toml:1:"), std::string::npos) << e;
+  EXPECT_NE(e.find("state_dir: must be an absolute path"), std::string::npos) << e;
+  e = create_error("state_dir = \"" + dir_ + "\"\nbird_binary = \"/nonexistent/bird\"\n");
+  EXPECT_NE(e.find("BIRD binary /nonexistent/bird is not executable"), std::string::npos) << e;
+  e = create_error("state_dir = \"" + dir_ + "\"\nrequire_established_session = \"yes\"\n");
+  EXPECT_NE(e.find("require_established_session: must be a boolean"), std::string::npos) << e;
+}
+
+}  // namespace
