@@ -15,7 +15,7 @@ using brindle::config::PluginSection;
 namespace loader = brindle::loader;
 
 loader::PluginLibrary open_vxlan() {
-  return loader::open_plugin(BRINDLE_ENCAP_VXLAN_PLUGIN,
+  return loader::open_plugin(BRINDLE_TEST_ENCAP_PLUGIN,
                              {.kind = loader::PluginKind::encapsulation, .name = "vxlan"});
 }
 
