@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <array>
 #include <deque>
 
@@ -566,7 +567,10 @@ void Agent::Impl::schedule_gc() {
   if (!gc_timer) {
     gc_timer = std::make_unique<asio::steady_timer>(io);
   }
-  gc_timer->expires_after(std::chrono::seconds(10));
+  // Often enough to honour short grace periods, at most every 10 s.
+  const auto grace = std::chrono::seconds(config.workload.empty_block_grace_seconds);
+  gc_timer->expires_after(std::clamp<std::chrono::milliseconds>(grace / 2, std::chrono::seconds(1),
+                                                                std::chrono::seconds(10)));
   std::weak_ptr<Impl> weak = shared_from_this();
   gc_timer->async_wait([weak](boost::system::error_code ec) {
     auto self = weak.lock();

@@ -57,7 +57,8 @@ class AgentTest : public ::testing::Test {
                            << "[encapsulation]\nplugin = \"none\"\n\n"
                            << "[control]\nsocket = \"" << socket_ << "\"\n"
                            << "[health]\nlisten = \"127.0.0.1:" << health_port_ << "\"\n"
-                           << "[metrics]\nlisten = \"\"\n";
+                           << "[metrics]\nlisten = \"\"\n"
+                           << "[workload]\nempty_block_grace_seconds = 1\n";
     // [node] ipv4 is added to the generated [node] table through the address on brt-up0.
     log_ = (dir_->path() / "brindled.log").string();
     daemon_ = std::make_unique<test::Brindled>(config_, log_);
@@ -218,6 +219,32 @@ TEST_F(AgentTest, ExhaustedPoolIsACniError) {
   const json error = json::parse(third.stdout_text);
   EXPECT_EQ(error.at("code"), 100) << third.stdout_text;
   EXPECT_NE(error.at("msg").get<std::string>().find("no free IPv4 address"), std::string::npos);
+}
+
+TEST_F(AgentTest, RequestedAddressAndEmptyBlockRelease) {
+  TestPod a;
+  const json config = {{"cniVersion", "1.0.0"},
+                       {"name", "k8s-pod-network"},
+                       {"type", "brindle-cni"},
+                       {"control_socket", socket_},
+                       {"runtimeConfig", {{"ips", {"198.18.0.77"}}}}};
+  const auto add = run_cni_binary(cni_env("ADD", "wanted", a.path(), "eth0", "default", "wanted"),
+                                  config.dump());
+  ASSERT_EQ(add.exit_code, 0) << add.stdout_text << add.stderr_text;
+  EXPECT_EQ(address_of(add.stdout_text), "198.18.0.77");
+  EXPECT_EQ(store_->list<model::BlockAffinitySpec>().size(), 1u);
+  ASSERT_EQ(
+      run_cni_binary(cni_env("DEL", "wanted", a.path(), "eth0", "default", "wanted"), config.dump())
+          .exit_code,
+      0);
+  // The block is empty now: after the grace period (1 s here) the agent gives it back.
+  bool released = false;
+  for (int i = 0; i < 100 && !released; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    released = store_->list<model::IPAMBlockSpec>().empty() &&
+               store_->list<model::BlockAffinitySpec>().empty();
+  }
+  EXPECT_TRUE(released) << "the empty block was not released";
 }
 
 }  // namespace
