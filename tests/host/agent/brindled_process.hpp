@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +22,8 @@ class Brindled {
   Brindled(const std::string& config_file, const std::string& log_file) {
     pid_ = fork();
     if (pid_ == 0) {
+      // Dies with the test process even when the test crashes before its destructors run.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 1);
       dup2(fd, 2);
