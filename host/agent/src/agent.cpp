@@ -242,6 +242,7 @@ void Agent::Impl::ensure_encapsulation() {
   if (state.pod_mtu != 0) {
     pod_mtu = state.pod_mtu;
   }
+  encap_device = state.device;
   log::info("encapsulation ready", {{"plugin", encap_name},
                                     {"device", std::string(state.device)},
                                     {"pod_mtu", static_cast<long>(pod_mtu.load())}});
@@ -351,7 +352,13 @@ void Agent::Impl::on_upsert(const datastore::Stored& s) {
   try {
     const model::Resource r = model::resource_from_json_text(s.json);
     if (s.key.kind == "Node") {
-      routes.upsert_node(calc::NodeInfo::from(model::decode<model::NodeSpec>(r)));
+      const model::Node node_doc = model::decode<model::NodeSpec>(r);
+      routes.upsert_node(calc::NodeInfo::from(node_doc));
+      nodes_full[node_doc.metadata.name] = node_doc;
+    } else if (s.key.kind == "BGPConfiguration") {
+      bgp_configs[s.key.name] = model::decode<model::BGPConfigurationSpec>(r);
+    } else if (s.key.kind == "BGPPeer") {
+      bgp_peers[s.key.name] = model::decode<model::BGPPeerSpec>(r);
     } else if (s.key.kind == "IPPool") {
       routes.upsert_pool(calc::PoolInfo::from(model::decode<model::IPPoolSpec>(r)));
       if (synced && !tunnel_address) {
@@ -373,6 +380,11 @@ void Agent::Impl::on_upsert(const datastore::Stored& s) {
 void Agent::Impl::on_remove(const datastore::Key& key) {
   if (key.kind == "Node") {
     routes.remove_node(key.name);
+    nodes_full.erase(key.name);
+  } else if (key.kind == "BGPConfiguration") {
+    bgp_configs.erase(key.name);
+  } else if (key.kind == "BGPPeer") {
+    bgp_peers.erase(key.name);
   } else if (key.kind == "IPPool") {
     routes.remove_pool(key.name);
   } else if (key.kind == "BlockAffinity") {
@@ -520,8 +532,81 @@ void Agent::Impl::sync_dataplane() {
     update.n_upserts = pointers.size();
     update.removals = removals.data();
     update.n_removals = removals.size();
+    // Pools and BGP settings/peers, when they changed (a bgp plugin builds its filters and
+    // sessions from them; static routing ignores them).
+    const std::vector<calc::PoolInfo> pools = routes.pools();
+    std::vector<brindle_routing_pool_t> raw_pools;
+    std::vector<const brindle_routing_pool_t*> pool_pointers;
+    if (!sent_pools || *sent_pools != pools) {
+      raw_pools.reserve(pools.size());
+      for (const calc::PoolInfo& p : pools) {
+        brindle_routing_pool_t rp{};
+        rp.struct_size = sizeof(rp);
+        rp.name = str(strings.emplace_back(p.name));
+        rp.cidr = p.cidr.to_c();
+        const calc::Encap e = p.encap();
+        rp.encap = e == calc::Encap::vxlan  ? BRINDLE_ENCAP_VXLAN
+                   : e == calc::Encap::ipip ? BRINDLE_ENCAP_IPIP
+                                            : BRINDLE_ENCAP_NONE;
+        rp.mode = p.mode() == model::EncapsulationMode::kAlways ? BRINDLE_POOL_MODE_ALWAYS
+                  : p.mode() == model::EncapsulationMode::kCrossSubnet
+                      ? BRINDLE_POOL_MODE_CROSS_SUBNET
+                      : BRINDLE_POOL_MODE_NEVER;
+        rp.tunnel_device = str(strings.emplace_back(e == encap_kind ? encap_device : ""));
+        rp.flags =
+            (p.no_export ? BRINDLE_POOL_NO_EXPORT : 0u) | (p.disabled ? BRINDLE_POOL_DISABLED : 0u);
+        raw_pools.push_back(rp);
+      }
+      for (const auto& rp : raw_pools) {
+        pool_pointers.push_back(&rp);
+      }
+      update.set_pools = 1;
+      update.pools = pool_pointers.data();
+      update.n_pools = pool_pointers.size();
+      sent_pools = pools;
+    }
+    const calc::BgpState bgp = calc::compute_bgp(node.name, nodes_full, bgp_configs, bgp_peers);
+    brindle_bgp_settings_t raw_bgp{};
+    std::vector<brindle_bgp_peer_t> raw_peers;
+    std::vector<const brindle_bgp_peer_t*> peer_pointers;
+    if (!sent_bgp || *sent_bgp != bgp) {
+      raw_bgp.struct_size = sizeof(raw_bgp);
+      raw_bgp.local_asn = bgp.local_asn;
+      if (bgp.router_id) {
+        raw_bgp.router_id = IpPrefix::host(*bgp.router_id).to_c();
+      }
+      raw_bgp.listen_port = bgp.listen_port;
+      raw_bgp.route_reflector_cluster_id =
+          str(strings.emplace_back(bgp.route_reflector_cluster_id));
+      raw_bgp.graceful_restart_seconds = 120;
+      raw_peers.reserve(bgp.peers.size());
+      for (const calc::BgpPeerInfo& p : bgp.peers) {
+        brindle_bgp_peer_t rp{};
+        rp.struct_size = sizeof(rp);
+        rp.name = str(strings.emplace_back(p.name));
+        rp.type = p.type == calc::PeerType::mesh     ? BRINDLE_BGP_PEER_MESH
+                  : p.type == calc::PeerType::global ? BRINDLE_BGP_PEER_GLOBAL
+                  : p.type == calc::PeerType::node   ? BRINDLE_BGP_PEER_NODE
+                                                     : BRINDLE_BGP_PEER_RR_CLIENT;
+        rp.address = IpPrefix::host(p.address).to_c();
+        rp.asn = p.asn;
+        rp.port = p.port;
+        rp.source = str(strings.emplace_back(p.source));
+        raw_peers.push_back(rp);
+      }
+      for (const auto& rp : raw_peers) {
+        peer_pointers.push_back(&rp);
+      }
+      update.set_bgp = 1;
+      update.bgp = &raw_bgp;
+      update.peers = peer_pointers.data();
+      update.n_peers = peer_pointers.size();
+      sent_bgp = bgp;
+    }
     if (vt->update(routing->instance(), &update, &err) != BRINDLE_OK) {
       errors.push_back(std::string("routing update: ") + err.message);
+      sent_pools.reset();  // send them again with the next update
+      sent_bgp.reset();
     }
   }
   if (!dataplane_synced) {

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "brindle/agent/agent.hpp"
+#include "brindle/calc/bgp_calculator.hpp"
 #include "brindle/calc/route_calculator.hpp"
 #include "brindle/cni/protocol.hpp"
 #include "brindle/datastore/client.hpp"
@@ -59,6 +60,13 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   bool tunnel_requested = false;
   std::map<model::IpPrefix, std::string> unresolved;  // remote blocks without a route form yet
   std::string last_dataplane_error;
+  std::string encap_device;  // the encapsulation's tunnel device, "" for none
+  // BGP inputs (only a bgp routing plugin uses them) and what was last sent.
+  std::map<std::string, model::Node> nodes_full;
+  std::map<std::string, model::BGPConfiguration> bgp_configs;
+  std::map<std::string, model::BGPPeer> bgp_peers;
+  std::optional<std::vector<calc::PoolInfo>> sent_pools;
+  std::optional<calc::BgpState> sent_bgp;
   std::map<model::IpPrefix, std::chrono::steady_clock::time_point> empty_since;
   std::unique_ptr<asio::steady_timer> gc_timer;
   std::atomic<bool> stopping{false};
