@@ -749,7 +749,38 @@ nlohmann::json Agent::status() const {
                       {"local", r.local},
                       {"encapsulation", calc::to_string(r.encap)}});
   }
+  // Routing peers (BGP sessions) and the routing plugin's readiness, for `brindlectl node status`.
+  nlohmann::json peers = nlohmann::json::array();
+  bool routing_ready = true;
+  if (loader::LoadedPlugin* routing = impl_->plugins.get(PluginKind::routing)) {
+    brindle_error_t err{};
+    int ready = 1;
+    auto sink = [](void* user, const brindle_routing_peer_status_t* p) {
+      auto* out = static_cast<nlohmann::json*>(user);
+      auto text = [](brindle_str_t v) {
+        return std::string(v.data == nullptr ? "" : v.data, v.size);
+      };
+      std::string address;
+      try {
+        address = IpPrefix::from_c(p->address).address().to_string();
+      } catch (const std::exception&) {
+      }
+      out->push_back({{"name", text(p->name)},
+                      {"address", address},
+                      {"type", text(p->type)},
+                      {"state", text(p->state)},
+                      {"since", text(p->since)},
+                      {"info", text(p->info)},
+                      {"established", p->established != 0}});
+    };
+    if (routing->library().routing()->status(routing->instance(), sink, &peers, &ready, &err) ==
+        BRINDLE_OK) {
+      routing_ready = ready != 0;
+    }
+  }
   return {{"datastore_in_sync", impl_->synced},
+          {"routing_peers", peers},
+          {"routing_ready", routing_ready},
           {"pod_mtu", impl_->pod_mtu.load()},
           {"underlay_device", impl_->underlay_device},
           {"tunnel_address",

@@ -55,4 +55,7 @@ struct PolicyTraceArgs {
 int policy_trace_command(const Session& session, const PolicyTraceArgs& args, std::ostream& out,
                          std::ostream& err);
 
+// Asks the local brindled over its control socket (no datastore needed).
+int node_status_command(const std::string& socket_path, std::ostream& out, std::ostream& err);
+
 }  // namespace brindle::ctl

@@ -36,6 +36,7 @@ Commands:
                              release addresses (and handles) found by ipam check
   policy trace --from NS/POD|IP --to NS/POD|IP [--port 80/tcp|53/udp|icmp/8]
                              which policies and rules apply in each direction, and the verdict
+  node status                this node's brindled: readiness and routing (BGP) peers
   version                    print versions
 
 Global options:
@@ -206,6 +207,15 @@ int main(int argc, char** argv) {
       }
       std::cerr << "error: unknown ipam subcommand \"" << sub << "\" (show, check, release)\n";
       return 1;
+    }
+    if (command == "node") {
+      if (rest.empty() || rest.front() != "status") {
+        std::cerr << "error: node needs a subcommand: status\n";
+        return 1;
+      }
+      // Only the control socket path is needed from the configuration.
+      const config::Config cfg = config::load_config(config_file);
+      return ctl::node_status_command(cfg.control_socket, std::cout, std::cerr);
     }
     if (command == "policy") {
       if (rest.empty() || rest.front() != "trace") {

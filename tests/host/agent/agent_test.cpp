@@ -221,6 +221,17 @@ TEST_F(AgentTest, ExhaustedPoolIsACniError) {
   EXPECT_NE(error.at("msg").get<std::string>().find("no free IPv4 address"), std::string::npos);
 }
 
+TEST_F(AgentTest, NodeStatusAsksTheRunningDaemon) {
+  std::string out;
+  ASSERT_EQ(test::run_command({BRINDLECTL_PATH, "--config", config_, "node", "status"}, &out), 0)
+      << out;
+  EXPECT_NE(out.find("brindled is ready; node node-a"), std::string::npos) << out;
+  EXPECT_NE(out.find("No routing peers"), std::string::npos) << out;
+  daemon_->stop();
+  EXPECT_EQ(test::run_command({BRINDLECTL_PATH, "--config", config_, "node", "status"}, &out), 1);
+  EXPECT_NE(out.find("cannot reach brindled"), std::string::npos) << out;
+}
+
 TEST_F(AgentTest, RequestedAddressAndEmptyBlockRelease) {
   TestPod a;
   const json config = {{"cniVersion", "1.0.0"},
