@@ -12,6 +12,7 @@ packages=(
   # tests and tools
   libgtest-dev libgmock-dev libbenchmark-dev abigail-tools
   iproute2 iputils-ping procps psmisc openssl curl
+  socat  # the lab's TCP listeners and probes
   etcd-server etcd-client
   bird2  # routing-bgp drives BIRD 2; its tests run it in scratch namespaces
   containernetworking-plugins  # the ptp + host-local reference of the CNI benchmark

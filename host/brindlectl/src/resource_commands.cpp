@@ -6,6 +6,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "brindle/ipam/ipam.hpp"
 #include "brindle/model/parse.hpp"
 #include "brindle/model/registry.hpp"
 #include "commands.hpp"
@@ -232,6 +233,14 @@ int delete_command(const Session& session, const DeleteArgs& args, std::ostream&
     try {
       session.client().remove(key, {});
       out << what << " deleted\n";
+      if (key.kind == "Node") {
+        // Like calicoctl: a node that leaves gives its blocks back (in-use blocks stay, unaffine).
+        const int released = ipam::Ipam(session.client()).release_node_affinities(key.name);
+        if (released > 0) {
+          out << "released " << released << " block affinit" << (released == 1 ? "y" : "ies")
+              << " of node " << key.name << "\n";
+        }
+      }
     } catch (const datastore::DatastoreError& e) {
       err << "error: " << what << (e.not_found() ? " not found" : ": " + std::string(e.what()))
           << "\n";

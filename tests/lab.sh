@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The README's main command: a local Brindle cluster inside network namespaces.
+#
+#   ./tests/lab.sh up [--nodes N] [--routing static] [--encap none|vxlan] [--cross-subnet]
+#                     [--pods-per-node N] [--id ID]
+#       installs the dependencies (apt-get), builds (preset default), (re)creates the lab and
+#       prints the pod-to-pod connectivity matrix; exit status 0 only when it is all green
+#   ./tests/lab.sh down [--id ID]      removes everything the lab made
+#   ./tests/lab.sh status|matrix|pods|ctl ...   see tests/lab/brindle-lab --help
+#
+# Nothing is done in the machine's own network namespace: see tests/lab/brindle-lab.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+lab=tests/lab/brindle-lab
+[[ $# -gt 0 ]] || set -- up
+case $1 in
+  up)
+    echo "==> dependencies"
+    tests/scripts/install-deps.sh
+    # The lab's TCP probes; installed here too in case the dependency list lacks it.
+    if ! command -v socat >/dev/null; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends socat
+    fi
+    echo "==> build (preset default)"
+    cmake --preset default >/dev/null
+    cmake --build --preset default --target brindled brindle-cni brindlectl \
+      brindle-datastore-etcd brindle-routing-static brindle-encap-none brindle-encap-vxlan
+    exec "$lab" --build-dir build/default "$@"
+    ;;
+  *) exec "$lab" --build-dir build/default "$@" ;;
+esac
