@@ -156,6 +156,26 @@ TEST_F(BrindlectlTest, IpamShowCheckAndRelease) {
   EXPECT_NE(out.find("Found 0 leaked"), std::string::npos) << out;
 }
 
+TEST_F(BrindlectlTest, DeletingANodeReleasesItsBlockAffinities) {
+  std::string out;
+  ASSERT_EQ(ctl({"apply", "-f", write("p.yaml", kPools)}, &out), 0) << out;
+  model::Node node;
+  node.metadata.name = "node-x";
+  ipam::Store(etcd_->client()).create(node);
+  ipam::Ipam ipam(etcd_->client());
+  ipam::AssignRequest r;
+  r.handle_id = "h";
+  r.node = "node-x";
+  r.node_labels = model::Labels{};
+  ipam.auto_assign(r);
+  ipam.release_by_handle("h");  // an empty block, still affine to node-x
+  ASSERT_EQ(ipam::Store(etcd_->client()).list<model::BlockAffinitySpec>().size(), 1u);
+  ASSERT_EQ(ctl({"delete", "node", "node-x"}, &out), 0) << out;
+  EXPECT_NE(out.find("released 1 block affinity of node node-x"), std::string::npos) << out;
+  EXPECT_TRUE(ipam::Store(etcd_->client()).list<model::BlockAffinitySpec>().empty());
+  EXPECT_TRUE(ipam::Store(etcd_->client()).list<model::IPAMBlockSpec>().empty());
+}
+
 TEST_F(BrindlectlTest, PolicyTraceUsesTheEngine) {
   std::string out;
   const std::string manifests = write("policy.yaml", R"(apiVersion: brindle.network/v1
