@@ -49,9 +49,9 @@ void brindle_abi_anchor_encap(brindle_encap_vtable_t* v, brindle_encap_node_t* n
 
 void brindle_abi_anchor_policy(brindle_policy_vtable_t* v, brindle_ipset_t* s,
                                brindle_ipset_member_t* m, brindle_rule_t* r,
-                               brindle_rule_match_t* rm, brindle_policy_t* p,
-                               brindle_endpoint_t* e, brindle_policy_globals_t* g,
-                               brindle_port_range_t* pr, brindle_proto_port_t* pp) {
+                               brindle_rule_match_t* rm, brindle_policy_t* p, brindle_endpoint_t* e,
+                               brindle_policy_globals_t* g, brindle_port_range_t* pr,
+                               brindle_proto_port_t* pp) {
   (void)v;
   (void)s;
   (void)m;
