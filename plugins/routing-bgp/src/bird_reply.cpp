@@ -94,7 +94,7 @@ std::string BirdReply::error_message() const {
   std::string out;
   for (const BirdLine& l : lines) {
     if (l.code >= 8000) {
-      char code[8];
+      char code[16];  // room for any int, so -Wformat-truncation stays quiet at -O2
       std::snprintf(code, sizeof(code), "%04d", l.code);
       out += out.empty() ? "" : "; ";
       out += code;
