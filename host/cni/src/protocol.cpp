@@ -289,6 +289,35 @@ Request decode_request(std::string_view line) {
 
 // --- responses --------------------------------------------------------------------------------
 
+json routes_to_json(const std::vector<Route>& routes) {
+  json out = json::array();
+  for (const Route& r : routes) {
+    json entry = {{"dst", r.dst}};
+    if (r.gw) {
+      entry["gw"] = *r.gw;
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+json to_json(const Dns& dns) {
+  json out = json::object();
+  if (!dns.nameservers.empty()) {
+    out["nameservers"] = dns.nameservers;
+  }
+  if (!dns.domain.empty()) {
+    out["domain"] = dns.domain;
+  }
+  if (!dns.search.empty()) {
+    out["search"] = dns.search;
+  }
+  if (!dns.options.empty()) {
+    out["options"] = dns.options;
+  }
+  return out;
+}
+
 json to_json(const Result& result) {
   json interfaces = json::array();
   for (const Interface& i : result.interfaces) {
@@ -315,31 +344,10 @@ json to_json(const Result& result) {
     }
     ips.push_back(std::move(entry));
   }
-  json routes = json::array();
-  for (const Route& r : result.routes) {
-    json entry = {{"dst", r.dst}};
-    if (r.gw) {
-      entry["gw"] = *r.gw;
-    }
-    routes.push_back(std::move(entry));
-  }
-  json dns = json::object();
-  if (!result.dns.nameservers.empty()) {
-    dns["nameservers"] = result.dns.nameservers;
-  }
-  if (!result.dns.domain.empty()) {
-    dns["domain"] = result.dns.domain;
-  }
-  if (!result.dns.search.empty()) {
-    dns["search"] = result.dns.search;
-  }
-  if (!result.dns.options.empty()) {
-    dns["options"] = result.dns.options;
-  }
   return {{"interfaces", std::move(interfaces)},
           {"ips", std::move(ips)},
-          {"routes", std::move(routes)},
-          {"dns", std::move(dns)}};
+          {"routes", routes_to_json(result.routes)},
+          {"dns", to_json(result.dns)}};
 }
 
 Dns dns_from_json(const json& value, std::string_view where_view) {

@@ -131,32 +131,11 @@ json format_result(const Result& result, std::string_view version) {
     }
     ips.push_back(std::move(entry));
   }
-  json routes = json::array();
-  for (const Route& r : result.routes) {
-    json entry = {{"dst", r.dst}};
-    if (r.gw) {
-      entry["gw"] = *r.gw;
-    }
-    routes.push_back(std::move(entry));
-  }
-  json dns = json::object();
-  if (!result.dns.nameservers.empty()) {
-    dns["nameservers"] = result.dns.nameservers;
-  }
-  if (!result.dns.domain.empty()) {
-    dns["domain"] = result.dns.domain;
-  }
-  if (!result.dns.search.empty()) {
-    dns["search"] = result.dns.search;
-  }
-  if (!result.dns.options.empty()) {
-    dns["options"] = result.dns.options;
-  }
   return {{"cniVersion", std::string(version)},
           {"interfaces", std::move(interfaces)},
           {"ips", std::move(ips)},
-          {"routes", std::move(routes)},
-          {"dns", std::move(dns)}};
+          {"routes", routes_to_json(result.routes)},
+          {"dns", to_json(result.dns)}};
 }
 
 json format_error(int code, std::string_view message, std::string_view details,

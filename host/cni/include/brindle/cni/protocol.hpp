@@ -194,6 +194,9 @@ Response decode_response(std::string_view line);
 
 // JSON conversions of the pieces (the daemon may use them for its own records).
 nlohmann::json to_json(const Result& result);
+// The parts every result version shares (also used by format_result).
+nlohmann::json routes_to_json(const std::vector<Route>& routes);
+nlohmann::json to_json(const Dns& dns);
 Result result_from_json(const nlohmann::json& json);  // throws ProtocolError (code 110)
 Dns dns_from_json(const nlohmann::json& json, std::string_view where);  // throws ProtocolError
 
