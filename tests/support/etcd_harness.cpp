@@ -244,8 +244,20 @@ void EtcdMember::kill() {
 }
 
 void EtcdMember::pause() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGSTOP);
+  if (pid_ <= 0) {
+    return;
+  }
+  ::kill(pid_, SIGSTOP);
+  // SIGSTOP takes effect asynchronously: wait until the kernel reports the process stopped, so
+  // that a request sent after pause() can never be answered.
+  for (int i = 0; i < 200; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+    std::string pid_field, comm, state;
+    stat >> pid_field >> comm >> state;
+    if (state == "T" || state == "t") {
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
 
