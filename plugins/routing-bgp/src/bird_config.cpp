@@ -37,7 +37,7 @@ std::string quoted(const std::string& value, const std::string& what) {
   return "\"" + value + "\"";
 }
 
-// "[ 198.18.0.0/16+, 198.20.0.0/16+ ]" or "" when empty (BIRD rejects empty sets).
+// "[ 198.18.0.0/18+, 198.18.64.0/18+ ]" or "" when empty (BIRD rejects empty sets).
 std::string prefix_set(const std::vector<IpPrefix>& prefixes, bool or_longer) {
   if (prefixes.empty()) {
     return {};
