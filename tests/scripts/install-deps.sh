@@ -8,11 +8,14 @@ packages=(
   libboost-dev libboost-program-options-dev libboost-filesystem-dev libboost-system-dev
   libtoml11-dev nlohmann-json3-dev libyaml-cpp-dev libsystemd-dev libcurl4-openssl-dev
   libnl-3-dev libnl-route-3-dev
+  libip4tc-dev libip6tc-dev libipset-dev  # policy-iptables (libiptc, libipset)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # tests and tools
   libgtest-dev libgmock-dev libbenchmark-dev abigail-tools
   iproute2 iputils-ping procps psmisc openssl curl
   socat  # the lab's TCP listeners and probes
+  iptables ipset  # iptables-legacy(-save/-restore) and ipset: inspect and benchmark policy-iptables
+  iperf3  # datapath benchmarks
   etcd-server etcd-client
   bird2  # routing-bgp drives BIRD 2; its tests run it in scratch namespaces
   containernetworking-plugins  # the ptp + host-local reference of the CNI benchmark

@@ -9,9 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -31,6 +35,38 @@ std::vector<char*> c_argv(std::vector<std::string>& argv) {
   }
   out.push_back(nullptr);
   return out;
+}
+
+// PR_SET_PDEATHSIG (setpriv --pdeathsig) fires when the *thread* that spawned the child exits,
+// not the process. A member restarted from a short-lived test thread would be killed as soon as
+// that thread ends, so every etcd is spawned from one thread that lives as long as the process.
+void on_spawner_thread(const std::function<void()>& work) {
+  struct Spawner {
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<std::packaged_task<void()>> queue;
+    Spawner() {
+      std::thread([this] {
+        for (;;) {
+          std::unique_lock lock(mutex);
+          wake.wait(lock, [this] { return !queue.empty(); });
+          std::packaged_task<void()> task = std::move(queue.front());
+          queue.pop_front();
+          lock.unlock();
+          task();
+        }
+      }).detach();
+    }
+  };
+  static auto* spawner = new Spawner();  // never destroyed: its thread outlives every test
+  std::packaged_task<void()> task(work);
+  std::future<void> done = task.get_future();
+  {
+    std::lock_guard lock(spawner->mutex);
+    spawner->queue.push_back(std::move(task));
+  }
+  spawner->wake.notify_one();
+  done.get();  // rethrows what work threw
 }
 
 std::string join(const std::vector<std::string>& items, const char* sep) {
@@ -225,7 +261,9 @@ void EtcdMember::start() {
                                    0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  int rc = 0;
+  on_spawner_thread(
+      [&] { rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ); });
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     throw std::runtime_error("cannot start etcd: " + std::string(strerror(rc)));

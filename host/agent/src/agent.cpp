@@ -86,6 +86,9 @@ Agent::Impl::Impl(asio::io_context& io_context, const config::Config& cfg,
     encap_name = encap->info().name;
     encap_kind = encap_of_plugin(encap_name);
   }
+  if (plugins.get(PluginKind::policy) != nullptr) {
+    policy_engine = std::make_unique<policy::PolicyEngine>(policy::EngineConfig{node.name});
+  }
   plumbing.veth_prefix = config.workload.interface_prefix;
   if (config.workload.mtu != 0) {
     pod_mtu = config.workload.mtu;
@@ -351,6 +354,9 @@ void Agent::Impl::request_tunnel_address() {
 void Agent::Impl::on_upsert(const datastore::Stored& s) {
   try {
     const model::Resource r = model::resource_from_json_text(s.json);
+    if (policy_upsert(s.key.kind, r)) {
+      return;
+    }
     if (s.key.kind == "Node") {
       const model::Node node_doc = model::decode<model::NodeSpec>(r);
       routes.upsert_node(calc::NodeInfo::from(node_doc));
@@ -367,9 +373,9 @@ void Agent::Impl::on_upsert(const datastore::Stored& s) {
     } else if (s.key.kind == "BlockAffinity") {
       const model::BlockAffinity a = model::decode<model::BlockAffinitySpec>(r);
       if (a.spec.state == model::AffinityState::kConfirmed && !a.spec.deleted) {
-        routes.upsert_affinity(a.spec.cidr, a.spec.node);
+        set_affinity(s.key.name, std::make_pair(a.spec.cidr.masked(), a.spec.node));
       } else {
-        routes.remove_affinity(a.spec.cidr);
+        set_affinity(s.key.name, std::nullopt);
       }
     }
   } catch (const std::exception& e) {
@@ -378,6 +384,9 @@ void Agent::Impl::on_upsert(const datastore::Stored& s) {
 }
 
 void Agent::Impl::on_remove(const datastore::Key& key) {
+  if (policy_remove(key)) {
+    return;
+  }
   if (key.kind == "Node") {
     routes.remove_node(key.name);
     nodes_full.erase(key.name);
@@ -388,12 +397,33 @@ void Agent::Impl::on_remove(const datastore::Key& key) {
   } else if (key.kind == "IPPool") {
     routes.remove_pool(key.name);
   } else if (key.kind == "BlockAffinity") {
-    // Affinity names are "<node>-<block name>": find the block by what we routed.
-    for (const auto& [block, route] : routes.desired_routes()) {
-      if (model::block_affinity_name(route.node, block) == key.name) {
-        routes.remove_affinity(block);
-        break;
-      }
+    set_affinity(key.name, std::nullopt);
+  }
+}
+
+void Agent::Impl::set_affinity(
+    const std::string& name,
+    const std::optional<std::pair<model::IpPrefix, std::string>>& confirmed) {
+  std::set<IpPrefix> touched;
+  if (auto it = confirmed_affinities.find(name); it != confirmed_affinities.end()) {
+    touched.insert(it->second.first);
+    affinities_of_block[it->second.first].erase(name);
+    confirmed_affinities.erase(it);
+  }
+  if (confirmed) {
+    confirmed_affinities[name] = *confirmed;
+    affinities_of_block[confirmed->first].insert(name);
+    touched.insert(confirmed->first);
+  }
+  for (const IpPrefix& block : touched) {
+    auto names = affinities_of_block.find(block);
+    if (names == affinities_of_block.end() || names->second.empty()) {
+      affinities_of_block.erase(block);
+      routes.remove_affinity(block);
+    } else if (confirmed && confirmed->first == block) {
+      routes.upsert_affinity(block, confirmed->second);  // the newest confirmation wins
+    } else {
+      routes.upsert_affinity(block, confirmed_affinities.at(*names->second.begin()).second);
     }
   }
 }
@@ -627,6 +657,15 @@ void Agent::Impl::sync_dataplane() {
       routing->library().routing()->apply(routing->instance(), &err) != BRINDLE_OK) {
     errors.push_back(std::string("routing apply: ") + err.message);
   }
+  // 4. Policy.
+  try {
+    last_policy_error = sync_policy();
+  } catch (const std::exception& e) {
+    last_policy_error = std::string("policy: ") + e.what();
+  }
+  if (!last_policy_error.empty()) {
+    errors.push_back(last_policy_error);
+  }
 
   last_dataplane_error.clear();
   for (const std::string& e : errors) {
@@ -662,7 +701,8 @@ void Agent::Impl::schedule_gc() {
     if (ec || !self || self->stopping) {
       return;
     }
-    if (!self->last_dataplane_error.empty() || !self->unresolved.empty()) {
+    if (!self->last_dataplane_error.empty() || !self->unresolved.empty() ||
+        !self->policy_pending.empty()) {
       self->schedule_sync();  // retry what failed
     }
     self->collect_empty_blocks();
@@ -778,7 +818,18 @@ nlohmann::json Agent::status() const {
       routing_ready = ready != 0;
     }
   }
+  nlohmann::json policy = nullptr;
+  if (impl_->policy_engine) {
+    const policy::EngineStats stats = impl_->policy_engine->stats();
+    policy = {{"endpoints", stats.endpoints},
+              {"local_endpoints", stats.local_endpoints},
+              {"active_policies", stats.active_policies},
+              {"active_ipsets", stats.active_ipsets},
+              {"pending_changes", impl_->policy_pending.size()},
+              {"error", impl_->last_policy_error}};
+  }
   return {{"datastore_in_sync", impl_->synced},
+          {"policy", policy},
           {"routing_peers", peers},
           {"routing_ready", routing_ready},
           {"pod_mtu", impl_->pod_mtu.load()},

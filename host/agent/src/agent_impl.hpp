@@ -9,10 +9,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 
 #include "brindle/agent/agent.hpp"
@@ -22,6 +25,7 @@
 #include "brindle/datastore/client.hpp"
 #include "brindle/datastore/syncer.hpp"
 #include "brindle/ipam/ipam.hpp"
+#include "brindle/policy/engine.hpp"
 #include "brindle/workload/plumbing.hpp"
 
 namespace brindle::daemon {
@@ -31,6 +35,12 @@ class PluginSet;
 namespace brindle::agent {
 
 namespace asio = boost::asio;
+
+// The policy plugin could not program a new pod's endpoint (CNI code 103, policy_failed).
+class EndpointPolicyError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   Impl(asio::io_context& io, const config::Config& config, const loader::NodeIdentity& node,
@@ -65,11 +75,21 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   std::map<std::string, model::Node> nodes_full;
   std::map<std::string, model::BGPConfiguration> bgp_configs;
   std::map<std::string, model::BGPPeer> bgp_peers;
+  // Confirmed BlockAffinities by name, and by block: a deletion names only the resource, and a
+  // block may briefly have two affinities while it moves between nodes.
+  std::map<std::string, std::pair<model::IpPrefix, std::string>> confirmed_affinities;
+  std::map<model::IpPrefix, std::set<std::string>> affinities_of_block;
   std::optional<std::vector<calc::PoolInfo>> sent_pools;
   std::optional<calc::BgpState> sent_bgp;
   std::map<model::IpPrefix, std::chrono::steady_clock::time_point> empty_since;
   std::unique_ptr<asio::steady_timer> gc_timer;
   std::atomic<bool> stopping{false};
+  // Policy (only with a policy plugin): the engine's changes not yet accepted by the plugin, in
+  // order; they are retried from the first that failed.
+  std::unique_ptr<policy::PolicyEngine> policy_engine;
+  std::deque<policy::Change> policy_pending;
+  bool policy_in_sync_sent = false;
+  std::string last_policy_error;
 
   // --- any thread ---
   std::atomic<uint32_t> pod_mtu{1500};
@@ -87,8 +107,20 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   void on_upsert(const datastore::Stored& stored);
   void on_remove(const datastore::Key& key);
   void on_in_sync();
+  // Records (or forgets, with nullopt) one confirmed affinity and routes the block to its owner.
+  void set_affinity(const std::string& name,
+                    const std::optional<std::pair<model::IpPrefix, std::string>>& confirmed);
   void schedule_sync();
   void sync_dataplane();
+  // Feeds a policy resource to the engine; false when `kind` is not one.
+  bool policy_upsert(const std::string& kind, const model::Resource& resource);
+  bool policy_remove(const datastore::Key& key);
+  // Sends the engine's changes to the policy plugin and applies them. Returns the error ("" = the
+  // dataplane enforces the current model).
+  std::string sync_policy();
+  // From a CNI worker: makes the policy plugin enforce `endpoint` before the pod's interface
+  // exists. Throws EndpointPolicyError when that fails or takes too long.
+  void program_endpoint_policy(const model::WorkloadEndpoint& endpoint);
   void request_tunnel_address();
   void schedule_gc();
   void collect_empty_blocks();

@@ -321,7 +321,9 @@ json Agent::Impl::cni_add(const cni::Params& params) {
         }
       }
     }
-    // 3. plumbing
+    // 3. policy: enforced before the interface exists, so the pod is never reachable without it
+    program_endpoint_policy(wep);
+    // 4. plumbing
     workload::PodNetworkSpec network;
     for (const IpPrefix& a : addresses) {
       network.addresses.push_back(netlink::IpPrefix::parse(a.to_string()));
@@ -358,6 +360,8 @@ json Agent::Impl::cni_add(const cni::Params& params) {
                ? cni::errors::kTryAgainLater
                : cni::errors::kDaemonInternal,
            std::string("datastore: ") + e.what());
+    } catch (const EndpointPolicyError& e) {
+      fail(cni::errors::kPolicyFailed, e.what());
     }
   }
 }

@@ -56,6 +56,8 @@ int policy_trace_command(const Session& session, const PolicyTraceArgs& args, st
                          std::ostream& err);
 
 // Asks the local brindled over its control socket (no datastore needed).
-int node_status_command(const std::string& socket_path, std::ostream& out, std::ostream& err);
+// json: the daemon's whole status document instead of the summary.
+int node_status_command(const std::string& socket_path, bool json, std::ostream& out,
+                        std::ostream& err);
 
 }  // namespace brindle::ctl

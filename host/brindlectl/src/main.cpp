@@ -36,7 +36,7 @@ Commands:
                              release addresses (and handles) found by ipam check
   policy trace --from NS/POD|IP --to NS/POD|IP [--port 80/tcp|53/udp|icmp/8]
                              which policies and rules apply in each direction, and the verdict
-  node status                this node's brindled: readiness and routing (BGP) peers
+  node status [-o json]      this node's brindled: readiness, policy and routing (BGP) peers
   version                    print versions
 
 Global options:
@@ -213,9 +213,18 @@ int main(int argc, char** argv) {
         std::cerr << "error: node needs a subcommand: status\n";
         return 1;
       }
+      rest.erase(rest.begin());
+      std::string output = "table";
+      po::options_description d;
+      d.add_options()("output,o", po::value(&output));
+      parse_sub(rest, d, {});
+      if (output != "table" && output != "json") {
+        std::cerr << "error: unknown output format \"" << output << "\" (table, json)\n";
+        return 1;
+      }
       // Only the control socket path is needed from the configuration.
       const config::Config cfg = config::load_config(config_file);
-      return ctl::node_status_command(cfg.control_socket, std::cout, std::cerr);
+      return ctl::node_status_command(cfg.control_socket, output == "json", std::cout, std::cerr);
     }
     if (command == "policy") {
       if (rest.empty() || rest.front() != "trace") {

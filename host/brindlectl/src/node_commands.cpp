@@ -59,13 +59,18 @@ nlohmann::json control_request(const std::string& socket_path, const std::string
 
 }  // namespace
 
-int node_status_command(const std::string& socket_path, std::ostream& out, std::ostream& err) {
+int node_status_command(const std::string& socket_path, bool json, std::ostream& out,
+                        std::ostream& err) {
   nlohmann::json status;
   try {
     status = control_request(socket_path, "status");
   } catch (const std::exception& e) {
     err << "error: " << e.what() << "\n";
     return 1;
+  }
+  if (json) {
+    out << status.dump(2) << "\n";
+    return 0;
   }
   out << "brindled is " << (status.value("ready", false) ? "ready" : "not ready");
   if (status.contains("not_ready_reason")) {
@@ -74,6 +79,14 @@ int node_status_command(const std::string& socket_path, std::ostream& out, std::
   out << "; node " << status["node"].value("name", "?") << ", version "
       << status.value("version", "?") << "\n";
   const nlohmann::json agent = status.value("agent", nlohmann::json::object());
+  if (agent.contains("policy") && agent["policy"].is_object()) {
+    const nlohmann::json& policy = agent["policy"];
+    out << "Policy: " << policy.value("local_endpoints", 0) << " local endpoints, "
+        << policy.value("active_policies", 0) << " policies and profiles, "
+        << policy.value("active_ipsets", 0) << " IP sets";
+    const std::string error = policy.value("error", "");
+    out << (error.empty() ? " programmed" : "; error: " + error) << "\n";
+  }
   const nlohmann::json peers = agent.value("routing_peers", nlohmann::json::array());
   if (peers.empty()) {
     out << "No routing peers (static routing, or no BGP sessions configured).\n";

@@ -15,7 +15,9 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <future>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -230,6 +232,76 @@ TEST_F(AgentTest, NodeStatusAsksTheRunningDaemon) {
   daemon_->stop();
   EXPECT_EQ(test::run_command({BRINDLECTL_PATH, "--config", config_, "node", "status"}, &out), 1);
   EXPECT_NE(out.find("cannot reach brindled"), std::string::npos) << out;
+}
+
+// Who owns which remote block, as the agent reports it (`brindlectl node status -o json`).
+std::map<std::string, std::string> routed_blocks(const std::string& config) {
+  std::string out;
+  if (test::run_command({BRINDLECTL_PATH, "--config", config, "node", "status", "-o", "json"},
+                        &out) != 0) {
+    return {};
+  }
+  std::map<std::string, std::string> owners;
+  const json status = json::parse(out);  // named: a range-for over a temporary's member dangles
+  for (const json& r : status.at("agent").at("routes")) {
+    owners[r.at("block").get<std::string>()] = r.at("node").get<std::string>();
+  }
+  return owners;
+}
+
+std::string status_json(const std::string& config) {
+  std::string out;
+  const int rc = test::run_command(
+      {BRINDLECTL_PATH, "--config", config, "node", "status", "-o", "json"}, &out);
+  return "exit " + std::to_string(rc) + ": " + out;
+}
+
+bool eventually(const std::function<bool()>& condition) {
+  for (int i = 0; i < 150; ++i) {
+    if (condition()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+TEST_F(AgentTest, BlockAffinitiesMoveAndAreForgottenEvenWhenTheirNodeIsGone) {
+  auto node = [&](const std::string& name, const std::string& address) {
+    model::Node n;
+    n.metadata.name = name;
+    n.spec.ipv4_address = model::IpPrefix::parse(address);
+    return store_->create(n);
+  };
+  auto affinity = [&](const std::string& owner, const std::string& cidr) {
+    model::BlockAffinity a;
+    a.spec.cidr = model::IpPrefix::parse(cidr);
+    a.metadata.name = model::block_affinity_name(owner, a.spec.cidr);
+    a.spec.node = owner;
+    a.spec.state = model::AffinityState::kConfirmed;
+    return store_->create(a);
+  };
+  const std::string block = "198.18.0.64/28";
+  node("node-b", "198.19.0.2/24");
+  node("node-c", "198.19.0.3/24");
+  auto of_b = affinity("node-b", block);
+  ASSERT_TRUE(eventually([&] { return routed_blocks(config_)[block] == "node-b"; }))
+      << status_json(config_);
+  // A move: the new owner's affinity appears before the old one goes.
+  auto of_c = affinity("node-c", block);
+  ASSERT_TRUE(eventually([&] { return routed_blocks(config_)[block] == "node-c"; }));
+  store_->remove<model::BlockAffinitySpec>(of_b.doc.metadata.name, of_b.revision);
+  affinity("node-c", "198.18.0.96/28");  // a marker: once routed, the deletion was seen too
+  ASSERT_TRUE(eventually([&] { return routed_blocks(config_).count("198.18.0.96/28") == 1; }));
+  EXPECT_EQ(routed_blocks(config_)[block], "node-c");
+  // The owner node goes first, then its affinity; a node of the same name coming back must not
+  // bring the block back.
+  store_->remove<model::NodeSpec>("node-c", store_->get<model::NodeSpec>("node-c")->revision);
+  store_->remove<model::BlockAffinitySpec>(of_c.doc.metadata.name, of_c.revision);
+  node("node-c", "198.19.0.3/24");
+  affinity("node-c", "198.18.0.112/28");  // marker
+  ASSERT_TRUE(eventually([&] { return routed_blocks(config_).count("198.18.0.112/28") == 1; }));
+  EXPECT_EQ(routed_blocks(config_).count(block), 0u);
 }
 
 TEST_F(AgentTest, RequestedAddressAndEmptyBlockRelease) {

@@ -23,6 +23,7 @@ class Brindled {
     pid_ = fork();
     if (pid_ == 0) {
       // Dies with the test process even when the test crashes before its destructors run.
+      // PDEATHSIG follows the creating *thread*: construct this only on a long-lived thread.
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 1);

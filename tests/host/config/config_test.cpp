@@ -212,7 +212,7 @@ TEST(ConfigExamples, BrindleTomlFromTheSourceTreeLoads) {
   EXPECT_EQ(config.datastore.plugin, "etcd");
   EXPECT_EQ(config.routing.plugin, "static");
   EXPECT_EQ(config.encapsulation.plugin, "none");
-  EXPECT_EQ(config.policy.plugin, "");
+  EXPECT_EQ(config.policy.plugin, "iptables");
   EXPECT_EQ(config.workload.interface_prefix, "brv");
   EXPECT_EQ(config.workload.mtu, 0u);
   EXPECT_EQ(config.workload.empty_block_grace_seconds, 300u);

@@ -4,6 +4,9 @@
 //  - keeps an in-memory copy of the datastore (list + watch) and feeds the calculation;
 //  - drives the encapsulation and routing plugins with the differences (nothing removed before
 //    the datastore is in sync; in_sync() then apply());
+//  - with a policy plugin: feeds endpoints, profiles, policies and network sets to the policy
+//    engine (host/policy) and sends its changes to the plugin; a new pod's endpoint is enforced
+//    before its interface is created;
 //  - serves the cni.* control methods: IPAM, the WorkloadEndpoint record, pod plumbing;
 //  - releases this node's empty IPAM blocks after a grace period.
 //

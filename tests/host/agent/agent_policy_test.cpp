@@ -1,0 +1,293 @@
+// Policy end to end through the agent: a real etcd, the real brindled with the iptables policy
+// plugin, pods added through the real brindle-cni, policies applied with the real brindlectl, and
+// real TCP traffic between the pods. The test process is the node, in a network namespace of its
+// own (see brindled_process.hpp), so every iptables rule lives there.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "brindle/ipam/store.hpp"
+#include "brindled_process.hpp"
+#include "cni_test_support.hpp"
+#include "etcd_datastore.hpp"
+
+namespace brindle {
+namespace {
+
+using cni::testing::cni_env;
+using cni::testing::PluginRun;
+using cni::testing::run_cni_binary;
+using cni::testing::run_shell;
+using cni::testing::TestPod;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr int kPort = 8080;
+
+// A pod with a TCP listener that answers "ok" to every connection. The listener runs in the pod's
+// namespace from the start, before the pod has an interface.
+struct ServedPod {
+  TestPod pod;
+  std::string address;
+  pid_t listener = -1;
+  ServedPod() {
+    listener = fork();
+    if (listener == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      const std::string ns = pod.name();
+      execlp("ip", "ip", "netns", "exec", ns.c_str(), "socat", "-T2",
+             ("TCP-LISTEN:" + std::to_string(kPort) + ",fork,reuseaddr").c_str(), "SYSTEM:echo ok",
+             static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~ServedPod() {
+    if (listener > 0) {
+      kill(listener, SIGKILL);
+      waitpid(listener, nullptr, 0);
+    }
+  }
+  ServedPod(const ServedPod&) = delete;
+  ServedPod& operator=(const ServedPod&) = delete;
+};
+
+class AgentPolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    etcd_ = std::make_unique<test::EtcdDatastore>();
+    dir_ = std::make_unique<test::TempDir>("agent-policy");
+    store_ = std::make_unique<ipam::Store>(etcd_->client());
+    model::IPPool pool;
+    pool.metadata.name = "pods";
+    pool.spec.cidr = model::IpPrefix::parse("198.18.8.0/24");
+    pool.spec.block_size = 28;
+    store_->create(pool);
+    socket_ = (dir_->path() / "run" / "brindled.sock").string();
+    health_port_ = test::free_port();
+    config_ = (dir_->path() / "brindle.toml").string();
+    std::ofstream(config_) << etcd_->node_config_toml("node-a") << "\n"
+                           << "[encapsulation]\nplugin = \"none\"\n\n"
+                           << "[policy]\nplugin = \"iptables\"\n\n"
+                           << "[control]\nsocket = \"" << socket_ << "\"\n"
+                           << "[health]\nlisten = \"127.0.0.1:" << health_port_ << "\"\n"
+                           << "[metrics]\nlisten = \"\"\n";
+    log_ = (dir_->path() / "brindled.log").string();
+    daemon_ = std::make_unique<test::Brindled>(config_, log_);
+    ASSERT_TRUE(wait_ready()) << log_tail();
+  }
+  void TearDown() override {
+    daemon_.reset();
+    if (HasFailure()) {
+      std::cerr << "brindled log:\n" << log_tail();
+    }
+  }
+
+  std::string log_tail() const {
+    std::ifstream in(log_);
+    std::string all((std::istreambuf_iterator<char>(in)), {});
+    return all.size() > 6000 ? all.substr(all.size() - 6000) : all;
+  }
+
+  bool wait_ready() {
+    for (int i = 0; i < 200; ++i) {
+      if (run_shell("curl -sf http://127.0.0.1:" + std::to_string(health_port_) +
+                    "/readyz >/dev/null 2>&1") == 0) {
+        return true;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  // ADD through brindle-cni with labels (and optionally a requested address) in runtimeConfig.
+  PluginRun add(const std::string& container, const TestPod& pod, const std::string& name,
+                const json& labels, const std::string& address = "") {
+    json runtime = {{"labels", labels}};
+    if (!address.empty()) {
+      runtime["ips"] = json::array({address + "/32"});
+    }
+    const json config = {{"cniVersion", "1.0.0"},
+                         {"name", "k8s-pod-network"},
+                         {"type", "brindle-cni"},
+                         {"control_socket", socket_},
+                         {"runtimeConfig", runtime}};
+    return run_cni_binary(cni_env("ADD", container, pod.path(), "eth0", "default", name),
+                          config.dump());
+  }
+
+  static std::string address_of(const PluginRun& run) {
+    const std::string cidr = json::parse(run.stdout_text).at("ips").at(0).at("address");
+    return cidr.substr(0, cidr.find('/'));
+  }
+
+  // One TCP connection attempt from `from` to address:kPort, answered within a short timeout.
+  static bool connects(const TestPod& from, const std::string& address) {
+    return run_shell("ip netns exec " + from.name() + " socat -T1 - TCP:" + address + ":" +
+                     std::to_string(kPort) + ",connect-timeout=0.3 </dev/null 2>/dev/null" +
+                     " | grep -q ok") == 0;
+  }
+
+  // Polls until connects() == expected (policy changes arrive through the datastore watch).
+  static bool eventually(const TestPod& from, const std::string& address, bool expected) {
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (connects(from, address) == expected) {
+        return true;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+
+  void apply(const std::string& yaml) {
+    const std::string file = (dir_->path() / "policy.yaml").string();
+    std::ofstream(file) << yaml;
+    std::string out;
+    ASSERT_EQ(test::run_command({BRINDLECTL_PATH, "--config", config_, "apply", "-f", file}, &out),
+              0)
+        << out;
+  }
+  void remove(const std::string& kind, const std::string& name) {
+    std::string out;
+    ASSERT_EQ(test::run_command({BRINDLECTL_PATH, "--config", config_, "delete", kind, name,
+                                 "--namespace", "default"},
+                                &out),
+              0)
+        << out;
+  }
+
+  std::unique_ptr<test::EtcdDatastore> etcd_;
+  std::unique_ptr<test::TempDir> dir_;
+  std::unique_ptr<ipam::Store> store_;
+  std::unique_ptr<test::Brindled> daemon_;
+  std::string socket_, config_, log_;
+  int health_port_ = 0;
+};
+
+constexpr const char* kDenyIngress = R"(apiVersion: brindle.network/v1
+kind: KubernetesNetworkPolicy
+metadata: {name: deny-ingress, namespace: default}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+)";
+
+constexpr const char* kAllowClient = R"(apiVersion: brindle.network/v1
+kind: KubernetesNetworkPolicy
+metadata: {name: allow-client, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: client}}}]
+    ports: [{port: 8080}]
+)";
+
+TEST_F(AgentPolicyTest, KubernetesPoliciesFromTheDatastoreAreEnforcedOnRealTraffic) {
+  ServedPod server;
+  TestPod client, other;
+  const PluginRun add_server = add("c-server", server.pod, "server", {{"app", "server"}});
+  ASSERT_EQ(add_server.exit_code, 0) << add_server.stdout_text << add_server.stderr_text;
+  ASSERT_EQ(add("c-client", client, "client", {{"app", "client"}}).exit_code, 0);
+  ASSERT_EQ(add("c-other", other, "other", {{"app", "other"}}).exit_code, 0);
+  const std::string server_ip = address_of(add_server);
+
+  // No policy selects the server: everyone reaches it.
+  EXPECT_TRUE(eventually(client, server_ip, true));
+  EXPECT_TRUE(eventually(other, server_ip, true));
+  // Default deny for the namespace.
+  apply(kDenyIngress);
+  EXPECT_TRUE(eventually(client, server_ip, false));
+  EXPECT_FALSE(connects(other, server_ip));
+  // Allow from app=client on the port: only the client gets through.
+  apply(kAllowClient);
+  EXPECT_TRUE(eventually(client, server_ip, true));
+  EXPECT_FALSE(connects(other, server_ip));
+  // Relabelling a pod (its endpoint record) is a set membership change: "other" becomes a client.
+  bool relabelled = false;
+  for (const auto& wep : store_->list<model::WorkloadEndpointSpec>()) {
+    if (wep.doc.spec.pod == "other") {
+      model::WorkloadEndpoint changed = wep.doc;
+      changed.metadata.labels["app"] = "client";
+      store_->update(changed, wep.revision);
+      relabelled = true;
+    }
+  }
+  ASSERT_TRUE(relabelled);
+  EXPECT_TRUE(eventually(other, server_ip, true));
+  // Removing the deny keeps the allow policy selecting the server: still only clients.
+  remove("KubernetesNetworkPolicy", "allow-client");
+  EXPECT_TRUE(eventually(client, server_ip, false));
+  remove("KubernetesNetworkPolicy", "deny-ingress");
+  EXPECT_TRUE(eventually(client, server_ip, true));
+
+  // The agent reports the policy state.
+  std::string out;
+  ASSERT_EQ(test::run_command(
+                {BRINDLECTL_PATH, "--config", config_, "node", "status", "-o", "json"}, &out),
+            0)
+      << out;
+  const json status = json::parse(out);
+  EXPECT_EQ(status.at("agent").at("policy").at("local_endpoints"), 3) << out;
+  EXPECT_EQ(status.at("agent").at("policy").at("error"), "") << out;
+}
+
+// A pod under default deny is never reachable, not even in the first milliseconds after its
+// interface comes up: a prober connects in a tight loop while the ADD runs and after it returns.
+TEST_F(AgentPolicyTest, NoUnprotectedWindowWhileAPodIsAdded) {
+  TestPod prober;
+  ServedPod canary;
+  ASSERT_EQ(add("c-prober", prober, "prober", {{"app", "client"}}).exit_code, 0);
+  const PluginRun added_canary = add("c-canary", canary.pod, "canary", {{"app", "canary"}});
+  ASSERT_EQ(added_canary.exit_code, 0);
+  EXPECT_TRUE(eventually(prober, address_of(added_canary), true));
+  apply(kDenyIngress);
+  // Once the canary is closed, the deny policy is in this node's dataplane.
+  ASSERT_TRUE(eventually(prober, address_of(added_canary), false));
+
+  constexpr const char* kServerAddress = "198.18.8.200";
+  std::atomic<bool> stop{false};
+  std::atomic<int> attempts{0}, successes{0};
+  std::thread probe([&] {
+    while (!stop) {
+      ++attempts;
+      if (connects(prober, kServerAddress)) {
+        ++successes;
+      }
+    }
+  });
+  ServedPod server;
+  const PluginRun added =
+      add("c-server", server.pod, "server", {{"app", "server"}}, kServerAddress);
+  std::this_thread::sleep_for(1500ms);
+  stop = true;
+  probe.join();
+  ASSERT_EQ(added.exit_code, 0) << added.stdout_text << added.stderr_text;
+  EXPECT_EQ(address_of(added), kServerAddress);
+  EXPECT_GT(attempts.load(), 3);
+  EXPECT_EQ(successes.load(), 0) << "the pod was reachable under a default-deny policy";
+  // The probe can succeed: allowing the client opens the path.
+  apply(kAllowClient);
+  EXPECT_TRUE(eventually(prober, kServerAddress, true));
+  // ADD answers only once the endpoint's policy is programmed: a second server is reachable by
+  // the allowed client with the very first connection after ADD returns.
+  ServedPod second;
+  const PluginRun added_second = add("c-second", second.pod, "second", {{"app", "server"}});
+  ASSERT_EQ(added_second.exit_code, 0) << added_second.stdout_text;
+  EXPECT_TRUE(connects(prober, address_of(added_second)));
+}
+
+}  // namespace
+}  // namespace brindle
+int main(int argc, char** argv) {
+  // Become the "node" before any thread exists: the machine's own namespace is never touched.
+  if (!brindle::test::become_node_namespace()) {
+    return 1;
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
