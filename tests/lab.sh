@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The README's main command: a local Brindle cluster inside network namespaces.
 #
-#   ./tests/lab.sh up [--nodes N] [--routing static] [--encap none|vxlan] [--cross-subnet]
-#                     [--pods-per-node N] [--id ID]
+#   ./tests/lab.sh up [--nodes N] [--routing static|bgp] [--encap none|vxlan] [--cross-subnet]
+#                     [--route-reflector | --tor] [--pods-per-node N] [--id ID]
 #       installs the dependencies (apt-get), builds (preset default), (re)creates the lab and
 #       prints the pod-to-pod connectivity matrix; exit status 0 only when it is all green
 #   ./tests/lab.sh down [--id ID]      removes everything the lab made
-#   ./tests/lab.sh status|matrix|pods|ctl ...   see tests/lab/brindle-lab --help
+#   ./tests/lab.sh status|matrix|pods|ctl|node-status|birdc ...   see tests/lab/brindle-lab --help
 #
 # Nothing is done in the machine's own network namespace: see tests/lab/brindle-lab.
 set -euo pipefail
@@ -24,7 +24,8 @@ case $1 in
     echo "==> build (preset default)"
     cmake --preset default >/dev/null
     cmake --build --preset default --target brindled brindle-cni brindlectl \
-      brindle-datastore-etcd brindle-routing-static brindle-encap-none brindle-encap-vxlan
+      brindle-datastore-etcd brindle-routing-static brindle-routing-bgp brindle-encap-none \
+      brindle-encap-vxlan brindle-policy-iptables
     exec "$lab" --build-dir build/default "$@"
     ;;
   *) exec "$lab" --build-dir build/default "$@" ;;

@@ -5,6 +5,9 @@
 #
 #   e2e.sh CASE      CASE: static-none static-vxlan vxlan-crosssubnet restart node-removal
 #                          pod-deletion foreign-routes none-not-onlink
+#                          bgp-mesh bgp-route-reflector bgp-vxlan bgp-tor bgp-peer-change
+#                          bgp-node-leave bgp-agent-kill
+#   (the bgp-* cases need bird2: each node's brindled runs BIRD through the routing-bgp plugin)
 #
 # Binaries: BRINDLED, BRINDLE_CNI, BRINDLECTL, BRINDLE_PLUGIN_DIR (set by ctest) or
 # BRINDLE_BUILD_DIR.
@@ -51,6 +54,56 @@ has_neigh() { lab node-exec "$1" ip neigh show dev vxlan.brindle | grep -q "^$2 
 has_fdb() { lab node-exec "$1" bridge fdb show dev vxlan.brindle | grep -qi "^$2 "; }
 has_vxlan_route() { lab node-exec "$1" ip route show proto 202 | grep -q 'dev vxlan.brindle'; }
 
+# --- BGP (routing-bgp: BIRD installs routes with proto bird) ------------------------------------
+bird_routes() { lab node-exec "$1" ip route show proto bird | sed 's/ *$//' | sort; }
+# has_bird_route <node> <block> [<gateway>]: BIRD installed <block> (via <gateway>).
+has_bird_route() {
+  local r
+  r=$(lab node-exec "$1" ip route show proto bird | grep "^$2 ") || return 1
+  [[ -z ${3:-} ]] || grep -q " via $3 " <<<"$r"
+}
+# The blocks node <i> announces: BIRD's blackholes for them.
+bird_blocks() { lab node-exec "$1" ip route show proto bird type blackhole | awk '{print $2}' | sort; }
+# BGP protocols of <node|tor>'s BIRD that are Established, one name a line.
+bgp_established() { lab birdc "$1" show protocols | awk '$2 == "BGP" && $NF == "Established" {print $1}' | sort; }
+bgp_protocols() { lab birdc "$1" show protocols | awk '$2 == "BGP" {print $1}' | sort; }
+# count_is <n> <cmd...>: <cmd> prints exactly <n> non-empty lines.
+count_is() {
+  local want=$1 out
+  shift
+  out=$("$@") || return 1
+  [[ $(grep -c . <<<"$out") == "$want" ]]
+}
+# BIRD's "since" of protocol <name> on <node>, in epoch milliseconds (the lab's BIRDs print
+# "YYYY-MM-DD HH:MM:SS.mmm"; BIRD derives it from a monotonic clock on every query: compare
+# with a tolerance).
+bgp_since_ms() {
+  local row
+  row=$(lab birdc "$1" show protocols "$2" | awk -v n="$2" '$1 == n {print $5 " " $6}')
+  [[ -n $row ]] || return 1
+  date -d "$row" +%s%3N
+}
+same_since() {  # same_since <node> <protocol> <earlier ms>: within 250 ms (a reset takes seconds)
+  local now
+  now=$(bgp_since_ms "$1" "$2") || { echo "    no protocol $2 on $1"; return 1; }
+  ((now - $3 < 250 && $3 - now < 250)) || { echo "    $2 on $1: since $3 -> $now"; return 1; }
+}
+# node status (brindlectl) rows: "<address> <type> <state> ..." below the heading.
+status_peers() { lab node-status "$1" | awk 'p {print $1, $2, $3} /^PEER ADDRESS/ {p = 1}' | sort; }
+router_routes() { ip -n "$(info router-ns)" route show proto bird | sed 's/ *$//' | sort; }
+router_has_route() { router_routes | grep -q "^$1 via $2 "; }
+# A process that exited but is not reaped yet (a zombie) counts as gone.
+proc_alive() { [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) =~ ^[^Z]$ ]]; }
+# The log of brindled's current run on node <i> (the lab appends every run after a marker).
+last_run_log() { awk '/^--- start / {buf = ""} {buf = buf $0 "\n"} END {printf "%s", buf}' "$(info state)/node$1/brindled.log"; }
+bird_pids_in() { # bird processes in namespace <ns>
+  local pid
+  for pid in $(ip netns pids "$1"); do
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == bird ]] && echo "$pid"
+  done
+  true
+}
+
 # Labs whose test process died without cleaning up (ctest's timeout kills with SIGKILL): their
 # owner pid is gone. Only labs of this suite (ids e2e<pid>) are considered.
 cleanup_stale() {
@@ -72,7 +125,7 @@ on_exit() {
     st=$(lab info state 2>/dev/null || echo "/run/brindle-lab/$BRINDLE_LAB_ID")
     echo "--- lab state at failure"
     lab status 2>&1 || true
-    for f in "$st"/node*/brindled.log; do
+    for f in "$st"/node*/brindled.log "$st"/node*/bird/bird.log "$st"/tor/bird.log; do
       [[ -f $f ]] || continue
       echo "--- $f (last 40 lines)"
       tail -40 "$f"
@@ -346,6 +399,234 @@ case_none_not_onlink() {
   check "node1's pod does not reach node3's pod" not pod_ping pod-n1-1 pod-n3-1
 }
 
+# --- BGP through BIRD 2 (routing-bgp) ------------------------------------------------------------
+
+# Full node-to-node mesh (the BGPConfiguration defaults): every node's BIRD has Established
+# sessions to the two others and installs their blocks via their addresses.
+case_bgp_mesh() {
+  up --nodes 3 --routing bgp --encap none --pods-per-node 2
+  check_matrix
+  local n m b
+  for n in 1 2 3; do
+    check "node$n's BIRD has 2 BGP sessions, both Established" \
+      eventually 20 count_is 2 bgp_established "$n"
+    check "node$n's BIRD has no other BGP protocol" count_is 2 bgp_protocols "$n"
+    check "brindlectl node status on node$n: 2 mesh peers Established" \
+      eventually 10 count_is 2 bash -c "$LAB_TOOL node-status $n | grep -E ' mesh +Established '"
+    for m in 1 2 3; do
+      ((m == n)) && continue
+      for b in $(bird_blocks "$m"); do
+        check "node$n: BIRD routes node$m's block $b via $(info "ip-node$m")" \
+          has_bird_route "$n" "$b" "$(info "ip-node$m")"
+      done
+    done
+    check "node$n: no static-routing routes (proto 202)" test -z "$(routes "$n")"
+  done
+}
+
+# BGP with VXLAN CrossSubnet: BIRD installs the routes the host formed (through vxlan.brindle
+# across subnets, direct within), not the ones BGP carries for the same blocks.
+case_bgp_vxlan() {
+  up --nodes 3 --routing bgp --encap vxlan --cross-subnet --pods-per-node 1
+  check_matrix
+  local b tunnel3
+  tunnel3=$(lab ctl get node node3 -o json | { grep -o '"vxlanTunnelAddress": *"[^"]*"' || true; } | cut -d'"' -f4)
+  check "node3 published a VXLAN tunnel address ($tunnel3)" test -n "$tunnel3"
+  for b in $(bird_blocks 3); do
+    check "node1 -> node3's block $b (other subnet): via $tunnel3 dev vxlan.brindle onlink (BIRD)" \
+      bash -c "$LAB_TOOL node-exec 1 ip route show $b proto bird | grep -q 'via $tunnel3 dev vxlan.brindle .*onlink'"
+    check "node1's BIRD also learned $b over BGP (not installed)" \
+      bash -c "$LAB_TOOL birdc 1 show route $b all | grep -q 'BGP.next_hop: 198.19.2.13'"
+  done
+  for b in $(bird_blocks 2); do
+    check "node1 -> node2's block $b (same subnet): direct via 198.19.1.12 (BIRD)" \
+      has_bird_route 1 "$b" 198.19.1.12
+  done
+  check "node1: no static-routing routes (proto 202)" test -z "$(routes 1)"
+  check_mtu pod-n1-1 pod-n3-1 1450
+}
+
+# Route reflector: node1 has a cluster id and reflects; the mesh is off; the clients peer only
+# with it and still reach each other's pods.
+case_bgp_route_reflector() {
+  up --nodes 3 --routing bgp --route-reflector --encap none --pods-per-node 1
+  check_matrix
+  check "node1 (reflector) has 2 Established reflector-client sessions" \
+    eventually 20 count_is 2 bash -c "$LAB_TOOL birdc 1 show protocols | awk '\$1 ~ /^RRClient_/ && \$NF == \"Established\"'"
+  local n
+  for n in 2 3; do
+    check "node$n has exactly one BGP session (to the reflector)" count_is 1 bgp_protocols "$n"
+    check "node$n's session to node1 is Established" \
+      eventually 20 count_is 1 bash -c "$LAB_TOOL node-status $n | grep -E '^$(info ip-node1) +node +Established '"
+  done
+  local b
+  for b in $(bird_blocks 3); do
+    check "node2 routes node3's block $b via node3 (reflected, next hop kept)" \
+      has_bird_route 2 "$b" "$(info ip-node3)"
+    check "node2 learned $b through the reflector (cluster list 198.19.1.254, originator node3)" \
+      bash -c "$LAB_TOOL birdc 2 show route all $b | grep -q 'BGP.cluster_list: *198.19.1.254' &&
+               $LAB_TOOL birdc 2 show route all $b | grep -q 'BGP.originator_id: *$(info ip-node3)'"
+  done
+}
+
+# A top-of-rack router on two subnets, configured through a global BGPPeer; no mesh. Routes cross
+# the router: it learns every node's blocks (and nothing else) and is the next hop between subnets.
+case_bgp_tor() {
+  up --nodes 3 --routing bgp --encap none --cross-subnet --tor --pods-per-node 1
+  check_matrix
+  local n b all=()
+  check "the top-of-rack BIRD has 3 Established sessions" eventually 20 count_is 3 bgp_established tor
+  for n in 1 2 3; do
+    check "node$n: one peer, the global one (198.19.1.1), Established; no mesh" \
+      eventually 10 test "$(status_peers "$n")" = "198.19.1.1 global Established"
+    for b in $(bird_blocks "$n"); do
+      all+=("$b")
+      check "the router has node$n's block $b via $(info "ip-node$n") (BGP)" \
+        eventually 10 router_has_route "$b" "$(info "ip-node$n")"
+    done
+  done
+  check "the router learned exactly the nodes' blocks (${#all[@]}) and nothing else" \
+    test "$(router_routes | awk '{print $1}')" = "$(printf '%s\n' "${all[@]}" | sort)"
+  for b in $(bird_blocks 2); do
+    check "node1 -> node2's block $b (same subnet): direct via 198.19.1.12" has_bird_route 1 "$b" 198.19.1.12
+  done
+  for b in $(bird_blocks 3); do
+    check "node1 -> node3's block $b (other subnet): via the router 198.19.1.1" has_bird_route 1 "$b" 198.19.1.1
+  done
+  for b in $(bird_blocks 1); do
+    check "node3 -> node1's block $b (other subnet): via the router 198.19.2.1" has_bird_route 3 "$b" 198.19.2.1
+  done
+}
+
+# Deleting the global BGPPeer closes the sessions to the top-of-rack router, which withdraws the
+# nodes' blocks; re-adding it brings them back. The mesh sessions (switched on as well) are not
+# reset by either change, nor by switching the mesh on.
+case_bgp_peer_change() {
+  up --nodes 2 --routing bgp --tor --encap none --pods-per-node 1
+  check_matrix
+  local st b blocks=() global1 mesh1
+  st=$(info state)
+  for b in $(bird_blocks 1) $(bird_blocks 2); do blocks+=("$b"); done
+  check "the router has all ${#blocks[@]} blocks" eventually 10 count_is "${#blocks[@]}" router_routes
+  global1=$(bgp_since_ms 1 Global_peer_tor) || global1=0
+  check "node1's session to the router is Established" eventually 10 count_is 1 bgp_established 1
+
+  log "switching the node-to-node mesh on"
+  printf '%s\n' "apiVersion: brindle.network/v1" "kind: BGPConfiguration" "metadata: {name: default}" \
+    "spec: {nodeToNodeMeshEnabled: true}" >"$st/mesh-on.yaml"
+  lab ctl apply -f "$st/mesh-on.yaml" >/dev/null
+  check "node1 and node2 mesh sessions Established" \
+    eventually 20 count_is 1 bash -c "$LAB_TOOL birdc 1 show protocols | awk '\$1 ~ /^Mesh_/ && \$NF == \"Established\"'"
+  check "node1's session to the router was not reset by the new mesh peer" same_since 1 Global_peer_tor "$global1"
+  mesh1=$(bgp_since_ms 1 Mesh_mesh_node2) || mesh1=0
+
+  log "deleting the global BGPPeer"
+  lab ctl delete bgppeer tor >/dev/null
+  check "the router withdrew every node block" eventually 15 count_is 0 router_routes
+  check "node1 has no session to the router any more" \
+    eventually 10 not bash -c "$LAB_TOOL birdc 1 show protocols | grep -q '^Global_'"
+  check "brindlectl node status on node1: only the mesh peer" \
+    eventually 10 test "$(status_peers 1)" = "$(info ip-node2) mesh Established"
+  check "node1's mesh session was not reset" same_since 1 Mesh_mesh_node2 "$mesh1"
+  check "pods still reach each other over the mesh" pod_ping pod-n1-1 pod-n2-1
+
+  log "re-adding the global BGPPeer"
+  printf '%s\n' "apiVersion: brindle.network/v1" "kind: BGPPeer" "metadata: {name: tor}" \
+    "spec: {peerIP: 198.19.1.1, asNumber: 64512}" >"$st/tor-peer.yaml"
+  lab ctl apply -f "$st/tor-peer.yaml" >/dev/null
+  check "node1 and node2 are back in session with the router" eventually 20 count_is 2 bgp_established tor
+  for b in "${blocks[@]}"; do
+    check "the router has block $b again" eventually 15 bash -c "ip -n $(info router-ns) route show proto bird | grep -q '^$b '"
+  done
+  check "node1's mesh session still not reset" same_since 1 Mesh_mesh_node2 "$mesh1"
+  check_matrix
+}
+
+# A node leaving (agent stopped, Node deleted with brindlectl): the others drop its session and
+# its blocks' routes.
+case_bgp_node_leave() {
+  up --nodes 3 --routing bgp --encap none --pods-per-node 1
+  check_matrix
+  local blocks b n
+  blocks=$(bird_blocks 3)
+  check "node3 announces blocks ($(tr '\n' ' ' <<<"$blocks"))" test -n "$blocks"
+  for n in 1 2; do
+    for b in $blocks; do
+      check "node$n routes node3's block $b before it leaves" has_bird_route "$n" "$b" "$(info ip-node3)"
+    done
+  done
+  log "node3 leaves: brindled stopped, brindlectl delete node node3"
+  lab node-stop 3
+  lab ctl delete node node3 >/dev/null
+  for n in 1 2; do
+    for b in $blocks; do
+      check "node$n withdrew node3's block $b" eventually 15 not has_bird_route "$n" "$b"
+    done
+    check "node$n's BIRD has no session to node3 any more" \
+      eventually 10 not bash -c "$LAB_TOOL birdc $n show protocols | grep -q node3"
+    check "node$n keeps one Established session (the remaining node)" count_is 1 bgp_established "$n"
+  done
+  check "node1 and node2 still reach each other" pod_ping pod-n1-1 pod-n2-1
+  check "and over TCP" pod_tcp pod-n2-1 pod-n1-1
+  check "node3's pod is no longer reachable from node1" not pod_ping pod-n1-1 pod-n3-1
+}
+
+# SIGKILL of brindled: BIRD (its own session) keeps running, its routes and sessions stay and
+# traffic flows; the restarted agent adopts that BIRD (no second one) and converges.
+case_bgp_agent_kill() {
+  up --nodes 2 --routing bgp --encap none --pods-per-node 1
+  check_matrix
+  local st pid bird_pid before1 before2 mesh
+  st=$(info state)
+  bird_pid=$(<"$st/node1/bird/bird.pid")
+  check "node1 runs one BIRD (pid $bird_pid)" test "$(bird_pids_in "$(info ns-node1)")" = "$bird_pid"
+  before1=$(bird_routes 1)
+  before2=$(bird_routes 2)
+  mesh=$(bgp_since_ms 2 Mesh_mesh_node1) || mesh=0
+  # Traffic both ways, 20 pings a second, from before the kill until after the restart (ping
+  # itself runs in the background, so SIGINT makes it print its summary and stop).
+  ip netns exec "$(info ns-pod-n2-1)" ping -i 0.05 -W1 "$(info ip-pod-n1-1)" >"$st/ping-in.txt" 2>&1 &
+  local ping_in=$!
+  ip netns exec "$(info ns-pod-n1-1)" ping -i 0.05 -W1 "$(info ip-pod-n2-1)" >"$st/ping-out.txt" 2>&1 &
+  local ping_out=$!
+  sleep 1
+  pid=$(<"$st/node1/brindled.pid")
+  log "SIGKILL brindled on node1 (pid $pid)"
+  kill -KILL "$pid"
+  check "brindled on node1 is gone" eventually 5 not proc_alive "$pid"
+  sleep 2  # the agent stays down a while
+  check "node1's BIRD still runs (pid $bird_pid)" proc_alive "$bird_pid"
+  check "node1's BIRD routes unchanged without its agent" test "$(bird_routes 1)" = "$before1"
+  check "node2's BIRD routes unchanged" test "$(bird_routes 2)" = "$before2"
+  check "the session node2 -> node1 was not reset" same_since 2 Mesh_mesh_node1 "$mesh"
+  log "restarting brindled on node1"
+  lab node-start 1
+  check "node1 runs exactly one BIRD, the same (pid $bird_pid)" \
+    test "$(bird_pids_in "$(info ns-node1)")" = "$bird_pid"
+  adopted() { last_run_log 1 | grep -q 'adopted the running BIRD'; }
+  check "the new agent adopted it (its log says so)" adopted
+  check "brindlectl node status on node1: the mesh peer Established" \
+    eventually 10 test "$(status_peers 1)" = "$(info ip-node2) mesh Established"
+  check "the session node2 -> node1 survived the restart" same_since 2 Mesh_mesh_node1 "$mesh"
+  sleep 1
+  kill -INT "$ping_in" "$ping_out" 2>/dev/null || true
+  wait "$ping_in" || true
+  wait "$ping_out" || true
+  local loss_in loss_out
+  loss_in=$(grep -o '[0-9.]*% packet loss' "$st/ping-in.txt" || echo "no result")
+  loss_out=$(grep -o '[0-9.]*% packet loss' "$st/ping-out.txt" || echo "no result")
+  check "pings were sent throughout ($(grep -o '^[0-9]* packets transmitted' "$st/ping-in.txt" || true))" \
+    grep -qE '^[0-9]{2,} packets transmitted' "$st/ping-in.txt"
+  check "pod on node2 -> pod on node1: no loss across kill and restart ($loss_in)" \
+    test "$loss_in" = "0% packet loss"
+  check "pod on node1 -> pod on node2: no loss across kill and restart ($loss_out)" \
+    test "$loss_out" = "0% packet loss"
+  check "node1's BIRD routes unchanged after the restart" test "$(bird_routes 1)" = "$before1"
+  check_matrix
+  check "still exactly one BIRD on node1 (pid $bird_pid)" \
+    test "$(bird_pids_in "$(info ns-node1)")" = "$bird_pid"
+}
+
 trap on_exit EXIT
 cleanup_stale
 case $CASE in
@@ -357,6 +638,13 @@ case $CASE in
   pod-deletion) case_pod_deletion ;;
   foreign-routes) case_foreign_routes ;;
   none-not-onlink) case_none_not_onlink ;;
+  bgp-mesh) case_bgp_mesh ;;
+  bgp-route-reflector) case_bgp_route_reflector ;;
+  bgp-vxlan) case_bgp_vxlan ;;
+  bgp-tor) case_bgp_tor ;;
+  bgp-peer-change) case_bgp_peer_change ;;
+  bgp-node-leave) case_bgp_node_leave ;;
+  bgp-agent-kill) case_bgp_agent_kill ;;
   *)
     echo "unknown case $CASE" >&2
     exit 2

@@ -361,15 +361,28 @@ void Agent::Impl::on_upsert(const datastore::Stored& s) {
       const model::Node node_doc = model::decode<model::NodeSpec>(r);
       routes.upsert_node(calc::NodeInfo::from(node_doc));
       nodes_full[node_doc.metadata.name] = node_doc;
+      if (node_doc.metadata.name == node.name) {
+        std::lock_guard lock(ipam_cache_mutex);
+        ipam_cache.node_labels = node_doc.metadata.labels;
+      }
     } else if (s.key.kind == "BGPConfiguration") {
       bgp_configs[s.key.name] = model::decode<model::BGPConfigurationSpec>(r);
     } else if (s.key.kind == "BGPPeer") {
       bgp_peers[s.key.name] = model::decode<model::BGPPeerSpec>(r);
     } else if (s.key.kind == "IPPool") {
-      routes.upsert_pool(calc::PoolInfo::from(model::decode<model::IPPoolSpec>(r)));
+      const model::IPPool pool = model::decode<model::IPPoolSpec>(r);
+      routes.upsert_pool(calc::PoolInfo::from(pool));
+      {
+        std::lock_guard lock(ipam_cache_mutex);
+        ipam_cache.pools[s.key.name] = pool;
+      }
       if (synced && !tunnel_address) {
         request_tunnel_address();
       }
+    } else if (s.key.kind == "IPAMConfig" && s.key.name == "default") {
+      const model::IPAMConfig config_doc = model::decode<model::IPAMConfigSpec>(r);
+      std::lock_guard lock(ipam_cache_mutex);
+      ipam_cache.config = config_doc.spec;
     } else if (s.key.kind == "BlockAffinity") {
       const model::BlockAffinity a = model::decode<model::BlockAffinitySpec>(r);
       if (a.spec.state == model::AffinityState::kConfirmed && !a.spec.deleted) {
@@ -396,6 +409,11 @@ void Agent::Impl::on_remove(const datastore::Key& key) {
     bgp_peers.erase(key.name);
   } else if (key.kind == "IPPool") {
     routes.remove_pool(key.name);
+    std::lock_guard lock(ipam_cache_mutex);
+    ipam_cache.pools.erase(key.name);
+  } else if (key.kind == "IPAMConfig" && key.name == "default") {
+    std::lock_guard lock(ipam_cache_mutex);
+    ipam_cache.config = {};
   } else if (key.kind == "BlockAffinity") {
     set_affinity(key.name, std::nullopt);
   }
@@ -405,15 +423,22 @@ void Agent::Impl::set_affinity(
     const std::string& name,
     const std::optional<std::pair<model::IpPrefix, std::string>>& confirmed) {
   std::set<IpPrefix> touched;
+  std::lock_guard lock(ipam_cache_mutex);
   if (auto it = confirmed_affinities.find(name); it != confirmed_affinities.end()) {
     touched.insert(it->second.first);
     affinities_of_block[it->second.first].erase(name);
+    if (it->second.second == node.name) {
+      ipam_cache.own_blocks.erase(it->second.first);
+    }
     confirmed_affinities.erase(it);
   }
   if (confirmed) {
     confirmed_affinities[name] = *confirmed;
     affinities_of_block[confirmed->first].insert(name);
     touched.insert(confirmed->first);
+    if (confirmed->second == node.name) {
+      ipam_cache.own_blocks.insert(confirmed->first);
+    }
   }
   for (const IpPrefix& block : touched) {
     auto names = affinities_of_block.find(block);

@@ -92,6 +92,16 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   std::string last_policy_error;
 
   // --- any thread ---
+  // What CNI workers use of the synced datastore to skip IPAM reads (ipam::AssignRequest's
+  // known_* fields). Written on the loop thread, under the mutex.
+  struct IpamCache {
+    std::map<std::string, model::IPPool> pools;
+    model::IPAMConfigSpec config;          // "default"; defaults when there is none
+    model::Labels node_labels;             // this node's
+    std::set<model::IpPrefix> own_blocks;  // this node's confirmed affinities
+  };
+  mutable std::mutex ipam_cache_mutex;
+  IpamCache ipam_cache;
   std::atomic<uint32_t> pod_mtu{1500};
   std::atomic<bool> ready_flag{false};
   mutable std::mutex reason_mutex;

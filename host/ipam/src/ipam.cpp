@@ -149,15 +149,32 @@ std::vector<Ipam::PoolView> Ipam::usable_pools(const AssignRequest& request, IpF
       }
     }
   }
-  std::vector<PoolView> out;
-  std::vector<Versioned<model::IPPoolSpec>> pools;
-  try {
-    pools = store_.list<model::IPPoolSpec>();
-  } catch (const DatastoreError& e) {
-    datastore_failure(e);
+  std::vector<model::IPPool> pools;
+  if (request.known_pools) {
+    pools = *request.known_pools;
   }
-  for (const auto& p : pools) {
-    const model::IPPoolSpec& spec = p.doc.spec;
+  std::vector<PoolView> out = pools_matching(pools, request, family, restrict_to, labels);
+  if (out.empty()) {
+    try {
+      pools.clear();
+      for (auto& p : store_.list<model::IPPoolSpec>()) {
+        pools.push_back(std::move(p.doc));
+      }
+    } catch (const DatastoreError& e) {
+      datastore_failure(e);
+    }
+    out = pools_matching(pools, request, family, restrict_to, labels);
+  }
+  return out;
+}
+
+std::vector<Ipam::PoolView> Ipam::pools_matching(const std::vector<model::IPPool>& pools,
+                                                 const AssignRequest& request, IpFamily family,
+                                                 const std::vector<IpPrefix>& restrict_to,
+                                                 const model::Labels& labels) {
+  std::vector<PoolView> out;
+  for (const model::IPPool& p : pools) {
+    const model::IPPoolSpec& spec = p.spec;
     if (spec.disabled || spec.cidr.family() != family) {
       continue;
     }
@@ -174,7 +191,7 @@ std::vector<Ipam::PoolView> Ipam::usable_pools(const AssignRequest& request, IpF
         !model::Selector::parse(spec.node_selector).matches(labels)) {
       continue;
     }
-    out.push_back({p.doc.metadata.name, spec.cidr.masked(), default_block_size(spec)});
+    out.push_back({p.metadata.name, spec.cidr.masked(), default_block_size(spec)});
   }
   std::sort(out.begin(), out.end(),
             [](const PoolView& a, const PoolView& b) { return a.cidr < b.cidr; });
@@ -184,19 +201,32 @@ std::vector<Ipam::PoolView> Ipam::usable_pools(const AssignRequest& request, IpF
 void Ipam::ensure_handle(const std::string& handle_id, const IpPrefix& block, int delta) {
   const std::string name = handle_resource_name(handle_id);
   const std::string block_key = block.to_string();
+  bool first_attempt = true;
   with_retries(
       options_.max_retries, [this](int a) { retry_pause(a); }, "update handle " + handle_id,
       [&] {
+        model::IPAMHandle fresh;
+        fresh.metadata.name = name;
+        fresh.spec.handle_id = handle_id;
+        fresh.spec.block[block_key] = delta;
+        if (delta > 0 && first_attempt) {
+          // Nearly every handle is new (one per container): create it without reading first.
+          first_attempt = false;
+          try {
+            store_.create(fresh);
+            return true;
+          } catch (const DatastoreError& e) {
+            if (!e.already_exists()) {
+              throw;
+            }
+          }
+        }
         auto current = store_.get<model::IPAMHandleSpec>(name);
         if (!current) {
           if (delta <= 0) {
             return true;
           }
-          model::IPAMHandle doc;
-          doc.metadata.name = name;
-          doc.spec.handle_id = handle_id;
-          doc.spec.block[block_key] = delta;
-          store_.create(doc);
+          store_.create(fresh);
           return true;
         }
         model::IPAMHandle doc = current->doc;
@@ -377,7 +407,7 @@ AssignResult Ipam::auto_assign(const AssignRequest& request) {
     throw IpamError(IpamError::Code::invalid_request, "a handle and a node are required");
   }
   AssignResult result;
-  const model::IPAMConfigSpec cfg = config();
+  const model::IPAMConfigSpec cfg = request.known_config ? *request.known_config : config();
   const std::string affinity_value = kAffinityPrefix + request.node;
 
   auto assign_family = [&](IpFamily family, int want, const std::vector<IpPrefix>& restrict_to,
@@ -396,6 +426,30 @@ AssignResult Ipam::auto_assign(const AssignRequest& request) {
                          [&](const PoolView& p) { return p.cidr.contains(block); });
     };
     int need = want;
+    std::set<IpPrefix> tried;
+    // 1. this node's blocks: the known ones first, then (still short) a fresh list.
+    auto allocate_in_own = [&](const std::vector<IpPrefix>& blocks) {
+      for (const IpPrefix& block : blocks) {
+        if (need == 0) {
+          break;
+        }
+        if (block.family() != family || !in_pools(block) || !tried.insert(block.masked()).second) {
+          continue;
+        }
+        for (const IpPrefix& a : allocate_in_block(block.masked(), need, request, true)) {
+          out.push_back(a);
+          --need;
+        }
+      }
+    };
+    if (request.known_own_blocks) {
+      std::vector<IpPrefix> known = *request.known_own_blocks;
+      std::sort(known.begin(), known.end());
+      allocate_in_own(known);
+      if (need == 0) {
+        return;
+      }
+    }
     std::vector<Versioned<model::BlockAffinitySpec>> affinities;
     try {
       affinities = store_.list<model::BlockAffinitySpec>();
@@ -409,21 +463,12 @@ AssignResult Ipam::auto_assign(const AssignRequest& request) {
         continue;
       }
       ++blocks_of_node;
-      if (a.doc.spec.state == model::AffinityState::kConfirmed && in_pools(a.doc.spec.cidr)) {
+      if (a.doc.spec.state == model::AffinityState::kConfirmed) {
         own_blocks.push_back(a.doc.spec.cidr.masked());
       }
     }
     std::sort(own_blocks.begin(), own_blocks.end());
-    // 1. this node's blocks
-    for (const IpPrefix& block : own_blocks) {
-      if (need == 0) {
-        break;
-      }
-      for (const IpPrefix& a : allocate_in_block(block, need, request, true)) {
-        out.push_back(a);
-        --need;
-      }
-    }
+    allocate_in_own(own_blocks);
     // 2. claim new blocks
     while (need > 0 && cfg.auto_allocate_blocks &&
            (cfg.max_blocks_per_host == 0 || blocks_of_node < cfg.max_blocks_per_host)) {

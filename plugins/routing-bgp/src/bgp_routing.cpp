@@ -124,12 +124,16 @@ void BgpRouting::watch() {
 void BgpRouting::update(const RoutingUpdate& update) {
   for (const IpPrefix& removed : update.removals) {
     local_blocks_.erase(removed);
+    remote_blocks_.erase(removed);
   }
   for (const Route& r : update.upserts) {
     if (r.type == BRINDLE_ROUTE_LOCAL_BLOCK) {
       local_blocks_[r.destination] = r;
+      remote_blocks_.erase(r.destination);
     } else {
-      local_blocks_.erase(r.destination);  // learned over BGP; pools carry the encapsulation
+      // Learned over BGP, except VXLAN pools' (the renderer installs those as given).
+      local_blocks_.erase(r.destination);
+      remote_blocks_[r.destination] = r;
     }
   }
   if (update.pools) {
@@ -169,6 +173,9 @@ void BgpRouting::apply() {
   inputs.pools = pools_;
   for (const auto& [prefix, route] : local_blocks_) {
     inputs.local_blocks.push_back(route);
+  }
+  for (const auto& [prefix, route] : remote_blocks_) {
+    inputs.remote_blocks.push_back(route);
   }
   inputs.node_address = host_.node_ipv4();
   RenderedConfig rendered = render_bird_config(inputs);

@@ -60,6 +60,7 @@ class BgpRouting {
   bool synced_ = false;
   bool adopted_ = false;
   std::map<IpPrefix, Route> local_blocks_;
+  std::map<IpPrefix, Route> remote_blocks_;  // as the host formed them (VXLAN pools' installed)
   std::vector<RoutingPool> pools_;
   BgpSettings settings_;
   std::vector<BgpPeer> peers_;

@@ -161,6 +161,41 @@ RenderedConfig render_bird_config(const BirdInputs& in) {
   }
   c << "}\n\n";
 
+  // Other nodes' blocks of VXLAN pools, as the host formed them (through the tunnel device to
+  // the remote tunnel address, or direct within the subnet for CrossSubnet).
+  std::set<std::string> vxlan_pool_names;
+  for (const RoutingPool& p : in.pools) {
+    if (p.encap == BRINDLE_ENCAP_VXLAN) {
+      vxlan_pool_names.insert(p.name);
+    }
+  }
+  c << "# Other nodes' blocks of VXLAN pools, in the form the encapsulation dictates (BGP does\n"
+       "# not carry the tunnel address; their BGP routes are not installed).\n";
+  c << "protocol static " << kTunnelProtocol << " {\n  ipv4;\n";
+  for (const Route& r : in.remote_blocks) {
+    if (r.destination.family() != 4 ||
+        (r.encap != BRINDLE_ENCAP_VXLAN && vxlan_pool_names.count(r.pool) == 0)) {
+      continue;
+    }
+    if (!r.gateway.valid() || r.gateway.family() != 4) {
+      invalid("route to " + r.destination.to_string() + " (VXLAN pool \"" + r.pool +
+              "\") has no IPv4 gateway");
+    }
+    c << "  route " << r.destination.network().to_string() << " via " << r.gateway.address_string();
+    if (!r.device.empty()) {
+      if (!valid_interface_name(r.device)) {
+        invalid("route to " + r.destination.to_string() + " has an invalid device \"" + r.device +
+                "\"");
+      }
+      c << "%'" << r.device << "'";
+    }
+    if ((r.flags & BRINDLE_ROUTE_ONLINK) != 0) {
+      c << " onlink";
+    }
+    c << ";\n";
+  }
+  c << "}\n\n";
+
   c << "# Routes learned from peers: only blocks of known pools. IPIP pools are carried by the\n"
        "# tunnel device: onlink, the device, then the gateway, in that order.\n";
   c << "filter brindle_import {\n";
@@ -197,10 +232,11 @@ RenderedConfig render_bird_config(const BirdInputs& in) {
   c << "  if source = RTS_BGP && " << net_in(exportable_pools) << " then accept;\n";
   c << "  reject;\n}\n\n";
 
-  c << "# Into the kernel: our blackholes and learned blocks, except VXLAN pools' (the VXLAN\n"
-       "# plugin programs those).\n";
+  c << "# Into the kernel: our blackholes, VXLAN pools' blocks as the host formed them, and\n"
+       "# learned blocks of the other pools.\n";
   c << "filter brindle_kernel_export {\n";
   c << "  if proto = \"" << kStaticProtocol << "\" then accept;\n";
+  c << "  if proto = \"" << kTunnelProtocol << "\" then accept;\n";
   c << "  if source != RTS_BGP then reject;\n";
   if (!vxlan_pools.empty()) {
     c << "  if " << net_in(vxlan_pools) << " then reject;\n";

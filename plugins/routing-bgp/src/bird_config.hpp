@@ -11,6 +11,7 @@ namespace brindle::bgp {
 
 // Names of the fixed protocols in the rendered configuration (status and tests refer to them).
 inline constexpr const char* kStaticProtocol = "brindle_blocks";
+inline constexpr const char* kTunnelProtocol = "brindle_tunnels";
 inline constexpr const char* kKernelProtocol = "brindle_kernel";
 
 struct BirdInputs {
@@ -20,6 +21,10 @@ struct BirdInputs {
   std::vector<Route> local_blocks;  // LOCAL_BLOCK routes of this node
   IpPrefix node_address;            // router id fallback; its prefix is the local subnet
   std::string log_file;             // empty: log to stderr
+  // REMOTE_BLOCK routes as the host formed them. Those of VXLAN pools are installed as given
+  // (protocol static brindle_tunnels): BGP does not carry the tunnel address they go through.
+  // The others are learned over BGP and ignored here.
+  std::vector<Route> remote_blocks;
 };
 
 struct RenderedConfig {

@@ -8,9 +8,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -136,8 +138,9 @@ int main() {
   const std::string config_file = (dir.path() / "brindle.toml").string();
   std::ofstream(config_file) << etcd.node_config_toml("bench-node") << "\n[control]\nsocket = \""
                              << socket << "\"\n[health]\nlisten = \"127.0.0.1:" << health
-                             << "\"\n[metrics]\nlisten = \"\"\n[log]\nlevel = \"warn\"\n";
-  test::Brindled daemon(config_file, (dir.path() / "brindled.log").string());
+                             << "\"\n[metrics]\nlisten = \"\"\n[log]\nlevel = \"info\"\n";
+  const std::string log_file = (dir.path() / "brindled.log").string();
+  test::Brindled daemon(config_file, log_file);
   for (int i = 0;
        i < 200 && cni::testing::run_shell("curl -sf http://127.0.0.1:" + std::to_string(health) +
                                           "/readyz >/dev/null 2>&1") != 0;
@@ -177,5 +180,25 @@ int main() {
               brindle.del.pct(50) / ptp.del.pct(50), brindle.del.pct(99) / ptp.del.pct(99),
               brindle.burst_seconds / ptp.burst_seconds);
   std::printf("brindled RSS: idle %ld KiB, after the runs %ld KiB\n", rss_idle, rss_after);
+  // Where brindled's ADD time goes: the per-phase figures of its "pod added" log lines.
+  std::map<std::string, Stats> phases;
+  std::ifstream log(log_file);
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("msg=\"pod added\"") == std::string::npos) {
+      continue;
+    }
+    for (const char* phase : {"ipam_us", "endpoint_us", "policy_us", "plumbing_us"}) {
+      const size_t at = line.find(std::string(phase) + "=");
+      if (at != std::string::npos) {
+        phases[phase].ms.push_back(std::stod(line.substr(at + std::strlen(phase) + 1)) / 1000.0);
+      }
+    }
+  }
+  std::printf("brindled ADD phases, ms (p50 / p99):");
+  for (const auto& [phase, stats] : phases) {
+    std::printf("  %s %.2f / %.2f", phase.substr(0, phase.size() - 3).c_str(), stats.pct(50),
+                stats.pct(99));
+  }
+  std::printf("\n");
   return 0;
 }

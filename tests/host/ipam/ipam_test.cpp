@@ -263,6 +263,44 @@ TEST_F(IpamTest, ThreeAgentsRacingGetUniqueAddresses) {
   EXPECT_TRUE(store_->list<model::BlockAffinitySpec>().empty());
 }
 
+// The caller's known state (the agent's synced copy) saves reads but never misleads: stale or
+// missing hints fall back to the datastore, and a block is only used while it is still ours.
+TEST_F(IpamTest, StaleKnownStateFallsBackToTheDatastore) {
+  add_pool("p1", "198.18.0.0/24", 30);
+  Ipam ipam(etcd_->client());
+  const IpPrefix first = ipam.auto_assign(request("net.c1", "node-a")).v4.at(0);
+  const IpPrefix own_block = IpPrefix(first.address(), 30).masked();
+
+  // No known pool yet (the pool arrived after the hint was taken): the pools are read.
+  AssignRequest r = request("net.c2", "node-a");
+  r.known_pools = std::vector<model::IPPool>{};
+  r.known_config = model::IPAMConfigSpec{};
+  r.known_own_blocks = std::vector<IpPrefix>{};  // the block's affinity not seen yet
+  const IpPrefix second = ipam.auto_assign(r).v4.at(0);
+  // The fresh affinity list found the node's block: no second block was claimed.
+  EXPECT_EQ(IpPrefix(second.address(), 30).masked(), own_block);
+  EXPECT_EQ(ipam.usage().at(0).blocks.size(), 1u);
+
+  // A known block that is another node's now is not allocated from.
+  const IpPrefix foreign =
+      IpPrefix(ipam.auto_assign(request("net.b1", "node-b")).v4.at(0).address(), 30).masked();
+  AssignRequest s = request("net.c3", "node-a");
+  s.known_own_blocks = std::vector<IpPrefix>{foreign};
+  const IpPrefix third = ipam.auto_assign(s).v4.at(0);
+  EXPECT_FALSE(foreign.contains(third.address()));
+
+  // A known pool list without the requested family's pool still finds the pool in the datastore.
+  AssignRequest t = request("net.c4", "node-a");
+  model::IPPool other;
+  other.metadata.name = "other";
+  other.spec.cidr = IpPrefix::parse("2001:db8:1::/64");
+  t.known_pools = std::vector<model::IPPool>{other};
+  EXPECT_EQ(ipam.auto_assign(t).v4.size(), 1u);
+  for (const char* handle : {"net.c1", "net.c2", "net.c3", "net.c4", "net.b1"}) {
+    EXPECT_EQ(ipam.addresses_of_handle(handle).size(), 1u) << handle;
+  }
+}
+
 TEST_F(IpamTest, CheckFindsLeaksAndOrphans) {
   add_pool("p", "198.18.10.0/24", 28);
   Ipam ipam(etcd_->client());

@@ -1,6 +1,6 @@
 // The BIRD 2 configuration renderer: golden files for each topology (mesh, route reflector,
-// global peer, IPIP filters, VXLAN exclusion), every one accepted by the real `bird -p`, and clear
-// errors for input BIRD could not take.
+// global peer, IPIP filters, VXLAN pools' routes as the host formed them), every one accepted by
+// the real `bird -p`, and clear errors for input BIRD could not take.
 //
 // BRINDLE_UPDATE_GOLDEN=1 rewrites the golden files from the renderer (review the diff!).
 #include <gtest/gtest.h>
@@ -84,6 +84,23 @@ Route local_block(const std::string& cidr, const std::string& pool_name, uint32_
   return r;
 }
 
+// Another node's block in the form the host (and the encapsulation) made it.
+Route remote_block(const std::string& cidr, const std::string& pool_name,
+                   const std::string& gateway, const std::string& device = "", uint32_t flags = 0,
+                   brindle_encap_mode_t encap = BRINDLE_ENCAP_NONE) {
+  Route r;
+  r.type = BRINDLE_ROUTE_REMOTE_BLOCK;
+  r.destination = IpPrefix::parse(cidr);
+  r.pool = pool_name;
+  r.gateway = IpPrefix::parse(gateway);
+  r.device = device;
+  r.flags = flags;
+  r.encap = encap;
+  r.node = "node-b";
+  r.node_address = IpPrefix::parse("198.19.0.2/24");
+  return r;
+}
+
 BgpPeer peer(const std::string& name, brindle_bgp_peer_type_t type, const std::string& address,
              uint32_t asn = 0) {
   BgpPeer p;
@@ -153,7 +170,9 @@ TEST(BirdConfig, IpipPoolsAlwaysAndCrossSubnet) {
   expect_golden("ipip", in);
 }
 
-TEST(BirdConfig, VxlanPoolsAreNotInstalledAndNoExportPoolsNotAdvertised) {
+// VXLAN pools: BGP-learned routes are not installed; the host's routes (through the tunnel to
+// the remote tunnel address, or direct within the subnet for CrossSubnet) are, as given.
+TEST(BirdConfig, VxlanPoolsInstalledAsFormedAndNoExportPoolsNotAdvertised) {
   BirdInputs in = base();
   in.pools = {pool("vxlan", "198.18.0.0/17", BRINDLE_ENCAP_VXLAN, BRINDLE_POOL_MODE_ALWAYS,
                    "vxlan.brindle"),
@@ -162,9 +181,21 @@ TEST(BirdConfig, VxlanPoolsAreNotInstalledAndNoExportPoolsNotAdvertised) {
   in.local_blocks = {local_block("198.18.1.0/26", "vxlan"),
                      local_block("198.18.129.0/26", "private"),
                      local_block("198.18.2.0/26", "vxlan", BRINDLE_ROUTE_NO_EXPORT)};
+  in.remote_blocks = {remote_block("198.18.3.0/26", "vxlan", "198.18.3.0", "vxlan.brindle",
+                                   BRINDLE_ROUTE_ONLINK, BRINDLE_ENCAP_VXLAN),
+                      // CrossSubnet within the subnet: direct to the node, still the host's route.
+                      remote_block("198.18.4.0/26", "vxlan", "198.19.0.3"),
+                      // Not a VXLAN pool: learned over BGP, not rendered.
+                      remote_block("198.18.130.0/26", "private", "198.19.0.2")};
   in.peers = {peer("node-b", BRINDLE_BGP_PEER_MESH, "198.19.0.2")};
   const std::string text = render_bird_config(in).text;
   EXPECT_NE(text.find("if net ~ [ 198.18.0.0/17+ ] then reject;"), std::string::npos);
+  EXPECT_NE(text.find("  route 198.18.3.0/26 via 198.18.3.0%'vxlan.brindle' onlink;\n"
+                      "  route 198.18.4.0/26 via 198.19.0.3;\n}"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("198.18.130.0/26"), std::string::npos);
+  EXPECT_NE(text.find("if proto = \"brindle_tunnels\" then accept;"), std::string::npos);
   // Only the exportable block is advertised; all three are blackholed.
   EXPECT_NE(text.find("net ~ [ 198.18.1.0/26 ] then accept;"), std::string::npos);
   EXPECT_NE(text.find("route 198.18.129.0/26 blackhole;"), std::string::npos);
@@ -217,6 +248,17 @@ TEST(BirdConfig, InputBirdCannotTakeIsRefusedByName) {
   in.pools = {pool("ipip", "198.18.0.0/16", BRINDLE_ENCAP_IPIP, BRINDLE_POOL_MODE_ALWAYS, "")};
   EXPECT_EQ(error_of([&] { render_bird_config(in); }),
             "routing bgp: IPIP pool \"ipip\" has no valid tunnel device (got \"\")");
+
+  in = base();
+  in.pools = {pool("vxlan", "198.18.0.0/16", BRINDLE_ENCAP_VXLAN, BRINDLE_POOL_MODE_ALWAYS,
+                   "vxlan.brindle")};
+  in.remote_blocks = {remote_block("198.18.3.0/26", "vxlan", "198.18.3.0", "vx'lan",
+                                   BRINDLE_ROUTE_ONLINK, BRINDLE_ENCAP_VXLAN)};
+  EXPECT_EQ(error_of([&] { render_bird_config(in); }),
+            "routing bgp: route to 198.18.3.0/26 has an invalid device \"vx'lan\"");
+  in.remote_blocks[0].gateway = IpPrefix();
+  EXPECT_EQ(error_of([&] { render_bird_config(in); }),
+            "routing bgp: route to 198.18.3.0/26 (VXLAN pool \"vxlan\") has no IPv4 gateway");
 }
 
 }  // namespace

@@ -105,10 +105,18 @@ struct TestPool {
   brindle_pool_mode_t mode = BRINDLE_POOL_MODE_ALWAYS;  // unless encap is none
 };
 
+// Another node's block as the host formed it (REMOTE_BLOCK).
+struct TestRemoteBlock {
+  std::string cidr, pool, gateway, device;
+  uint32_t flags = 0;
+  brindle_encap_mode_t encap = BRINDLE_ENCAP_NONE;
+};
+
 struct Desired {
   std::vector<TestPool> pools;
   std::vector<std::pair<std::string, std::string>> local_blocks;  // cidr, pool
   std::vector<std::pair<std::string, std::string>> mesh_peers;    // name, address
+  std::vector<TestRemoteBlock> remote_blocks = {};
 };
 
 // One node: a plugin instance created (and always called) inside the node's namespace.
@@ -157,7 +165,7 @@ class Node {
                   p.flags};
       pool_ptrs.push_back(&pools[i]);
     }
-    std::vector<brindle_route_t> routes(d.local_blocks.size());
+    std::vector<brindle_route_t> routes(d.local_blocks.size() + d.remote_blocks.size());
     std::vector<const brindle_route_t*> route_ptrs;
     for (size_t i = 0; i < d.local_blocks.size(); ++i) {
       routes[i] = brindle_route_t{};
@@ -166,6 +174,20 @@ class Node {
       routes[i].destination = abi(d.local_blocks[i].first);
       routes[i].pool = str(d.local_blocks[i].second);
       route_ptrs.push_back(&routes[i]);
+    }
+    for (size_t j = 0; j < d.remote_blocks.size(); ++j) {
+      const TestRemoteBlock& rb = d.remote_blocks[j];
+      brindle_route_t& r = routes[d.local_blocks.size() + j];
+      r = brindle_route_t{};
+      r.struct_size = sizeof(brindle_route_t);
+      r.type = BRINDLE_ROUTE_REMOTE_BLOCK;
+      r.destination = abi(rb.cidr);
+      r.gateway = abi(rb.gateway);
+      r.device = str(rb.device);
+      r.flags = rb.flags;
+      r.encap = rb.encap;
+      r.pool = str(rb.pool);
+      route_ptrs.push_back(&r);
     }
     std::vector<brindle_ip_prefix_t> removed;
     for (const std::string& r : removals) {
@@ -329,6 +351,11 @@ class RoutingBgpTest : public ::testing::Test {
     return {{{"default", "198.18.0.0/18", BRINDLE_ENCAP_NONE, 0}},
             {{"198.18.2.0/26", "default"}},
             {{"node-a", "198.19.0.1"}}};
+  }
+  static Desired desired_b_with(const std::vector<TestPool>& pools) {
+    Desired d = desired_b();
+    d.pools = pools;
+    return d;
   }
   // Both nodes configured and their session Established.
   void bring_up_both() {
@@ -497,6 +524,55 @@ TEST_F(RoutingBgpTest, VxlanBlocksAreLearnedButNotInstalledAndNoExportPoolsStayL
   for (const std::string block : {"198.18.1.0/26", "198.18.65.0/26", "198.18.129.0/26"}) {
     EXPECT_NE(a.ip("route show " + block).find("blackhole"), std::string::npos) << block;
   }
+}
+
+// The host's routes to VXLAN pools' remote blocks (through the tunnel device, onlink, to the
+// remote tunnel address) are installed as given, preferred over what BGP learns for the same
+// block, and withdrawn when the host removes them even though BGP still carries the block.
+TEST_F(RoutingBgpTest, VxlanRoutesFromTheHostAreInstalledAsFormed) {
+  ASSERT_EQ(std::system(("ip -n " + ns_b_.name() +
+                         " link add vxlan.brindle type vxlan id 4096 dstport 4789 local "
+                         "198.19.0.2 dev bgp-b nolearning")
+                            .c_str()),
+            0);
+  ASSERT_EQ(std::system(("ip -n " + ns_b_.name() + " link set vxlan.brindle up").c_str()), 0);
+  bring_up_both();
+  Node& a = *node_a_;
+  Node& b = *node_b_;
+  const std::vector<TestPool> pools = {{"default", "198.18.0.0/18", BRINDLE_ENCAP_NONE, 0},
+                                       {"vxlan", "198.18.64.0/18", BRINDLE_ENCAP_VXLAN, 0}};
+  Desired da = desired_a();
+  da.pools = pools;
+  da.local_blocks = {{"198.18.1.0/26", "default"}, {"198.18.65.0/26", "vxlan"}};
+  Desired db = desired_b();
+  db.pools = pools;
+  db.remote_blocks = {{"198.18.65.0/26", "vxlan", "198.18.65.0", kVxlanDevice, BRINDLE_ROUTE_ONLINK,
+                       BRINDLE_ENCAP_VXLAN}};
+  ASSERT_TRUE(a.update(da).ok());
+  ASSERT_TRUE(b.update(db).ok());
+  const CallResult applied_a = a.apply();
+  ASSERT_TRUE(applied_a.ok()) << applied_a.message;
+  const CallResult applied_b = b.apply();
+  ASSERT_TRUE(applied_b.ok()) << applied_b.message;
+  EXPECT_TRUE(eventually([&] {
+    return b.ip("route show 198.18.65.0/26 proto bird").find("via 198.18.65.0 dev vxlan.brindle") !=
+           std::string::npos;
+  })) << b.ip("route")
+      << b.birdc("show route all");
+  EXPECT_NE(b.ip("route show 198.18.65.0/26 proto bird").find("onlink"), std::string::npos);
+  // BGP carries the block too (and the other pool's block is installed from BGP as before).
+  EXPECT_TRUE(eventually([&] {
+    return b.birdc("show route 198.18.65.0/26 protocol Mesh_node_a").find("198.18.65.0/26") !=
+           std::string::npos;
+  })) << b.birdc("show route all");
+  EXPECT_NE(b.ip("route show 198.18.1.0/26 proto bird").find("via 198.19.0.1"), std::string::npos);
+
+  // The host removes its route: gone from the kernel although BGP still has the block.
+  ASSERT_TRUE(b.update(desired_b_with(pools), {"198.18.65.0/26"}).ok());
+  ASSERT_TRUE(b.apply().ok());
+  EXPECT_TRUE(eventually([&] { return b.ip("route show 198.18.65.0/26").empty(); }))
+      << b.ip("route");
+  EXPECT_NE(b.birdc("show route 198.18.65.0/26").find("198.18.65.0/26"), std::string::npos);
 }
 
 // The kernel here has no ipip (nor dummy) module, so node B's "tunl0" is one end of a veth pair:

@@ -57,6 +57,13 @@ struct AssignRequest {
   model::AllowedUse use = model::AllowedUse::kWorkload;
   // Node labels for pool nodeSelectors; nullopt: read the Node resource.
   std::optional<model::Labels> node_labels;
+  // Cluster state the caller already holds (the agent's synced copy), each saving a datastore
+  // read; nullopt: read it. Slightly stale data is safe: pools and the configuration only choose
+  // where to look (no usable known pool: the pools are read), a block is always re-read before an
+  // allocation, and the affinities are read fresh before a new block is claimed.
+  std::optional<std::vector<model::IPPool>> known_pools;
+  std::optional<model::IPAMConfigSpec> known_config;
+  std::optional<std::vector<model::IpPrefix>> known_own_blocks;  // confirmed affinities of `node`
 };
 
 struct AssignResult {
@@ -117,6 +124,10 @@ class Ipam {
   struct PoolView;
   std::vector<PoolView> usable_pools(const AssignRequest& request, model::IpFamily family,
                                      const std::vector<model::IpPrefix>& restrict_to);
+  static std::vector<PoolView> pools_matching(const std::vector<model::IPPool>& pools,
+                                              const AssignRequest& request, model::IpFamily family,
+                                              const std::vector<model::IpPrefix>& restrict_to,
+                                              const model::Labels& labels);
   model::IPAMConfigSpec config();
   void ensure_handle(const std::string& handle_id, const model::IpPrefix& block, int delta);
   std::vector<model::IpPrefix> allocate_in_block(const model::IpPrefix& block, int count,
