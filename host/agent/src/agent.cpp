@@ -141,12 +141,16 @@ void Agent::Impl::start() {
   syncer->start();
   set_not_ready("waiting for the datastore to be in sync");
   schedule_gc();
+  schedule_routing_check();
 }
 
 void Agent::Impl::stop() {
   stopping = true;
   if (gc_timer) {
     gc_timer->cancel();
+  }
+  if (routing_check_timer) {
+    routing_check_timer->cancel();
   }
   if (syncer) {
     syncer->stop();
@@ -735,6 +739,36 @@ void Agent::Impl::schedule_gc() {
   });
 }
 
+// Polls the routing plugin's readiness every second: /readyz fails while, for instance, no BGP
+// session is established (the plugin decides; with no peers at all it is ready).
+void Agent::Impl::schedule_routing_check() {
+  loader::LoadedPlugin* routing = plugins.get(PluginKind::routing);
+  if (routing == nullptr) {
+    return;
+  }
+  if (!routing_check_timer) {
+    routing_check_timer = std::make_unique<asio::steady_timer>(io);
+  }
+  routing_check_timer->expires_after(std::chrono::seconds(1));
+  std::weak_ptr<Impl> weak = shared_from_this();
+  routing_check_timer->async_wait([weak, routing](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->stopping) {
+      return;
+    }
+    if (self->applied_once) {
+      brindle_error_t err{};
+      int ready = 1;
+      auto ignore_peer = [](void*, const brindle_routing_peer_status_t*) {};
+      if (routing->library().routing()->status(routing->instance(), ignore_peer, nullptr, &ready,
+                                               &err) == BRINDLE_OK) {
+        self->routing_ready = ready != 0;
+      }
+    }
+    self->schedule_routing_check();
+  });
+}
+
 // Releases this node's blocks that have been empty for the grace period.
 void Agent::Impl::collect_empty_blocks() {
   if (!synced) {
@@ -794,11 +828,14 @@ void Agent::start() {
 }
 
 bool Agent::ready() const {
-  return impl_->ready_flag;
+  return impl_->ready_flag && impl_->routing_ready;
 }
 
 std::string Agent::not_ready_reason() const {
   std::lock_guard lock(impl_->reason_mutex);
+  if (impl_->ready_flag && !impl_->routing_ready) {
+    return "the routing plugin is not ready (no routing session established)";
+  }
   return impl_->reason;
 }
 

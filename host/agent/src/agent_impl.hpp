@@ -83,6 +83,7 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   std::optional<calc::BgpState> sent_bgp;
   std::map<model::IpPrefix, std::chrono::steady_clock::time_point> empty_since;
   std::unique_ptr<asio::steady_timer> gc_timer;
+  std::unique_ptr<asio::steady_timer> routing_check_timer;
   std::atomic<bool> stopping{false};
   // Policy (only with a policy plugin): the engine's changes not yet accepted by the plugin, in
   // order; they are retried from the first that failed.
@@ -104,6 +105,8 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   IpamCache ipam_cache;
   std::atomic<uint32_t> pod_mtu{1500};
   std::atomic<bool> ready_flag{false};
+  // The routing plugin's own readiness (e.g. a BGP session established), polled on the loop.
+  std::atomic<bool> routing_ready{true};
   mutable std::mutex reason_mutex;
   std::string reason = "starting";
 
@@ -133,6 +136,7 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   void program_endpoint_policy(const model::WorkloadEndpoint& endpoint);
   void request_tunnel_address();
   void schedule_gc();
+  void schedule_routing_check();
   void collect_empty_blocks();
 
   // cni_methods.cpp

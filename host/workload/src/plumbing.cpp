@@ -307,9 +307,13 @@ void add_host_routes(Netlink& host, int host_ifindex, const std::string& host_na
       if (existing.ifindex == host_ifindex) {
         break;
       }
-      throw PlumbingError(Kind::address_conflict,
-                          "address " + address.to_string(true) + " is already routed to " +
-                              link_name(host, existing.ifindex) + " (wanted " + host_name + ")");
+      const std::string target = existing.type == netlink::RouteType::blackhole
+                                     ? "a blackhole (an IPAM block of this single address?)"
+                                 : existing.ifindex <= 0 ? "a route without interface"
+                                                         : link_name(host, existing.ifindex);
+      throw PlumbingError(Kind::address_conflict, "address " + address.to_string(true) +
+                                                      " is already routed to " + target +
+                                                      " (wanted " + host_name + ")");
     }
   }
 }

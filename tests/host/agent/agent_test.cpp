@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -302,6 +303,39 @@ TEST_F(AgentTest, BlockAffinitiesMoveAndAreForgottenEvenWhenTheirNodeIsGone) {
   affinity("node-c", "198.18.0.112/28");  // marker
   ASSERT_TRUE(eventually([&] { return routed_blocks(config_).count("198.18.0.112/28") == 1; }));
   EXPECT_EQ(routed_blocks(config_).count(block), 0u);
+}
+
+// /readyz follows the routing plugin: with BGP, a node whose only peer never answers is not
+// ready; without peers there is nothing to wait for.
+TEST_F(AgentTest, ReadinessFollowsTheRoutingPluginsSessions) {
+  daemon_.reset();
+  const std::string bird_dir = (dir_->path() / "bird").string();
+  std::ofstream(config_, std::ios::app)
+      << "[routing]\nplugin = \"bgp\"\n[routing.bgp]\nstate_dir = \"" << bird_dir
+      << "\"\nstop_on_destroy = true\n";
+  daemon_ = std::make_unique<test::Brindled>(config_, log_);
+  ASSERT_TRUE(wait_ready()) << log_tail();
+
+  const std::string peer = (dir_->path() / "peer.yaml").string();
+  std::ofstream(peer) << "apiVersion: brindle.network/v1\nkind: BGPPeer\nmetadata: {name: tor}\n"
+                      << "spec: {peerIP: 198.19.0.99, asNumber: 64512}\n";
+  std::string out;
+  ASSERT_EQ(test::run_command({BRINDLECTL_PATH, "--config", config_, "apply", "-f", peer}, &out), 0)
+      << out;
+  const std::string readyz =
+      "curl -sf http://127.0.0.1:" + std::to_string(health_port_) + "/readyz >/dev/null 2>&1";
+  EXPECT_TRUE(eventually([&] { return run_shell(readyz) != 0; })) << log_tail();
+  EXPECT_THAT(status_json(config_), ::testing::HasSubstr("routing plugin is not ready"));
+  ASSERT_EQ(
+      test::run_command({BRINDLECTL_PATH, "--config", config_, "delete", "bgppeer", "tor"}, &out),
+      0)
+      << out;
+  EXPECT_TRUE(eventually([&] { return run_shell(readyz) == 0; })) << log_tail();
+  pid_t bird = 0;
+  std::ifstream(bird_dir + "/bird.pid") >> bird;
+  ASSERT_GT(bird, 0);
+  daemon_.reset();  // stop_on_destroy: BIRD goes with it
+  EXPECT_TRUE(eventually([&] { return kill(bird, 0) != 0; })) << "BIRD " << bird << " still runs";
 }
 
 TEST_F(AgentTest, RequestedAddressAndEmptyBlockRelease) {

@@ -187,6 +187,20 @@ TEST_F(PlumbingTest, AddressRoutedElsewhereFailsAndRollsBack) {
   EXPECT_THAT(shell_output(node + "route show 198.18.11.2"), HasSubstr("dev brt-up0"));
 }
 
+// A block of a single address (blockSize 32) has its blackhole exactly at the pod's address: a
+// named conflict, never an abort.
+TEST_F(PlumbingTest, AddressBlackholedIsANamedConflict) {
+  TestPod pod;
+  std::string node = "ip -n " + node_.name() + " ";
+  ASSERT_EQ(run_shell(node + "route add blackhole 198.18.11.3/32 proto 202"), 0);
+  std::string message;
+  auto kind = failure_kind(
+      [&] { setup_pod(identity(pod, "web-1"), network({"198.18.11.3"}), options_); }, &message);
+  EXPECT_EQ(kind, PlumbingError::Kind::address_conflict);
+  EXPECT_THAT(message, HasSubstr("198.18.11.3 is already routed to a blackhole"));
+  EXPECT_THAT(list_host_veths(options_), IsEmpty());
+}
+
 TEST_F(PlumbingTest, PodSideFailureRollsBack) {
   TestPod pod;
   // IPv6 disabled for new interfaces in the pod: adding the IPv6 address fails after the veth pair,

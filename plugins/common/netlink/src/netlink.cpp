@@ -702,6 +702,9 @@ std::optional<LinkInfo> Netlink::find_link(std::string_view name) {
 }
 
 std::optional<LinkInfo> Netlink::find_link(int ifindex) {
+  if (ifindex <= 0) {
+    return std::nullopt;  // no interface (a blackhole route's "ifindex"); libnl would abort
+  }
   return get_link(*impl_, ifindex, nullptr, "look up link " + link_label(ifindex));
 }
 

@@ -130,6 +130,9 @@ TEST_F(NetlinkTest, BridgeAndMaster) {
 TEST_F(NetlinkTest, MissingAndDuplicateLinksAreNamedErrors) {
   EXPECT_FALSE(nl_.find_link("nosuch0").has_value());
   EXPECT_FALSE(nl_.find_link(4242).has_value());
+  // A route without interface reports ifindex 0: looking it up is "no such link", not an abort.
+  EXPECT_FALSE(nl_.find_link(0).has_value());
+  EXPECT_FALSE(nl_.find_link(-1).has_value());
   try {
     nl_.link("nosuch0");
     FAIL() << "found a missing link";
