@@ -50,11 +50,27 @@ BgpState compute_bgp(const std::string& self, const std::map<std::string, model:
   state.router_id = self_node.spec.ipv4_address->address();
   state.route_reflector_cluster_id = cluster_of(self_node);
 
+  // As in Calico, each family has its own sessions: IPv4 ones between IPv4 addresses carry
+  // IPv4 blocks, IPv6 ones between IPv6 addresses carry IPv6 blocks. A node without an IPv6
+  // address has no IPv6 sessions (nothing to speak from, nor a next hop to give).
+  const bool self_v6 = self_node.spec.ipv6_address.has_value();
   std::map<std::string, BgpPeerInfo> out;  // by address: one session per peer address
   auto add = [&](BgpPeerInfo p) {
     const std::string key = p.address.to_string();
     if (out.find(key) == out.end()) {
       out.emplace(key, std::move(p));
+    }
+  };
+  // Another node's addresses to peer with: IPv4 ("<kind>-<node>") and, when both have one, IPv6
+  // ("<kind>6-<node>"; node names cannot make "mesh-" names start with "mesh6-").
+  auto add_node = [&](const std::string& kind, const std::string& other_name,
+                      const model::Node& other, PeerType type, const std::string& source) {
+    const uint32_t asn = asn_of(other, global_asn);
+    if (other.spec.ipv4_address) {
+      add({kind + "-" + other_name, type, other.spec.ipv4_address->address(), asn, 0, source});
+    }
+    if (self_v6 && other.spec.ipv6_address) {
+      add({kind + "6-" + other_name, type, other.spec.ipv6_address->address(), asn, 0, source});
     }
   };
   // Explicit peers first: they win over the mesh for the same address (their ASN and type).
@@ -65,33 +81,31 @@ BgpState compute_bgp(const std::string& self, const std::map<std::string, model:
     if (!applies) {
       continue;
     }
-    if (s.peer_ip) {
+    if (s.peer_ip && (s.peer_ip->ip.is_v4() || self_v6)) {
       add({"peer-" + name, s.node == self ? PeerType::node : PeerType::global, s.peer_ip->ip,
            s.as_number.value_or(global_asn), s.peer_ip->port.value_or(0), name});
     }
     if (!s.peer_selector.empty()) {
       for (const auto& [other_name, other] : nodes) {
-        if (other_name == self || !other.spec.ipv4_address || !selects(s.peer_selector, other)) {
+        if (other_name == self || !selects(s.peer_selector, other)) {
           continue;
         }
         const bool client = !state.route_reflector_cluster_id.empty() &&
                             cluster_of(other) != state.route_reflector_cluster_id;
-        add({"node-" + other_name, client ? PeerType::rr_client : PeerType::node,
-             other.spec.ipv4_address->address(), asn_of(other, global_asn), 0, name});
+        add_node("node", other_name, other, client ? PeerType::rr_client : PeerType::node, name);
       }
     }
   }
   if (mesh) {
     for (const auto& [other_name, other] : nodes) {
-      if (other_name == self || !other.spec.ipv4_address) {
+      if (other_name == self) {
         continue;
       }
       // Route reflectors mesh only among themselves; clients reach them through BGPPeers.
       if (cluster_of(other).empty() != state.route_reflector_cluster_id.empty()) {
         continue;
       }
-      add({"mesh-" + other_name, PeerType::mesh, other.spec.ipv4_address->address(),
-           asn_of(other, global_asn), 0, "node-to-node mesh"});
+      add_node("mesh", other_name, other, PeerType::mesh, "node-to-node mesh");
     }
   }
   for (auto& [key, p] : out) {

@@ -2,10 +2,16 @@
 #include "dataplane.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <iterator>
+#include <memory>
 
 namespace brindle::policy_iptables {
 namespace {
+
+// A dispatch chain lists at most this many interfaces; beyond, it splits them by the next
+// character of their names into child chains (so a packet passes O(log n) rules, not O(n)).
+constexpr size_t kDispatchLeafSize = 64;
 
 bool ours(const std::string& name) {
   return name.rfind(kPrefix, 0) == 0;
@@ -13,6 +19,11 @@ bool ours(const std::string& name) {
 
 ipset::SetType set_type(brindle_ipset_type_t type) {
   return type == BRINDLE_IPSET_NET_PORT ? ipset::SetType::kNetPort : ipset::SetType::kNet;
+}
+
+brindle_policy_kind_t normal_kind(brindle_policy_kind_t kind) {
+  return kind == BRINDLE_POLICY_KIND_PROFILE ? BRINDLE_POLICY_KIND_PROFILE
+                                             : BRINDLE_POLICY_KIND_POLICY;
 }
 
 bool has_ports(const RuleMatch& m) {
@@ -35,14 +46,71 @@ void validate_rules(const Policy& policy, const std::vector<Rule>& rules, const 
   }
 }
 
+// The built-in chains of a table that may hold our jump.
+const std::vector<std::string>& builtin_chains(const std::string& table) {
+  static const std::vector<std::string> kFilter{"INPUT", "FORWARD", "OUTPUT"};
+  static const std::vector<std::string> kNat{"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"};
+  return table == "nat" ? kNat : kFilter;
+}
+
+std::string family_text(xt::Family family) {
+  return std::to_string(static_cast<int>(family));
+}
+
+// Resolves set names to kernel indexes once per table.
+xt::SetIndexResolver caching_resolver() {
+  auto indexes = std::make_shared<std::map<std::string, uint16_t>>();
+  return [indexes](const std::string& set) {
+    const auto it = indexes->find(set);
+    return it != indexes->end() ? it->second : (*indexes)[set] = ipset::kernel_index(set);
+  };
+}
+
 }  // namespace
 
 Dataplane::Dataplane(Host host, Options options)
     : host_(host),
       options_(options),
+      view_{globals_,
+            [this](const std::string& id) -> const SetInfo* {
+              const auto it = sets_.find(id);
+              return it == sets_.end() ? nullptr : &it->second.info;
+            },
+            [this](brindle_policy_kind_t kind, const std::string& id) {
+              return (kind == BRINDLE_POLICY_KIND_PROFILE ? profiles_ : policies_).contains(id);
+            }},
       applies_(host.counter("applies_total", "apply() calls")),
       commits_(host.counter("table_commits_total", "iptables table commits (one per table)")),
       repairs_(host.counter("repairs_total", "chains or sets refresh() found tampered")) {}
+
+std::vector<xt::Family> Dataplane::families() const {
+  if (options_.ipv6) {
+    return {xt::Family::kV4, xt::Family::kV6};
+  }
+  return {xt::Family::kV4};
+}
+
+const Policy* Dataplane::find_policy(const PolicyKey& key) const {
+  const auto& map = key.first == BRINDLE_POLICY_KIND_PROFILE ? profiles_ : policies_;
+  const auto it = map.find(key.second);
+  return it == map.end() ? nullptr : &it->second;
+}
+
+std::set<std::string> Dataplane::referenced_sets(const Policy& policy) {
+  std::set<std::string> out;
+  for (const auto* rules : {&policy.ingress, &policy.egress}) {
+    for (const Rule& r : *rules) {
+      for (const RuleMatch* m : {&r.source, &r.destination}) {
+        out.insert(m->ipsets.begin(), m->ipsets.end());
+        out.insert(m->not_ipsets.begin(), m->not_ipsets.end());
+        out.insert(m->named_port_ipsets.begin(), m->named_port_ipsets.end());
+      }
+    }
+  }
+  return out;
+}
+
+// ---- model changes ------------------------------------------------------------------------------
 
 void Dataplane::set_globals(const PolicyGlobals& globals) {
   if (globals.interface_prefix.size() >= 15) {
@@ -50,6 +118,7 @@ void Dataplane::set_globals(const PolicyGlobals& globals) {
                 "interface_prefix \"" + globals.interface_prefix + "\" is too long");
   }
   globals_ = globals;
+  full_ = true;  // every chain depends on the globals
 }
 
 std::set<std::string> Dataplane::member_texts(const ModelSet& set,
@@ -79,10 +148,20 @@ void Dataplane::upsert_ipset(const IpSet& set) {
   ModelSet next;
   next.info = {set_kernel_name(set.id), set_type(set.type), set.family};
   next.members = member_texts(next, set.members);
-  const auto programmed = programmed_.find(next.info.kernel_name);
-  if (programmed != programmed_.end() && programmed->second != next.members) {
-    programmed_.erase(programmed);  // rebuilt aside and swapped in at apply()
+  const std::string name = next.info.kernel_name;
+  const auto it = sets_.find(set.id);
+  if (it == sets_.end() || it->second.info != next.info) {
+    // Rules naming it render differently once it exists (or has another family or type).
+    if (const auto users = set_users_.find(set.id); users != set_users_.end()) {
+      dirty_policies_.insert(users->second.begin(), users->second.end());
+    }
   }
+  if (it != sets_.end() && it->second.members != next.members) {
+    known_sets_.erase(name);  // rebuilt aside and swapped in at apply()
+    set_deltas_.erase(name);
+  }
+  set_ids_[name] = set.id;
+  dirty_sets_.insert(name);
   sets_[set.id] = std::move(next);
 }
 
@@ -95,14 +174,35 @@ void Dataplane::update_ipset_members(std::string_view id, const std::vector<IpSe
   // Both are validated before either is applied.
   const std::set<std::string> to_add = member_texts(it->second, added);
   const std::set<std::string> to_remove = member_texts(it->second, removed);
+  ModelSet& set = it->second;
+  SetDelta& delta = set_deltas_[set.info.kernel_name];
   for (const std::string& m : to_remove) {
-    it->second.members.erase(m);
+    if (set.members.erase(m) > 0 && delta.added.erase(m) == 0) {
+      delta.removed.insert(m);
+    }
   }
-  it->second.members.insert(to_add.begin(), to_add.end());
+  for (const std::string& m : to_add) {
+    if (set.members.insert(m).second && delta.removed.erase(m) == 0) {
+      delta.added.insert(m);
+    }
+  }
+  dirty_sets_.insert(set.info.kernel_name);
 }
 
 void Dataplane::remove_ipset(std::string_view id) {
-  sets_.erase(std::string(id));
+  const auto it = sets_.find(std::string(id));
+  if (it == sets_.end()) {
+    return;
+  }
+  const std::string name = it->second.info.kernel_name;
+  if (const auto users = set_users_.find(it->first); users != set_users_.end()) {
+    dirty_policies_.insert(users->second.begin(), users->second.end());
+  }
+  set_ids_.erase(name);
+  dirty_sets_.insert(name);
+  set_deltas_.erase(name);
+  known_sets_.erase(name);
+  sets_.erase(it);
 }
 
 void Dataplane::upsert_policy(const Policy& policy) {
@@ -111,11 +211,44 @@ void Dataplane::upsert_policy(const Policy& policy) {
   }
   validate_rules(policy, policy.ingress, "ingress");
   validate_rules(policy, policy.egress, "egress");
-  (policy.kind == BRINDLE_POLICY_KIND_PROFILE ? profiles_ : policies_)[policy.id] = policy;
+  const PolicyKey key{normal_kind(policy.kind), policy.id};
+  auto& map = key.first == BRINDLE_POLICY_KIND_PROFILE ? profiles_ : policies_;
+  const auto it = map.find(policy.id);
+  if (it == map.end()) {
+    existence_changed_.insert(key);
+  } else {
+    for (const std::string& set : referenced_sets(it->second)) {
+      auto users = set_users_.find(set);
+      users->second.erase(key);
+      if (users->second.empty()) {
+        set_users_.erase(users);
+      }
+    }
+  }
+  for (const std::string& set : referenced_sets(policy)) {
+    set_users_[set].insert(key);
+  }
+  map[policy.id] = policy;
+  dirty_policies_.insert(key);
 }
 
 void Dataplane::remove_policy(brindle_policy_kind_t kind, std::string_view id) {
-  (kind == BRINDLE_POLICY_KIND_PROFILE ? profiles_ : policies_).erase(std::string(id));
+  const PolicyKey key{normal_kind(kind), std::string(id)};
+  auto& map = key.first == BRINDLE_POLICY_KIND_PROFILE ? profiles_ : policies_;
+  const auto it = map.find(key.second);
+  if (it == map.end()) {
+    return;
+  }
+  for (const std::string& set : referenced_sets(it->second)) {
+    auto users = set_users_.find(set);
+    users->second.erase(key);
+    if (users->second.empty()) {
+      set_users_.erase(users);
+    }
+  }
+  map.erase(it);
+  existence_changed_.insert(key);
+  dirty_policies_.insert(key);
 }
 
 void Dataplane::upsert_endpoint(const Endpoint& endpoint) {
@@ -125,10 +258,13 @@ void Dataplane::upsert_endpoint(const Endpoint& endpoint) {
                                                   "\" must be 1 to 15 characters");
   }
   endpoints_[endpoint.id] = endpoint;
+  dirty_endpoints_.insert(endpoint.id);
 }
 
 void Dataplane::remove_endpoint(std::string_view id) {
-  endpoints_.erase(std::string(id));
+  if (endpoints_.erase(std::string(id)) > 0) {
+    dirty_endpoints_.insert(std::string(id));
+  }
 }
 
 void Dataplane::in_sync() {
@@ -137,34 +273,435 @@ void Dataplane::in_sync() {
 
 void Dataplane::apply() {
   applies_.add(1);
-  reconcile(false);
+  try {
+    if (full_ || !in_sync_) {
+      reconcile_full(false);
+    } else {
+      reconcile_incremental();
+    }
+  } catch (...) {
+    full_ = true;  // the kernel's state is uncertain: compare everything next time
+    throw;
+  }
 }
 
 void Dataplane::refresh() {
-  reconcile(true);
+  try {
+    reconcile_full(true);
+  } catch (...) {
+    full_ = true;
+    throw;
+  }
 }
 
-void Dataplane::reconcile(bool verify) {
-  ipset::Session session;
-  std::set<std::string> kernel_sets;
-  for (std::string& name : session.list_names()) {
-    if (ours(name)) {
-      kernel_sets.insert(std::move(name));
+// ---- derived state ------------------------------------------------------------------------------
+
+void Dataplane::add_chain(const std::string& chain, ChainSpec spec) {
+  chains_[chain] = std::move(spec);
+  dirty_chains_.insert(chain);
+  removed_chains_.erase(chain);
+}
+
+void Dataplane::remove_chain(const std::string& chain) {
+  const auto it = chains_.find(chain);
+  if (it == chains_.end()) {
+    return;
+  }
+  if (it->second.kind == ChainKind::kPolicy) {
+    for (auto& [family, state] : family_state_) {
+      release_internal_sets(state, chain);
     }
   }
+  chains_.erase(it);
+  dirty_chains_.erase(chain);
+  removed_chains_.insert(chain);
+}
 
-  std::map<std::string, SetInfo> infos;
-  for (const auto& [id, set] : sets_) {
-    infos.emplace(id, set.info);
+void Dataplane::rebuild() {
+  chains_.clear();
+  claims_.clear();
+  claimed_.clear();
+  dispatch_.clear();
+  endpoint_chains_.clear();
+  policy_refs_.clear();
+  policy_users_.clear();
+  tree_.clear();
+  internal_.clear();
+  for (auto& [family, state] : family_state_) {
+    state.internal_sets.clear();
   }
-  const ModelView view{globals_, infos, policies_, profiles_, endpoints_};
-  std::vector<std::pair<xt::Family, Rendered>> rendered;
-  rendered.emplace_back(xt::Family::kV4, render(view, xt::Family::kV4, options_));
-  if (options_.ipv6) {
-    rendered.emplace_back(xt::Family::kV6, render(view, xt::Family::kV6, options_));
+  dirty_chains_.clear();
+  removed_chains_.clear();
+  dirty_policies_.clear();
+  existence_changed_.clear();
+  dirty_endpoints_.clear();
+  for (const auto& [id, endpoint] : endpoints_) {
+    dirty_endpoints_.insert(id);
+  }
+  for (const std::string& chain : {kForwardChain, kInputChain, kOutputChain}) {
+    add_chain(chain, ChainSpec{ChainKind::kFixed, true, {}, {}});
+  }
+  update_derived();
+}
+
+void Dataplane::place_endpoint(const std::string& id, std::set<std::string>& interfaces) {
+  if (const auto old = claimed_.find(id); old != claimed_.end()) {
+    const auto claim = claims_.find(old->second);
+    claim->second.erase(id);
+    if (claim->second.empty()) {
+      claims_.erase(claim);
+    }
+    interfaces.insert(old->second);
+    claimed_.erase(old);
+  }
+  const auto it = endpoints_.find(id);
+  if (it == endpoints_.end()) {
+    return;
+  }
+  const std::string& prefix = globals_.interface_prefix;
+  const std::string& interface = it->second.interface;
+  if (prefix.empty() || interface.rfind(prefix, 0) != 0 || interface.size() >= 16) {
+    return;  // not a workload interface: never dispatched
+  }
+  claims_[interface].insert(id);  // the lowest endpoint id using an interface wins it
+  claimed_[id] = interface;
+  interfaces.insert(interface);
+}
+
+std::string Dataplane::acquire_endpoint_chain(const EndpointChainKey& key) {
+  std::string name = key.chain_name();
+  EndpointChain& chain = endpoint_chains_[name];
+  if (chain.refs++ == 0) {
+    chain.key = key;
+    add_chain(name, ChainSpec{ChainKind::kEndpoint, key.ingress, {}, name});
+    for (const std::string& id : key.policies) {
+      use_policy({BRINDLE_POLICY_KIND_POLICY, id}, name);
+    }
+    for (const std::string& id : key.profiles) {
+      use_policy({BRINDLE_POLICY_KIND_PROFILE, id}, name);
+    }
+  }
+  return name;
+}
+
+void Dataplane::release_endpoint_chain(const std::string& name) {
+  const auto it = endpoint_chains_.find(name);
+  if (it == endpoint_chains_.end() || --it->second.refs > 0) {
+    return;
+  }
+  for (const std::string& id : it->second.key.policies) {
+    unuse_policy({BRINDLE_POLICY_KIND_POLICY, id}, name);
+  }
+  for (const std::string& id : it->second.key.profiles) {
+    unuse_policy({BRINDLE_POLICY_KIND_PROFILE, id}, name);
+  }
+  endpoint_chains_.erase(it);
+  remove_chain(name);
+}
+
+void Dataplane::use_policy(const PolicyKey& key, const std::string& user) {
+  policy_users_[key].insert(user);
+  if (policy_refs_[key]++ == 0) {
+    dirty_policies_.insert(key);  // its chains appear
+  }
+}
+
+void Dataplane::unuse_policy(const PolicyKey& key, const std::string& user) {
+  if (const auto users = policy_users_.find(key); users != policy_users_.end()) {
+    users->second.erase(user);
+    if (users->second.empty()) {
+      policy_users_.erase(users);
+    }
+  }
+  const auto refs = policy_refs_.find(key);
+  if (refs != policy_refs_.end() && --refs->second == 0) {
+    policy_refs_.erase(refs);
+    dirty_policies_.insert(key);  // its chains go
+  }
+}
+
+void Dataplane::update_derived() {
+  // Endpoints -> the chains each workload interface is dispatched to.
+  std::set<std::string> interfaces;
+  for (const std::string& id : dirty_endpoints_) {
+    place_endpoint(id, interfaces);
+  }
+  dirty_endpoints_.clear();
+  std::set<std::string> tree_dirty;
+  for (const std::string& interface : interfaces) {
+    std::optional<DispatchTarget> wanted;
+    if (const auto claim = claims_.find(interface); claim != claims_.end()) {
+      const Endpoint& e = endpoints_.at(*claim->second.begin());
+      // Acquired before the old ones are released: an unchanged chain is never dropped.
+      wanted = DispatchTarget{acquire_endpoint_chain({true, e.ingress_policies, e.profiles}),
+                              acquire_endpoint_chain({false, e.egress_policies, e.profiles})};
+    }
+    std::optional<DispatchTarget> had;
+    if (const auto current = dispatch_.find(interface); current != dispatch_.end()) {
+      had = current->second;
+      release_endpoint_chain(had->to_chain);
+      release_endpoint_chain(had->from_chain);
+    }
+    if (wanted == had) {
+      continue;
+    }
+    if (wanted) {
+      dispatch_[interface] = *wanted;
+    } else {
+      dispatch_.erase(interface);
+    }
+    tree_dirty.insert(interface);
   }
 
-  // ---- sets, before any rule that uses them
+  // Policy and profile chains exist while an endpoint chain uses them and the model has them.
+  for (const PolicyKey& key : dirty_policies_) {
+    const bool present = policy_refs_.contains(key) && find_policy(key) != nullptr;
+    for (const bool ingress : {true, false}) {
+      const std::string name = policy_chain_name(key.first, key.second, ingress);
+      if (present) {
+        add_chain(name, ChainSpec{ChainKind::kPolicy, ingress, key, {}});
+      } else {
+        remove_chain(name);
+      }
+    }
+  }
+  // Endpoint chains jump to a policy's chain, or drop while it is missing.
+  for (const PolicyKey& key : existence_changed_) {
+    if (const auto users = policy_users_.find(key); users != policy_users_.end()) {
+      dirty_chains_.insert(users->second.begin(), users->second.end());
+    }
+  }
+  dirty_policies_.clear();
+  existence_changed_.clear();
+
+  const std::string& root = globals_.interface_prefix;
+  if (!tree_dirty.empty() || !tree_.contains(root)) {
+    render_dispatch_node(root, tree_dirty);
+    collect_dispatch_garbage();
+  }
+}
+
+// Re-renders the node of `prefix` and, below it, the nodes that are new or hold a changed
+// interface.
+void Dataplane::render_dispatch_node(const std::string& prefix,
+                                     const std::set<std::string>& dirty) {
+  const auto begin = dispatch_.lower_bound(prefix);
+  auto end = begin;
+  size_t count = 0;
+  while (end != dispatch_.end() && end->first.rfind(prefix, 0) == 0) {
+    ++end;
+    ++count;
+  }
+  const auto entry_of = [](const auto& it) {
+    return DispatchEntry{it->first, it->second.to_chain, it->second.from_chain};
+  };
+  DispatchNode node;
+  if (count <= kDispatchLeafSize) {
+    for (auto it = begin; it != end; ++it) {
+      node.entries.push_back(entry_of(it));
+    }
+  } else {
+    auto it = begin;
+    if (it->first == prefix) {
+      node.entries.push_back(entry_of(it));  // the name equal to the prefix sorts first
+      ++it;
+    }
+    while (it != end) {
+      const std::string child = it->first.substr(0, prefix.size() + 1);
+      auto group_end = it;
+      size_t group = 0;
+      while (group_end != end && group_end->first.rfind(child, 0) == 0) {
+        ++group_end;
+        ++group;
+      }
+      if (group == 1) {
+        node.entries.push_back(entry_of(it));
+      } else {
+        node.entries.push_back({child + "+", dispatch_chain_name(child, false, true),
+                                dispatch_chain_name(child, false, false)});
+        node.children.push_back(child);
+      }
+      it = group_end;
+    }
+  }
+  for (const std::string& child : node.children) {
+    const auto touched = dirty.lower_bound(child);
+    if (!tree_.contains(child) || (touched != dirty.end() && touched->rfind(child, 0) == 0)) {
+      render_dispatch_node(child, dirty);
+    }
+  }
+  const bool root = prefix == globals_.interface_prefix;
+  DispatchNode& slot = tree_[prefix];
+  const std::string to_chain = dispatch_chain_name(prefix, root, true);
+  if (slot.entries != node.entries || !chains_.contains(to_chain)) {
+    slot = std::move(node);
+    add_chain(to_chain, ChainSpec{ChainKind::kDispatch, true, {}, prefix});
+    add_chain(dispatch_chain_name(prefix, root, false),
+              ChainSpec{ChainKind::kDispatch, false, {}, prefix});
+  } else {
+    slot.children = std::move(node.children);
+  }
+}
+
+void Dataplane::collect_dispatch_garbage() {
+  std::set<std::string> reachable;
+  std::vector<std::string> pending{globals_.interface_prefix};
+  while (!pending.empty()) {
+    const std::string prefix = std::move(pending.back());
+    pending.pop_back();
+    const auto node = tree_.find(prefix);
+    if (node != tree_.end() && reachable.insert(prefix).second) {
+      pending.insert(pending.end(), node->second.children.begin(), node->second.children.end());
+    }
+  }
+  for (auto it = tree_.begin(); it != tree_.end();) {
+    if (reachable.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    remove_chain(dispatch_chain_name(it->first, false, true));
+    remove_chain(dispatch_chain_name(it->first, false, false));
+    it = tree_.erase(it);
+  }
+}
+
+// ---- rendering ----------------------------------------------------------------------------------
+
+std::vector<xt::Rule> Dataplane::render_chain(xt::Family family, const std::string& chain) const {
+  const ChainSpec& spec = chains_.at(chain);
+  const ChainRenderer renderer(view_, family, options_);
+  switch (spec.kind) {
+    case ChainKind::kFixed:
+      return renderer.fixed_chain(chain);
+    case ChainKind::kPolicy: {
+      InternalSets unused;  // accounted for when the chain was first rendered in this apply()
+      return renderer.policy_chain(*find_policy(spec.policy), spec.ingress, unused);
+    }
+    case ChainKind::kEndpoint:
+      return renderer.endpoint_chain(endpoint_chains_.at(spec.ref).key);
+    case ChainKind::kDispatch:
+      return renderer.dispatch_chain(tree_.at(spec.ref).entries, spec.ingress);
+  }
+  return {};
+}
+
+std::map<std::string, std::vector<xt::Rule>> Dataplane::render_policy_chains(
+    xt::Family family, const std::vector<std::string>& chains) {
+  std::map<std::string, std::vector<xt::Rule>> out;
+  FamilyState& state = family_state_[family];
+  const ChainRenderer renderer(view_, family, options_);
+  for (const std::string& chain : chains) {
+    const auto spec = chains_.find(chain);
+    if (spec == chains_.end() || spec->second.kind != ChainKind::kPolicy) {
+      continue;
+    }
+    InternalSets used;
+    out[chain] =
+        renderer.policy_chain(*find_policy(spec->second.policy), spec->second.ingress, used);
+    std::vector<std::string> names;
+    for (auto& [name, set] : used) {
+      InternalRecord& record = internal_[name];
+      if (record.refs++ == 0) {
+        record.set = std::move(set);
+        dirty_sets_.insert(name);
+      }
+      names.push_back(name);
+    }
+    release_internal_sets(state, chain);
+    state.internal_sets[chain] = std::move(names);
+  }
+  return out;
+}
+
+void Dataplane::release_internal_sets(FamilyState& state, const std::string& chain) {
+  const auto it = state.internal_sets.find(chain);
+  if (it == state.internal_sets.end()) {
+    return;
+  }
+  for (const std::string& name : it->second) {
+    const auto record = internal_.find(name);
+    if (record != internal_.end() && --record->second.refs == 0) {
+      internal_.erase(record);
+      dirty_sets_.insert(name);
+    }
+  }
+  state.internal_sets.erase(it);
+}
+
+// ---- programming --------------------------------------------------------------------------------
+
+void Dataplane::reconcile_full(bool verify) {
+  rebuild();
+  std::vector<std::string> policy_chains;
+  for (const auto& [name, spec] : chains_) {
+    if (spec.kind == ChainKind::kPolicy) {
+      policy_chains.push_back(name);
+    }
+  }
+  std::map<xt::Family, std::map<std::string, std::vector<xt::Rule>>> prerendered;
+  for (const xt::Family family : families()) {
+    prerendered[family] = render_policy_chains(family, policy_chains);
+  }
+
+  size_t repaired = program_sets_full(verify);
+  if (!in_sync_) {
+    return;  // the previous run's rules stay until the model is complete
+  }
+  for (const xt::Family family : families()) {
+    for (const bool nat : {false, true}) {
+      const size_t rewritten =
+          nat ? program_nat(family) : program_table_full(family, prerendered[family]);
+      if (verify && rewritten > 0) {
+        repaired += rewritten;
+        host_.warn("iptables chains differed from the model; repaired",
+                   "family=" + family_text(family) + " table=" + (nat ? "nat" : "filter") +
+                       " chains=" + std::to_string(rewritten));
+      }
+    }
+  }
+  std::vector<std::string> stale;
+  for (const std::string& name : kernel_sets_) {
+    if (!set_ids_.contains(name) && !internal_.contains(name)) {
+      stale.push_back(name);
+    }
+  }
+  destroy_sets(stale);
+  if (verify && repaired > 0) {
+    repairs_.add(static_cast<double>(repaired));
+  }
+  dirty_chains_.clear();
+  removed_chains_.clear();
+  full_ = false;
+}
+
+void Dataplane::reconcile_incremental() {
+  update_derived();
+  const std::vector<std::string> dirty(dirty_chains_.begin(), dirty_chains_.end());
+  std::map<xt::Family, std::map<std::string, std::vector<xt::Rule>>> prerendered;
+  for (const xt::Family family : families()) {
+    prerendered[family] = render_policy_chains(family, dirty);
+  }
+  const std::vector<std::string> unused_sets = [&] {
+    std::vector<std::string> out;
+    program_sets_incremental(out);
+    return out;
+  }();
+  for (const xt::Family family : families()) {
+    program_table_incremental(family, prerendered[family]);
+  }
+  dirty_chains_.clear();
+  removed_chains_.clear();
+  destroy_sets(unused_sets);
+}
+
+size_t Dataplane::program_sets_full(bool verify) {
+  ipset::Session session;
+  kernel_sets_.clear();
+  for (std::string& name : session.list_names()) {
+    if (ours(name)) {
+      kernel_sets_.insert(std::move(name));
+    }
+  }
   struct Desired {
     ipset::SetHeader header;
     const std::set<std::string>* members;
@@ -177,16 +714,12 @@ void Dataplane::reconcile(bool verify) {
         Desired{
             {set.info.type, set.info.family, options_.ipset_max_elements}, &set.members, false});
   }
-  for (const auto& [family, r] : rendered) {
-    for (const auto& [name, set] : r.internal_sets) {
-      desired.emplace(name, Desired{{ipset::SetType::kNet, set.family, options_.ipset_max_elements},
-                                    &set.members,
-                                    true});
-    }
+  for (const auto& [name, record] : internal_) {
+    desired.emplace(name,
+                    Desired{{ipset::SetType::kNet, record.set.family, options_.ipset_max_elements},
+                            &record.set.members,
+                            true});
   }
-  std::map<std::string, const std::set<std::string>*> now_known;
-  std::vector<std::string> now_unknown;
-  size_t repaired = 0;
   auto apply_diff = [&](const std::string& name, const std::set<std::string>& have,
                         const std::set<std::string>& want) {
     std::vector<std::string> extra;
@@ -203,36 +736,44 @@ void Dataplane::reconcile(bool verify) {
     }
     return !extra.empty() || !missing.empty();
   };
+  size_t repaired = 0;
+  std::set<std::string> known;
   for (const auto& [name, d] : desired) {
-    const auto programmed = programmed_.find(name);
-    if (!kernel_sets.contains(name)) {
+    if (!kernel_sets_.contains(name)) {
       session.create(name, d.header);
       for (const std::string& m : *d.members) {
         session.add(name, m);
       }
-      now_known[name] = d.members;
+      known.insert(name);
     } else if (!in_sync_) {
       // A previous run's set: add what we know, remove nothing yet.
       for (const std::string& m : *d.members) {
         session.add(name, m);
       }
-      now_unknown.push_back(name);
     } else if (verify) {
       if (apply_diff(name, session.members(name), *d.members)) {
         ++repaired;
         host_.warn("ipset content differed from the model; repaired", "set=" + name);
       }
-      now_known[name] = d.members;
-    } else if (programmed != programmed_.end()) {
-      apply_diff(name, programmed->second, *d.members);
-      now_known[name] = d.members;
+      known.insert(name);
+    } else if (known_sets_.contains(name)) {
+      if (const auto delta = set_deltas_.find(name); delta != set_deltas_.end()) {
+        for (const std::string& m : delta->second.removed) {
+          session.remove(name, m);
+        }
+        for (const std::string& m : delta->second.added) {
+          session.add(name, m);
+        }
+      }
+      known.insert(name);
     } else if (d.internal) {
-      now_known[name] = d.members;  // named after its content
+      known.insert(name);  // named after its content
     } else {
       // Unknown or replaced content: built aside, then swapped in atomically.
       const std::string temporary = temporary_set_name(name);
-      if (kernel_sets.contains(temporary)) {
+      if (kernel_sets_.contains(temporary)) {
         session.destroy(temporary);
+        kernel_sets_.erase(temporary);
       }
       session.create(temporary, d.header);
       for (const std::string& m : *d.members) {
@@ -240,46 +781,99 @@ void Dataplane::reconcile(bool verify) {
       }
       session.swap(temporary, name);
       session.destroy(temporary);
-      kernel_sets.erase(temporary);
-      now_known[name] = d.members;
+      known.insert(name);
     }
   }
-  session.run();
-  for (const auto& [name, members] : now_known) {
-    programmed_[name] = *members;
+  set_deltas_.clear();
+  dirty_sets_.clear();
+  try {
+    session.run();
+  } catch (...) {
+    known_sets_.clear();
+    throw;
   }
-  for (const std::string& name : now_unknown) {
-    programmed_.erase(name);
+  for (const auto& [name, d] : desired) {
+    kernel_sets_.insert(name);
   }
-  if (!in_sync_) {
-    return;  // the previous run's rules stay until the model is complete
-  }
+  known_sets_ = std::move(known);
+  return repaired;
+}
 
-  // ---- rules: one atomic commit per table and family
-  for (const auto& [family, r] : rendered) {
-    for (const auto& [table, rules] : {std::pair{"filter", &r.filter}, std::pair{"nat", &r.nat}}) {
-      const size_t rewritten = program_table(family, table, *rules);
-      if (verify && rewritten > 0) {
-        repaired += rewritten;
-        host_.warn("iptables chains differed from the model; repaired",
-                   "family=" + std::to_string(static_cast<int>(family)) + " table=" + table +
-                       " chains=" + std::to_string(rewritten));
+void Dataplane::program_sets_incremental(std::vector<std::string>& unused) {
+  if (dirty_sets_.empty()) {
+    return;
+  }
+  ipset::Session session;
+  std::vector<std::string> present;
+  for (const std::string& name : dirty_sets_) {
+    const auto id = set_ids_.find(name);
+    const ModelSet* model = id != set_ids_.end() ? &sets_.at(id->second) : nullptr;
+    const auto internal = internal_.find(name);
+    if (model == nullptr && internal == internal_.end()) {
+      if (kernel_sets_.contains(name)) {
+        unused.push_back(name);  // destroyed once no rule uses it
       }
-    }
-  }
-  if (verify && repaired > 0) {
-    repairs_.add(static_cast<double>(repaired));
-  }
-
-  // ---- sets no rule uses any more
-  for (const std::string& name : kernel_sets) {
-    if (desired.contains(name)) {
       continue;
     }
+    const ipset::SetHeader header =
+        model != nullptr
+            ? ipset::SetHeader{model->info.type, model->info.family, options_.ipset_max_elements}
+            : ipset::SetHeader{ipset::SetType::kNet, internal->second.set.family,
+                               options_.ipset_max_elements};
+    const std::set<std::string>& members =
+        model != nullptr ? model->members : internal->second.set.members;
+    present.push_back(name);
+    if (!kernel_sets_.contains(name)) {
+      session.create(name, header);
+      session.flush(name);  // in case an earlier failed batch left one
+      for (const std::string& m : members) {
+        session.add(name, m);
+      }
+    } else if (model == nullptr) {
+      continue;  // an internal set is named after its content
+    } else if (known_sets_.contains(name)) {
+      if (const auto delta = set_deltas_.find(name); delta != set_deltas_.end()) {
+        for (const std::string& m : delta->second.removed) {
+          session.remove(name, m);
+        }
+        for (const std::string& m : delta->second.added) {
+          session.add(name, m);
+        }
+      }
+    } else {
+      const std::string temporary = temporary_set_name(name);
+      session.create(temporary, header);
+      session.flush(temporary);
+      for (const std::string& m : members) {
+        session.add(temporary, m);
+      }
+      session.swap(temporary, name);
+      session.destroy(temporary);
+    }
+  }
+  set_deltas_.clear();
+  dirty_sets_.clear();
+  try {
+    session.run();
+  } catch (...) {
+    known_sets_.clear();
+    throw;
+  }
+  kernel_sets_.insert(present.begin(), present.end());
+  known_sets_.insert(present.begin(), present.end());
+}
+
+void Dataplane::destroy_sets(const std::vector<std::string>& names) {
+  if (names.empty()) {
+    return;
+  }
+  ipset::Session session;
+  for (const std::string& name : names) {
     session.destroy(name);
     try {
       session.run();
-      programmed_.erase(name);
+      kernel_sets_.erase(name);
+      known_sets_.erase(name);
     } catch (const Error& e) {
       // Still referenced (e.g. by a rule that is not ours): kept, retried next time.
       host_.warn("cannot destroy a stale ipset", "set=" + name + " reason=\"" + e.what() + "\"");
@@ -287,44 +881,16 @@ void Dataplane::reconcile(bool verify) {
   }
 }
 
-size_t Dataplane::program_table(xt::Family family, const std::string& table_name,
-                                const TableRules& rules) {
-  std::map<std::string, uint16_t> indexes;
-  xt::Table table(family, table_name, [&indexes](const std::string& set) {
-    const auto it = indexes.find(set);
-    return it != indexes.end() ? it->second : indexes[set] = ipset::kernel_index(set);
-  });
-  for (const auto& [chain, chain_rules] : rules.chains) {
-    if (!table.has_chain(chain)) {
-      table.create_chain(chain);
-    }
-  }
+size_t Dataplane::fix_builtin_jumps(xt::Table& table,
+                                    const std::vector<std::pair<std::string, std::string>>& jumps,
+                                    std::string& rewritten_names) {
   size_t rewritten = 0;
-  std::string rewritten_names;  // the first few, for the log
-  auto note = [&](const std::string& chain) {
-    if (++rewritten <= 8) {
-      rewritten_names += (rewritten_names.empty() ? "" : ",") + chain;
-    }
-  };
-  for (const auto& [chain, chain_rules] : rules.chains) {
-    if (table.same_rules(chain, chain_rules)) {
-      continue;
-    }
-    table.flush_chain(chain);
-    for (const xt::Rule& rule : chain_rules) {
-      table.append(chain, rule);
-    }
-    note(chain);
-  }
-
-  // Our jump first in each built-in chain, and no other rule of a built-in chain jumping to us.
-  const std::vector<std::string> all_chains = table.chains();
-  for (const std::string& chain : all_chains) {
-    if (!table.is_builtin(chain)) {
+  for (const std::string& chain : builtin_chains(table.name())) {
+    if (!table.has_chain(chain)) {
       continue;
     }
     std::optional<xt::Rule> jump;
-    for (const auto& [builtin, target] : rules.builtin_jumps) {
+    for (const auto& [builtin, target] : jumps) {
       if (builtin == chain) {
         jump = xt::Rule{};
         jump->target = xt::Jump{target, false};
@@ -345,16 +911,31 @@ size_t Dataplane::program_table(xt::Family family, const std::string& table_name
     if (jump) {
       table.insert(chain, *jump, 0);
     }
-    note(chain);
+    rewritten_names += (rewritten_names.empty() ? "" : ",") + chain;
+    ++rewritten;
   }
+  return rewritten;
+}
 
-  // Our chains the model no longer has: emptied first (dropping their jumps), then deleted.
-  std::vector<std::string> stale;
-  for (const std::string& chain : all_chains) {
-    if (ours(chain) && !table.is_builtin(chain) && !rules.chains.contains(chain)) {
-      stale.push_back(chain);
-    }
+void Dataplane::commit(xt::Table& table, size_t rewritten, const std::string& names,
+                       size_t removed) {
+  if (!table.changed()) {
+    return;
   }
+  table.commit();
+  commits_.add(1);
+  host_.debug("iptables table committed",
+              "family=" + family_text(table.family()) + " table=" + table.name() +
+                  " chains_rewritten=" + std::to_string(rewritten) + " first=" +
+                  (names.empty() ? "-" : names) + " chains_removed=" + std::to_string(removed));
+}
+
+namespace {
+
+// Our chains the table holds but the model no longer has: emptied first (dropping their jumps),
+// then deleted. Returns how many.
+size_t remove_stale_chains(xt::Table& table, const std::vector<std::string>& stale,
+                           const Host& host) {
   for (const std::string& chain : stale) {
     table.flush_chain(chain);
   }
@@ -362,20 +943,153 @@ size_t Dataplane::program_table(xt::Family family, const std::string& table_name
     if (table.references(chain) == 0) {
       table.delete_chain(chain);
     } else {
-      host_.warn("stale chain still referenced by a rule that is not ours; left empty",
-                 "chain=" + chain);
+      host.warn("stale chain still referenced by a rule that is not ours; left empty",
+                "chain=" + chain);
     }
   }
-  if (table.changed()) {
-    table.commit();
-    commits_.add(1);
-    host_.debug("iptables table committed",
-                "family=" + std::to_string(static_cast<int>(family)) + " table=" + table_name +
-                    " chains_rewritten=" + std::to_string(rewritten) +
-                    " first=" + (rewritten_names.empty() ? "-" : rewritten_names) +
-                    " chains_removed=" + std::to_string(stale.size()));
+  return stale.size();
+}
+
+std::vector<std::string> stale_chains(const xt::Table& table,
+                                      const std::function<bool(const std::string&)>& wanted) {
+  std::vector<std::string> stale;
+  for (const std::string& chain : table.chains()) {
+    if (ours(chain) && !table.is_builtin(chain) && !wanted(chain)) {
+      stale.push_back(chain);
+    }
   }
+  return stale;
+}
+
+}  // namespace
+
+size_t Dataplane::program_table_full(xt::Family family,
+                                     std::map<std::string, std::vector<xt::Rule>>& prerendered) {
+  FamilyState& state = family_state_[family];
+  state.written.clear();
+  xt::Table table(family, "filter", caching_resolver());
+  for (const auto& [chain, spec] : chains_) {
+    if (!table.has_chain(chain)) {
+      table.create_chain(chain);
+    }
+  }
+  size_t rewritten = 0;
+  std::string names;
+  for (const auto& [chain, spec] : chains_) {
+    const auto pre = prerendered.find(chain);
+    const std::vector<xt::Rule> rules =
+        pre != prerendered.end() ? std::move(pre->second) : render_chain(family, chain);
+    state.written[chain] = fingerprint(rules);
+    if (table.same_rules(chain, rules)) {
+      continue;
+    }
+    table.flush_chain(chain);
+    for (const xt::Rule& rule : rules) {
+      table.append(chain, rule);
+    }
+    if (++rewritten <= 8) {
+      names += (names.empty() ? "" : ",") + chain;
+    }
+  }
+  rewritten += fix_builtin_jumps(table, ChainRenderer::filter_builtin_jumps(), names);
+  const size_t removed = remove_stale_chains(
+      table, stale_chains(table, [&](const std::string& c) { return chains_.contains(c); }), host_);
+  commit(table, rewritten, names, removed);
   return rewritten;
+}
+
+size_t Dataplane::program_nat(xt::Family family) {
+  const std::map<std::string, std::vector<xt::Rule>> chains =
+      ChainRenderer(view_, family, options_).nat_chains();
+  xt::Table table(family, "nat", caching_resolver());
+  for (const auto& [chain, rules] : chains) {
+    if (!table.has_chain(chain)) {
+      table.create_chain(chain);
+    }
+  }
+  size_t rewritten = 0;
+  std::string names;
+  for (const auto& [chain, rules] : chains) {
+    if (table.same_rules(chain, rules)) {
+      continue;
+    }
+    table.flush_chain(chain);
+    for (const xt::Rule& rule : rules) {
+      table.append(chain, rule);
+    }
+    ++rewritten;
+    names += (names.empty() ? "" : ",") + chain;
+  }
+  rewritten += fix_builtin_jumps(table, ChainRenderer::nat_builtin_jumps(), names);
+  const size_t removed = remove_stale_chains(
+      table, stale_chains(table, [&](const std::string& c) { return chains.contains(c); }), host_);
+  commit(table, rewritten, names, removed);
+  return rewritten;
+}
+
+void Dataplane::program_table_incremental(
+    xt::Family family, std::map<std::string, std::vector<xt::Rule>>& prerendered) {
+  FamilyState& state = family_state_[family];
+  struct Write {
+    std::string chain;
+    std::vector<xt::Rule> rules;
+    uint64_t fingerprint = 0;
+  };
+  std::vector<Write> writes;
+  for (const std::string& chain : dirty_chains_) {
+    if (!chains_.contains(chain)) {
+      continue;
+    }
+    const auto pre = prerendered.find(chain);
+    std::vector<xt::Rule> rules =
+        pre != prerendered.end() ? std::move(pre->second) : render_chain(family, chain);
+    const uint64_t digest = fingerprint(rules);
+    const auto written = state.written.find(chain);
+    if (written != state.written.end() && written->second == digest) {
+      continue;  // re-rendered, unchanged
+    }
+    writes.push_back({chain, std::move(rules), digest});
+  }
+  std::vector<std::string> removals;
+  for (const std::string& chain : removed_chains_) {
+    if (state.written.contains(chain)) {
+      removals.push_back(chain);
+    }
+  }
+  if (writes.empty() && removals.empty()) {
+    return;  // nothing to commit: the table is not even read
+  }
+  xt::Table table(family, "filter", caching_resolver());
+  for (const Write& w : writes) {
+    if (!table.has_chain(w.chain)) {
+      table.create_chain(w.chain);
+    }
+  }
+  std::string names;
+  for (const Write& w : writes) {
+    table.flush_chain(w.chain);
+    for (const xt::Rule& rule : w.rules) {
+      table.append(w.chain, rule);
+    }
+    if (names.size() < 200) {
+      names += (names.empty() ? "" : ",") + w.chain;
+    }
+  }
+  fix_builtin_jumps(table, ChainRenderer::filter_builtin_jumps(), names);
+  std::vector<std::string> present;
+  for (const std::string& chain : removals) {
+    if (table.has_chain(chain)) {
+      present.push_back(chain);
+    }
+  }
+  remove_stale_chains(table, present, host_);
+  commit(table, writes.size(), names, present.size());
+  for (Write& w : writes) {
+    state.written[w.chain] = w.fingerprint;
+  }
+  for (const std::string& chain : removals) {
+    state.written.erase(chain);
+  }
 }
 
 }  // namespace brindle::policy_iptables

@@ -137,6 +137,12 @@ struct Session::Impl {
     first_error.clear();
     std::string buffer = line;
     const int rc = ipset_parse_line(handle, buffer.data());
+    // The listing options ("list -n", "list -t") and output mode stay set in the session and
+    // would turn every later "save" into a bare name or header listing.
+    struct ipset_session* session = ipset_session(handle);
+    ipset_envopt_unset(session, IPSET_ENV_LIST_SETNAME);
+    ipset_envopt_unset(session, IPSET_ENV_LIST_HEADER);
+    ipset_session_output(session, IPSET_LIST_NONE);
     if (rc < 0 || !first_error.empty()) {
       throw Error(BRINDLE_ERR_UNAVAILABLE,
                   "ipset " + line + ": " + (first_error.empty() ? "failed" : first_error));
@@ -213,6 +219,9 @@ void Session::add(const std::string& name, const std::string& member) {
 }
 void Session::remove(const std::string& name, const std::string& member) {
   impl_->queued.push_back("del " + name + " " + member);
+}
+void Session::flush(const std::string& name) {
+  impl_->queued.push_back("flush " + name);
 }
 void Session::swap(const std::string& a, const std::string& b) {
   impl_->queued.push_back("swap " + a + " " + b);

@@ -52,6 +52,7 @@ class Session {
   void create(const std::string& name, const SetHeader& header);
   void add(const std::string& name, const std::string& member);
   void remove(const std::string& name, const std::string& member);
+  void flush(const std::string& name);
   void swap(const std::string& a, const std::string& b);
   void destroy(const std::string& name);
   // Sends the queued commands; throws Error naming the failing command and libipset's reason.

@@ -3,6 +3,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace brindle::policy_iptables {
@@ -10,13 +11,8 @@ namespace {
 
 using xt::Rule;
 
-const std::string kForward = "brindle-FORWARD";
-const std::string kInput = "brindle-INPUT";
-const std::string kOutput = "brindle-OUTPUT";
 const std::string kFromDispatch = "brindle-from-wl-dispatch";
 const std::string kToDispatch = "brindle-to-wl-dispatch";
-const std::string kPostrouting = "brindle-POSTROUTING";
-const std::string kNatOutgoing = "brindle-nat-outgoing";
 
 constexpr uint8_t kIcmp = IPPROTO_ICMP;
 constexpr uint8_t kIcmp6 = IPPROTO_ICMPV6;
@@ -34,6 +30,13 @@ std::vector<IpPrefix> of_family(const std::vector<IpPrefix>& prefixes, int famil
     }
   }
   return out;
+}
+
+Rule return_if(uint32_t bit) {
+  Rule rule;
+  rule.mark = xt::MarkMatch{bit, bit};
+  rule.target = xt::Verdict::kReturn;
+  return rule;
 }
 
 // Splits port ranges into multiport matches of at most 15 slots.
@@ -68,120 +71,15 @@ struct SideRendering {
   std::vector<PortAlternative> alternatives;  // empty: no port criterion
 };
 
-class Renderer {
+uint8_t dimensions(const SetInfo& set) {
+  return set.type == ipset::SetType::kNet ? 1 : 2;
+}
+
+// The rules of one policy direction, with the internal sets they need.
+class PolicyRenderer {
  public:
-  Renderer(const ModelView& model, xt::Family family, const Options& options)
-      : model_(model), family_(static_cast<int>(family)), options_(options) {}
-
-  Rendered run() {
-    render_filter();
-    render_nat();
-    return std::move(out_);
-  }
-
- private:
-  std::string prefix_wildcard() const { return model_.globals.interface_prefix + "+"; }
-  bool has_prefix() const { return !model_.globals.interface_prefix.empty(); }
-
-  std::string internal_set(const std::vector<IpPrefix>& nets) {
-    InternalSet set;
-    set.family = family_;
-    for (const IpPrefix& n : nets) {
-      for (std::string& text : ipset::member_texts(n, ipset::SetType::kNet, 0, 0)) {
-        set.members.insert(std::move(text));
-      }
-    }
-    std::string key = std::to_string(family_);
-    for (const std::string& m : set.members) {
-      key += " " + m;
-    }
-    const std::string name = "brindle-i-" + short_hash(key);
-    out_.internal_sets.emplace(name, std::move(set));
-    return name;
-  }
-
-  SideRendering side(const RuleMatch& m, bool source, uint8_t protocol) {
-    SideRendering out;
-    const std::vector<IpPrefix> nets = of_family(m.nets, family_);
-    const std::vector<IpPrefix> not_nets = of_family(m.not_nets, family_);
-    if (!m.nets.empty() && nets.empty()) {
-      out.impossible = true;
-      return out;
-    }
-    if (nets.size() == 1) {
-      out.address = nets.front();
-    } else if (nets.size() > 1) {
-      out.sets.push_back({internal_set(nets), 1, source, false});
-    }
-    if (!not_nets.empty()) {
-      if (!out.address && not_nets.size() == 1) {
-        out.address = not_nets.front();
-        out.address_invert = true;
-      } else {
-        out.sets.push_back({internal_set(not_nets), 1, source, true});
-      }
-    }
-    for (const std::string& id : m.ipsets) {
-      const auto it = model_.sets.find(id);
-      if (it == model_.sets.end() || it->second.family != family_) {
-        out.impossible = true;  // an unknown set is empty; a set of the other family too
-        return out;
-      }
-      out.sets.push_back({it->second.kernel_name, dimensions(it->second), source, false});
-    }
-    for (const std::string& id : m.not_ipsets) {
-      const auto it = model_.sets.find(id);
-      if (it != model_.sets.end() && it->second.family == family_) {
-        out.sets.push_back({it->second.kernel_name, dimensions(it->second), source, true});
-      }
-    }
-    const bool ports_usable = protocol_has_ports(protocol);
-    if (!m.not_ports.empty()) {
-      if (!ports_usable) {
-        out.impossible = true;
-        return out;
-      }
-      out.not_ports = port_matches(m.not_ports, source, true);
-    }
-    if (!m.ports.empty() && ports_usable) {
-      for (xt::PortMatch& p : port_matches(m.ports, source, false)) {
-        out.alternatives.push_back({std::move(p), std::nullopt});
-      }
-    }
-    for (const std::string& id : m.named_port_ipsets) {
-      const auto it = model_.sets.find(id);
-      if (it != model_.sets.end() && it->second.family == family_) {
-        out.alternatives.push_back(
-            {std::nullopt, xt::SetMatch{it->second.kernel_name, 2, source, false}});
-      }
-    }
-    if ((!m.ports.empty() || !m.named_port_ipsets.empty()) && out.alternatives.empty()) {
-      out.impossible = true;
-    }
-    return out;
-  }
-
-  static uint8_t dimensions(const SetInfo& set) { return set.type == ipset::SetType::kNet ? 1 : 2; }
-
-  static void apply_side(Rule& rule, const SideRendering& side, bool source) {
-    if (side.address) {
-      (source ? rule.source : rule.destination) = side.address;
-      (source ? rule.source_invert : rule.destination_invert) = side.address_invert;
-    }
-    rule.sets.insert(rule.sets.end(), side.sets.begin(), side.sets.end());
-    rule.ports.insert(rule.ports.end(), side.not_ports.begin(), side.not_ports.end());
-  }
-  static void apply_alternative(Rule& rule, const PortAlternative* alt) {
-    if (alt == nullptr) {
-      return;
-    }
-    if (alt->ports) {
-      rule.ports.push_back(*alt->ports);
-    }
-    if (alt->named_ports) {
-      rule.sets.push_back(*alt->named_ports);
-    }
-  }
+  PolicyRenderer(const ModelView& model, int family, const Options& options, InternalSets& internal)
+      : model_(model), family_(family), options_(options), internal_(internal) {}
 
   // One model rule as iptables rules appended to `chain` (none when it cannot match here).
   void render_rule(const brindle::Rule& r, std::vector<Rule>& chain) {
@@ -256,213 +154,318 @@ class Renderer {
     }
   }
 
-  static Rule return_if(uint32_t bit) {
-    Rule rule;
-    rule.mark = xt::MarkMatch{bit, bit};
-    rule.target = xt::Verdict::kReturn;
-    return rule;
-  }
-
-  void render_policy_chains(const std::map<std::string, Policy>& policies,
-                            brindle_policy_kind_t kind, const std::set<std::string>& used) {
-    for (const auto& [id, policy] : policies) {
-      if (!used.contains(id)) {
-        continue;  // rendered only while an endpoint uses it
-      }
-      for (const bool ingress : {true, false}) {
-        std::vector<Rule>& chain = out_.filter.chains[policy_chain(kind, id, ingress)];
-        for (const brindle::Rule& r : ingress ? policy.ingress : policy.egress) {
-          render_rule(r, chain);
-        }
+ private:
+  std::string internal_set(const std::vector<IpPrefix>& nets) {
+    InternalSet set;
+    set.family = family_;
+    for (const IpPrefix& n : nets) {
+      for (std::string& text : ipset::member_texts(n, ipset::SetType::kNet, 0, 0)) {
+        set.members.insert(std::move(text));
       }
     }
+    std::string key = std::to_string(family_);
+    for (const std::string& m : set.members) {
+      key += " " + m;
+    }
+    const std::string name = "brindle-i-" + short_hash(key);
+    internal_.emplace(name, std::move(set));
+    return name;
   }
 
-  // The per-endpoint chain of one direction: policies in order, then profiles.
-  std::vector<Rule> endpoint_rules(const Endpoint& e, bool ingress) {
-    std::vector<Rule> chain;
-    const uint32_t both = options_.accept_mark | options_.pass_mark;
-    chain.push_back(with_target(Rule{}, xt::SetMark{0, both}));
-    if (ingress) {
-      for (const IpPrefix& node : of_family(model_.globals.node_addresses, family_)) {
-        Rule rule;
-        rule.source = node;
-        rule.comment = "from this node";
-        chain.push_back(rule);  // ACCEPT
-      }
+  SideRendering side(const RuleMatch& m, bool source, uint8_t protocol) {
+    SideRendering out;
+    const std::vector<IpPrefix> nets = of_family(m.nets, family_);
+    const std::vector<IpPrefix> not_nets = of_family(m.not_nets, family_);
+    if (!m.nets.empty() && nets.empty()) {
+      out.impossible = true;
+      return out;
     }
-    const std::vector<std::string>& policies = ingress ? e.ingress_policies : e.egress_policies;
-    auto jump_unless_passed = [&](const std::string& target, bool known) {
-      Rule rule;
-      rule.mark = xt::MarkMatch{0, options_.pass_mark};
-      if (known) {
-        rule.target = xt::Jump{target, false};
+    if (nets.size() == 1) {
+      out.address = nets.front();
+    } else if (nets.size() > 1) {
+      out.sets.push_back({internal_set(nets), 1, source, false});
+    }
+    if (!not_nets.empty()) {
+      if (!out.address && not_nets.size() == 1) {
+        out.address = not_nets.front();
+        out.address_invert = true;
       } else {
-        rule.comment = "missing " + target;  // fail closed until it arrives
-        rule.target = xt::Verdict::kDrop;
+        out.sets.push_back({internal_set(not_nets), 1, source, true});
       }
-      chain.push_back(rule);
-      chain.push_back(return_if(options_.accept_mark));
-    };
-    if (!policies.empty()) {
-      for (const std::string& id : policies) {
-        jump_unless_passed(policy_chain(BRINDLE_POLICY_KIND_POLICY, id, ingress),
-                           model_.policies.contains(id));
+    }
+    for (const std::string& id : m.ipsets) {
+      const SetInfo* set = model_.find_set(id);
+      if (set == nullptr || set->family != family_) {
+        out.impossible = true;  // an unknown set is empty; a set of the other family too
+        return out;
       }
-      Rule drop;
-      drop.mark = xt::MarkMatch{0, options_.pass_mark};
-      drop.comment = "no policy allowed";
-      drop.target = xt::Verdict::kDrop;
-      chain.push_back(drop);
-      chain.push_back(with_target(Rule{}, xt::SetMark{0, options_.pass_mark}));
+      out.sets.push_back({set->kernel_name, dimensions(*set), source, false});
     }
-    for (const std::string& id : e.profiles) {
-      jump_unless_passed(policy_chain(BRINDLE_POLICY_KIND_PROFILE, id, ingress),
-                         model_.profiles.contains(id));
+    for (const std::string& id : m.not_ipsets) {
+      const SetInfo* set = model_.find_set(id);
+      if (set != nullptr && set->family == family_) {
+        out.sets.push_back({set->kernel_name, dimensions(*set), source, true});
+      }
     }
-    Rule drop;
-    drop.comment = "no profile allowed";
-    drop.target = xt::Verdict::kDrop;
-    chain.push_back(drop);
-    return chain;
+    const bool ports_usable = protocol_has_ports(protocol);
+    if (!m.not_ports.empty()) {
+      if (!ports_usable) {
+        out.impossible = true;
+        return out;
+      }
+      out.not_ports = port_matches(m.not_ports, source, true);
+    }
+    if (!m.ports.empty() && ports_usable) {
+      for (xt::PortMatch& p : port_matches(m.ports, source, false)) {
+        out.alternatives.push_back({std::move(p), std::nullopt});
+      }
+    }
+    for (const std::string& id : m.named_port_ipsets) {
+      const SetInfo* set = model_.find_set(id);
+      if (set != nullptr && set->family == family_) {
+        out.alternatives.push_back(
+            {std::nullopt, xt::SetMatch{set->kernel_name, 2, source, false}});
+      }
+    }
+    if ((!m.ports.empty() || !m.named_port_ipsets.empty()) && out.alternatives.empty()) {
+      out.impossible = true;
+    }
+    return out;
   }
 
-  // Established/related accepted, invalid dropped, on traffic from (in) or to (out) workloads.
-  void conntrack_rules(std::vector<Rule>& chain, bool from_workload) {
-    for (const xt::CtState state : {xt::CtState::kEstablishedRelated, xt::CtState::kInvalid}) {
-      Rule rule;
-      (from_workload ? rule.in_interface : rule.out_interface) = prefix_wildcard();
-      rule.ct_state = state;
-      rule.target = state == xt::CtState::kInvalid ? xt::Verdict::kDrop : xt::Verdict::kAccept;
-      chain.push_back(rule);
+  static void apply_side(Rule& rule, const SideRendering& side, bool source) {
+    if (side.address) {
+      (source ? rule.source : rule.destination) = side.address;
+      (source ? rule.source_invert : rule.destination_invert) = side.address_invert;
     }
+    rule.sets.insert(rule.sets.end(), side.sets.begin(), side.sets.end());
+    rule.ports.insert(rule.ports.end(), side.not_ports.begin(), side.not_ports.end());
   }
-
-  // IPv6 neighbour discovery and MLD between the node and its pods are never policy's business.
-  void neighbour_discovery(std::vector<Rule>& chain, bool from_workload) {
-    if (family_ != 6) {
+  static void apply_alternative(Rule& rule, const PortAlternative* alt) {
+    if (alt == nullptr) {
       return;
     }
-    for (const int type : {130, 131, 132, 133, 134, 135, 136, 143}) {
-      Rule rule;
-      (from_workload ? rule.in_interface : rule.out_interface) = prefix_wildcard();
-      rule.protocol = kIcmp6;
-      rule.icmp = xt::IcmpMatch{static_cast<uint8_t>(type), -1};
-      chain.push_back(rule);
+    if (alt->ports) {
+      rule.ports.push_back(*alt->ports);
     }
-  }
-
-  void failsafe(std::vector<Rule>& chain, const std::vector<ProtoPort>& ports, bool inbound) {
-    for (const ProtoPort& p : ports) {
-      if (!protocol_has_ports(p.protocol)) {
-        continue;
-      }
-      Rule rule;
-      (inbound ? rule.in_interface : rule.out_interface) = prefix_wildcard();
-      rule.protocol = p.protocol;
-      rule.ports.push_back({false, false, {{p.port, p.port}}});
-      rule.comment = "failsafe";
-      chain.push_back(rule);
+    if (alt->named_ports) {
+      rule.sets.push_back(*alt->named_ports);
     }
-  }
-
-  void render_filter() {
-    TableRules& filter = out_.filter;
-    filter.builtin_jumps = {{"INPUT", kInput}, {"FORWARD", kForward}, {"OUTPUT", kOutput}};
-    std::vector<Rule>& forward = filter.chains[kForward];
-    std::vector<Rule>& input = filter.chains[kInput];
-    std::vector<Rule>& output = filter.chains[kOutput];
-    std::vector<Rule>& from_dispatch = filter.chains[kFromDispatch];
-    std::vector<Rule>& to_dispatch = filter.chains[kToDispatch];
-    if (!has_prefix()) {
-      return;  // no workload interfaces known yet
-    }
-    const std::string wildcard = prefix_wildcard();
-    Rule from_wl;
-    from_wl.in_interface = wildcard;
-    Rule to_wl;
-    to_wl.out_interface = wildcard;
-
-    conntrack_rules(forward, true);
-    conntrack_rules(forward, false);
-    forward.push_back(with_target(from_wl, xt::Jump{kFromDispatch, false}));
-    forward.push_back(with_target(to_wl, xt::Jump{kToDispatch, false}));
-    forward.push_back(from_wl);  // ACCEPT: both directions' policies allowed it
-    forward.push_back(to_wl);
-
-    failsafe(input, model_.globals.failsafe_inbound, true);
-    neighbour_discovery(input, true);
-    conntrack_rules(input, true);
-    input.push_back(with_target(from_wl, xt::Jump{kFromDispatch, false}));
-    input.push_back(from_wl);
-
-    failsafe(output, model_.globals.failsafe_outbound, false);
-    neighbour_discovery(output, false);
-    conntrack_rules(output, false);
-    output.push_back(with_target(to_wl, xt::Jump{kToDispatch, false}));
-    output.push_back(to_wl);
-
-    std::set<std::string> used_policies;
-    std::set<std::string> used_profiles;
-    std::set<std::string> interfaces;
-    for (const auto& [id, e] : model_.endpoints) {
-      if (e.interface.rfind(model_.globals.interface_prefix, 0) != 0 || e.interface.size() >= 16 ||
-          !interfaces.insert(e.interface).second) {
-        continue;  // not a workload interface (or a duplicate): never dispatched
-      }
-      Rule from;
-      from.in_interface = e.interface;
-      from_dispatch.push_back(
-          with_target(from, xt::Jump{endpoint_chain(e.interface, false), true}));
-      Rule to;
-      to.out_interface = e.interface;
-      to_dispatch.push_back(with_target(to, xt::Jump{endpoint_chain(e.interface, true), true}));
-      filter.chains[endpoint_chain(e.interface, true)] = endpoint_rules(e, true);
-      filter.chains[endpoint_chain(e.interface, false)] = endpoint_rules(e, false);
-      used_policies.insert(e.ingress_policies.begin(), e.ingress_policies.end());
-      used_policies.insert(e.egress_policies.begin(), e.egress_policies.end());
-      used_profiles.insert(e.profiles.begin(), e.profiles.end());
-    }
-    for (auto* dispatch : {&from_dispatch, &to_dispatch}) {
-      Rule drop;
-      drop.comment = "unknown workload interface";
-      drop.target = xt::Verdict::kDrop;
-      dispatch->push_back(drop);
-    }
-    render_policy_chains(model_.policies, BRINDLE_POLICY_KIND_POLICY, used_policies);
-    render_policy_chains(model_.profiles, BRINDLE_POLICY_KIND_PROFILE, used_profiles);
-  }
-
-  void render_nat() {
-    TableRules& nat = out_.nat;
-    nat.builtin_jumps = {{"POSTROUTING", kPostrouting}};
-    std::vector<Rule>& postrouting = nat.chains[kPostrouting];
-    std::vector<Rule>& outgoing = nat.chains[kNatOutgoing];
-    for (const IpPrefix& pool : of_family(model_.globals.nat_outgoing_pools, family_)) {
-      Rule rule;
-      rule.source = pool;
-      rule.target = xt::Jump{kNatOutgoing, false};
-      postrouting.push_back(rule);
-    }
-    // Pool traffic to any pool stays unmasqueraded; the rest leaves with the node's address.
-    for (const IpPrefix& pool : of_family(model_.globals.all_pools, family_)) {
-      Rule rule;
-      rule.destination = pool;
-      rule.target = xt::Verdict::kReturn;
-      outgoing.push_back(rule);
-    }
-    Rule masquerade;
-    masquerade.target = xt::Masquerade{};
-    outgoing.push_back(masquerade);
   }
 
   const ModelView& model_;
   int family_;
   const Options& options_;
-  Rendered out_;
+  InternalSets& internal_;
 };
 
+std::string prefix_wildcard(const PolicyGlobals& globals) {
+  return globals.interface_prefix + "+";
+}
+
+// Established/related accepted, invalid dropped, on traffic from (in) or to (out) workloads.
+void conntrack_rules(const PolicyGlobals& globals, std::vector<Rule>& chain, bool from_workload) {
+  for (const xt::CtState state : {xt::CtState::kEstablishedRelated, xt::CtState::kInvalid}) {
+    Rule rule;
+    (from_workload ? rule.in_interface : rule.out_interface) = prefix_wildcard(globals);
+    rule.ct_state = state;
+    rule.target = state == xt::CtState::kInvalid ? xt::Verdict::kDrop : xt::Verdict::kAccept;
+    chain.push_back(rule);
+  }
+}
+
+// IPv6 neighbour discovery and MLD between the node and its pods are never policy's business.
+void neighbour_discovery(const PolicyGlobals& globals, int family, std::vector<Rule>& chain,
+                         bool from_workload) {
+  if (family != 6) {
+    return;
+  }
+  for (const int type : {130, 131, 132, 133, 134, 135, 136, 143}) {
+    Rule rule;
+    (from_workload ? rule.in_interface : rule.out_interface) = prefix_wildcard(globals);
+    rule.protocol = kIcmp6;
+    rule.icmp = xt::IcmpMatch{static_cast<uint8_t>(type), -1};
+    chain.push_back(rule);
+  }
+}
+
+void failsafe(const PolicyGlobals& globals, std::vector<Rule>& chain,
+              const std::vector<ProtoPort>& ports, bool inbound) {
+  for (const ProtoPort& p : ports) {
+    if (!protocol_has_ports(p.protocol)) {
+      continue;
+    }
+    Rule rule;
+    (inbound ? rule.in_interface : rule.out_interface) = prefix_wildcard(globals);
+    rule.protocol = p.protocol;
+    rule.ports.push_back({false, false, {{p.port, p.port}}});
+    rule.comment = "failsafe";
+    chain.push_back(rule);
+  }
+}
+
 }  // namespace
+
+std::vector<xt::Rule> ChainRenderer::fixed_chain(const std::string& name) const {
+  std::vector<Rule> chain;
+  const PolicyGlobals& globals = model_.globals;
+  if (globals.interface_prefix.empty()) {
+    return chain;  // no workload interfaces known yet
+  }
+  Rule from_wl;
+  from_wl.in_interface = prefix_wildcard(globals);
+  Rule to_wl;
+  to_wl.out_interface = prefix_wildcard(globals);
+  if (name == kForwardChain) {
+    conntrack_rules(globals, chain, true);
+    conntrack_rules(globals, chain, false);
+    chain.push_back(with_target(from_wl, xt::Jump{kFromDispatch, false}));
+    chain.push_back(with_target(to_wl, xt::Jump{kToDispatch, false}));
+    chain.push_back(from_wl);  // ACCEPT: both directions' policies allowed it
+    chain.push_back(to_wl);
+  } else if (name == kInputChain) {
+    failsafe(globals, chain, globals.failsafe_inbound, true);
+    neighbour_discovery(globals, family_, chain, true);
+    conntrack_rules(globals, chain, true);
+    chain.push_back(with_target(from_wl, xt::Jump{kFromDispatch, false}));
+    chain.push_back(from_wl);
+  } else if (name == kOutputChain) {
+    failsafe(globals, chain, globals.failsafe_outbound, false);
+    neighbour_discovery(globals, family_, chain, false);
+    conntrack_rules(globals, chain, false);
+    chain.push_back(with_target(to_wl, xt::Jump{kToDispatch, false}));
+    chain.push_back(to_wl);
+  }
+  return chain;
+}
+
+std::vector<std::pair<std::string, std::string>> ChainRenderer::filter_builtin_jumps() {
+  return {{"INPUT", kInputChain}, {"FORWARD", kForwardChain}, {"OUTPUT", kOutputChain}};
+}
+
+std::vector<std::pair<std::string, std::string>> ChainRenderer::nat_builtin_jumps() {
+  return {{"POSTROUTING", kPostroutingChain}};
+}
+
+std::map<std::string, std::vector<xt::Rule>> ChainRenderer::nat_chains() const {
+  std::map<std::string, std::vector<Rule>> chains;
+  std::vector<Rule>& postrouting = chains[kPostroutingChain];
+  std::vector<Rule>& outgoing = chains[kNatOutgoingChain];
+  for (const IpPrefix& pool : of_family(model_.globals.nat_outgoing_pools, family_)) {
+    Rule rule;
+    rule.source = pool;
+    rule.target = xt::Jump{kNatOutgoingChain, false};
+    postrouting.push_back(rule);
+  }
+  // Pool traffic to any pool stays unmasqueraded; the rest leaves with the node's address.
+  for (const IpPrefix& pool : of_family(model_.globals.all_pools, family_)) {
+    Rule rule;
+    rule.destination = pool;
+    rule.target = xt::Verdict::kReturn;
+    outgoing.push_back(rule);
+  }
+  Rule masquerade;
+  masquerade.target = xt::Masquerade{};
+  outgoing.push_back(masquerade);
+  return chains;
+}
+
+std::vector<xt::Rule> ChainRenderer::policy_chain(const Policy& policy, bool ingress,
+                                                  InternalSets& internal) const {
+  std::vector<Rule> chain;
+  PolicyRenderer renderer(model_, family_, options_, internal);
+  for (const brindle::Rule& r : ingress ? policy.ingress : policy.egress) {
+    renderer.render_rule(r, chain);
+  }
+  return chain;
+}
+
+// Policies in order, then profiles; traffic from this node is allowed first (ingress).
+std::vector<xt::Rule> ChainRenderer::endpoint_chain(const EndpointChainKey& key) const {
+  std::vector<Rule> chain;
+  const uint32_t both = options_.accept_mark | options_.pass_mark;
+  chain.push_back(with_target(Rule{}, xt::SetMark{0, both}));
+  if (key.ingress) {
+    for (const IpPrefix& node : of_family(model_.globals.node_addresses, family_)) {
+      Rule rule;
+      rule.source = node;
+      rule.comment = "from this node";
+      chain.push_back(rule);  // ACCEPT
+    }
+  }
+  auto jump_unless_passed = [&](brindle_policy_kind_t kind, const std::string& id) {
+    const std::string target = policy_chain_name(kind, id, key.ingress);
+    Rule rule;
+    rule.mark = xt::MarkMatch{0, options_.pass_mark};
+    if (model_.has_policy(kind, id)) {
+      rule.target = xt::Jump{target, false};
+    } else {
+      rule.comment = "missing " + target;  // fail closed until it arrives
+      rule.target = xt::Verdict::kDrop;
+    }
+    chain.push_back(rule);
+    chain.push_back(return_if(options_.accept_mark));
+  };
+  if (!key.policies.empty()) {
+    for (const std::string& id : key.policies) {
+      jump_unless_passed(BRINDLE_POLICY_KIND_POLICY, id);
+    }
+    Rule drop;
+    drop.mark = xt::MarkMatch{0, options_.pass_mark};
+    drop.comment = "no policy allowed";
+    drop.target = xt::Verdict::kDrop;
+    chain.push_back(drop);
+    chain.push_back(with_target(Rule{}, xt::SetMark{0, options_.pass_mark}));
+  }
+  for (const std::string& id : key.profiles) {
+    jump_unless_passed(BRINDLE_POLICY_KIND_PROFILE, id);
+  }
+  Rule drop;
+  drop.comment = "no profile allowed";
+  drop.target = xt::Verdict::kDrop;
+  chain.push_back(drop);
+  return chain;
+}
+
+std::vector<xt::Rule> ChainRenderer::dispatch_chain(const std::vector<DispatchEntry>& entries,
+                                                    bool ingress) const {
+  std::vector<Rule> chain;
+  chain.reserve(entries.size() + 1);
+  for (const DispatchEntry& e : entries) {
+    Rule rule;
+    (ingress ? rule.out_interface : rule.in_interface) = e.match;
+    rule.target = xt::Jump{ingress ? e.to_chain : e.from_chain, true};
+    chain.push_back(std::move(rule));
+  }
+  Rule drop;
+  drop.comment = "unknown workload interface";
+  drop.target = xt::Verdict::kDrop;
+  chain.push_back(drop);
+  return chain;
+}
+
+std::string EndpointChainKey::chain_name() const {
+  std::string text = ingress ? "in|" : "out|";
+  for (const std::string& id : policies) {
+    text += id + ",";
+  }
+  text += "|";
+  for (const std::string& id : profiles) {
+    text += id + ",";
+  }
+  return std::string(ingress ? "brindle-tw-" : "brindle-fw-") + short_hash(text);
+}
+
+uint64_t fingerprint(const std::vector<xt::Rule>& rules) {
+  uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a over the rules' text, one line each
+  for (const xt::Rule& rule : rules) {
+    for (const char c : xt::describe(rule) + "\n") {
+      hash ^= static_cast<uint8_t>(c);
+      hash *= 0x100000001b3ull;
+    }
+  }
+  return hash;
+}
 
 bool protocol_has_ports(uint8_t protocol) {
   return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP ||
@@ -489,19 +492,18 @@ std::string temporary_set_name(std::string_view kernel_name) {
   return "brindle-t-" + short_hash(kernel_name);
 }
 
-std::string policy_chain(brindle_policy_kind_t kind, std::string_view id, bool ingress) {
+std::string policy_chain_name(brindle_policy_kind_t kind, std::string_view id, bool ingress) {
   const bool profile = kind == BRINDLE_POLICY_KIND_PROFILE;
   return std::string(profile ? (ingress ? "brindle-pri-" : "brindle-pro-")
                              : (ingress ? "brindle-pi-" : "brindle-po-")) +
          short_hash(id);
 }
 
-std::string endpoint_chain(std::string_view interface, bool ingress) {
-  return std::string(ingress ? "brindle-tw-" : "brindle-fw-") + std::string(interface);
-}
-
-Rendered render(const ModelView& model, xt::Family family, const Options& options) {
-  return Renderer(model, family, options).run();
+std::string dispatch_chain_name(std::string_view prefix, bool root, bool ingress) {
+  if (root) {
+    return ingress ? kToDispatch : kFromDispatch;
+  }
+  return std::string(ingress ? "brindle-twd-" : "brindle-fwd-") + std::string(prefix);
 }
 
 }  // namespace brindle::policy_iptables

@@ -178,6 +178,7 @@ void BgpRouting::apply() {
     inputs.remote_blocks.push_back(route);
   }
   inputs.node_address = host_.node_ipv4();
+  inputs.node_address6 = host_.node_ipv6();
   RenderedConfig rendered = render_bird_config(inputs);
   const bool running = bird_.running();
   if (running && applied_config_ == rendered.text) {

@@ -10,9 +10,12 @@
 namespace brindle::bgp {
 
 // Names of the fixed protocols in the rendered configuration (status and tests refer to them).
+// BIRD 2 protocols other than BGP carry one channel, so each exists once per family: the IPv6
+// one has the same name with a "6" suffix (brindle_blocks6, brindle_tunnels6, brindle_kernel6).
 inline constexpr const char* kStaticProtocol = "brindle_blocks";
 inline constexpr const char* kTunnelProtocol = "brindle_tunnels";
 inline constexpr const char* kKernelProtocol = "brindle_kernel";
+inline constexpr const char* kIpv6Suffix = "6";
 
 struct BirdInputs {
   BgpSettings settings;
@@ -20,6 +23,7 @@ struct BirdInputs {
   std::vector<RoutingPool> pools;
   std::vector<Route> local_blocks;  // LOCAL_BLOCK routes of this node
   IpPrefix node_address;            // router id fallback; its prefix is the local subnet
+  IpPrefix node_address6;           // the node's IPv6 address: source of IPv6 sessions
   std::string log_file;             // empty: log to stderr
   // REMOTE_BLOCK routes as the host formed them. Those of VXLAN pools are installed as given
   // (protocol static brindle_tunnels): BGP does not carry the tunnel address they go through.

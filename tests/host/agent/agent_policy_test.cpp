@@ -15,6 +15,7 @@
 #include "brindled_process.hpp"
 #include "cni_test_support.hpp"
 #include "etcd_datastore.hpp"
+#include "single_agent_fixture.hpp"
 
 namespace brindle {
 namespace {
@@ -45,6 +46,12 @@ struct ServedPod {
              static_cast<char*>(nullptr));
       _exit(127);
     }
+    // Listening before the test goes on: a probe must never race the listener's start.
+    for (int i = 0; i < 100 && run_shell("ip netns exec " + pod.name() + " ss -Hltn 'sport = :" +
+                                         std::to_string(kPort) + "' | grep -q .") != 0;
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
   ~ServedPod() {
     if (listener > 0) {
@@ -56,53 +63,11 @@ struct ServedPod {
   ServedPod& operator=(const ServedPod&) = delete;
 };
 
-class AgentPolicyTest : public ::testing::Test {
+class AgentPolicyTest : public test::SingleAgentTest {
  protected:
-  void SetUp() override {
-    etcd_ = std::make_unique<test::EtcdDatastore>();
-    dir_ = std::make_unique<test::TempDir>("agent-policy");
-    store_ = std::make_unique<ipam::Store>(etcd_->client());
-    model::IPPool pool;
-    pool.metadata.name = "pods";
-    pool.spec.cidr = model::IpPrefix::parse("198.18.8.0/24");
-    pool.spec.block_size = 28;
-    store_->create(pool);
-    socket_ = (dir_->path() / "run" / "brindled.sock").string();
-    health_port_ = test::free_port();
-    config_ = (dir_->path() / "brindle.toml").string();
-    std::ofstream(config_) << etcd_->node_config_toml("node-a") << "\n"
-                           << "[encapsulation]\nplugin = \"none\"\n\n"
-                           << "[policy]\nplugin = \"iptables\"\n\n"
-                           << "[control]\nsocket = \"" << socket_ << "\"\n"
-                           << "[health]\nlisten = \"127.0.0.1:" << health_port_ << "\"\n"
-                           << "[metrics]\nlisten = \"\"\n";
-    log_ = (dir_->path() / "brindled.log").string();
-    daemon_ = std::make_unique<test::Brindled>(config_, log_);
-    ASSERT_TRUE(wait_ready()) << log_tail();
-  }
-  void TearDown() override {
-    daemon_.reset();
-    if (HasFailure()) {
-      std::cerr << "brindled log:\n" << log_tail();
-    }
-  }
-
-  std::string log_tail() const {
-    std::ifstream in(log_);
-    std::string all((std::istreambuf_iterator<char>(in)), {});
-    return all.size() > 6000 ? all.substr(all.size() - 6000) : all;
-  }
-
-  bool wait_ready() {
-    for (int i = 0; i < 200; ++i) {
-      if (run_shell("curl -sf http://127.0.0.1:" + std::to_string(health_port_) +
-                    "/readyz >/dev/null 2>&1") == 0) {
-        return true;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
+  AgentPolicyTest()
+      : SingleAgentTest("198.18.8.0/24",
+                        "[encapsulation]\nplugin = \"none\"\n[policy]\nplugin = \"iptables\"\n") {}
 
   // ADD through brindle-cni with labels (and optionally a requested address) in runtimeConfig.
   PluginRun add(const std::string& container, const TestPod& pod, const std::string& name,
@@ -160,13 +125,6 @@ class AgentPolicyTest : public ::testing::Test {
               0)
         << out;
   }
-
-  std::unique_ptr<test::EtcdDatastore> etcd_;
-  std::unique_ptr<test::TempDir> dir_;
-  std::unique_ptr<ipam::Store> store_;
-  std::unique_ptr<test::Brindled> daemon_;
-  std::string socket_, config_, log_;
-  int health_port_ = 0;
 };
 
 constexpr const char* kDenyIngress = R"(apiVersion: brindle.network/v1

@@ -29,6 +29,7 @@
 #include "brindled_process.hpp"
 #include "cni_test_support.hpp"
 #include "etcd_datastore.hpp"
+#include "single_agent_fixture.hpp"
 
 namespace brindle {
 namespace {
@@ -41,55 +42,12 @@ using json = nlohmann::json;
 
 constexpr const char* kNodeAddress = "198.19.0.1";
 
-class AgentTest : public ::testing::Test {
+class AgentTest : public test::SingleAgentTest {
  protected:
-  void SetUp() override {
-    etcd_ = std::make_unique<test::EtcdDatastore>();
-    dir_ = std::make_unique<test::TempDir>("agent");
-    store_ = std::make_unique<ipam::Store>(etcd_->client());
-    model::IPPool pool;
-    pool.metadata.name = "pods";
-    pool.spec.cidr = model::IpPrefix::parse("198.18.0.0/24");
-    pool.spec.block_size = 28;
-    store_->create(pool);
-
-    socket_ = (dir_->path() / "run" / "brindled.sock").string();
-    health_port_ = test::free_port();
-    config_ = (dir_->path() / "brindle.toml").string();
-    std::ofstream(config_) << etcd_->node_config_toml("node-a") << "\n"
-                           << "[encapsulation]\nplugin = \"none\"\n\n"
-                           << "[control]\nsocket = \"" << socket_ << "\"\n"
-                           << "[health]\nlisten = \"127.0.0.1:" << health_port_ << "\"\n"
-                           << "[metrics]\nlisten = \"\"\n"
-                           << "[workload]\nempty_block_grace_seconds = 1\n";
-    // [node] ipv4 is added to the generated [node] table through the address on brt-up0.
-    log_ = (dir_->path() / "brindled.log").string();
-    daemon_ = std::make_unique<test::Brindled>(config_, log_);
-    ASSERT_TRUE(wait_ready()) << log_tail();
-  }
-  void TearDown() override {
-    daemon_.reset();
-    if (HasFailure()) {
-      std::cerr << "brindled log:\n" << log_tail();
-    }
-  }
-
-  std::string log_tail() const {
-    std::ifstream in(log_);
-    std::string all((std::istreambuf_iterator<char>(in)), {});
-    return all.size() > 6000 ? all.substr(all.size() - 6000) : all;
-  }
-
-  bool wait_ready() {
-    for (int i = 0; i < 200; ++i) {
-      if (run_shell("curl -sf http://127.0.0.1:" + std::to_string(health_port_) +
-                    "/readyz >/dev/null 2>&1") == 0) {
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
+  AgentTest()
+      : SingleAgentTest("198.18.0.0/24",
+                        "[encapsulation]\nplugin = \"none\"\n"
+                        "[workload]\nempty_block_grace_seconds = 1\n") {}
 
   std::string network_config() const {
     return json{{"cniVersion", "1.0.0"},
@@ -111,13 +69,6 @@ class AgentTest : public ::testing::Test {
     const std::string cidr = r.at("ips").at(0).at("address");
     return cidr.substr(0, cidr.find('/'));
   }
-
-  std::unique_ptr<test::EtcdDatastore> etcd_;
-  std::unique_ptr<test::TempDir> dir_;
-  std::unique_ptr<ipam::Store> store_;
-  std::unique_ptr<test::Brindled> daemon_;
-  std::string socket_, config_, log_;
-  int health_port_ = 0;
 };
 
 TEST_F(AgentTest, TwoPodsReachEachOtherAndTheNodeAndDelRemovesEveryTrace) {

@@ -1,6 +1,6 @@
 // The BIRD 2 configuration renderer: golden files for each topology (mesh, route reflector,
-// global peer, IPIP filters, VXLAN pools' routes as the host formed them), every one accepted by
-// the real `bird -p`, and clear errors for input BIRD could not take.
+// global peer, IPIP filters, VXLAN pools' routes as the host formed them, dual-stack), every one
+// accepted by the real `bird -p`, and clear errors for input BIRD could not take.
 //
 // BRINDLE_UPDATE_GOLDEN=1 rewrites the golden files from the renderer (review the diff!).
 #include <gtest/gtest.h>
@@ -87,7 +87,8 @@ Route local_block(const std::string& cidr, const std::string& pool_name, uint32_
 // Another node's block in the form the host (and the encapsulation) made it.
 Route remote_block(const std::string& cidr, const std::string& pool_name,
                    const std::string& gateway, const std::string& device = "", uint32_t flags = 0,
-                   brindle_encap_mode_t encap = BRINDLE_ENCAP_NONE) {
+                   brindle_encap_mode_t encap = BRINDLE_ENCAP_NONE,
+                   const std::string& node_address = "198.19.0.2/24") {
   Route r;
   r.type = BRINDLE_ROUTE_REMOTE_BLOCK;
   r.destination = IpPrefix::parse(cidr);
@@ -97,7 +98,7 @@ Route remote_block(const std::string& cidr, const std::string& pool_name,
   r.flags = flags;
   r.encap = encap;
   r.node = "node-b";
-  r.node_address = IpPrefix::parse("198.19.0.2/24");
+  r.node_address = IpPrefix::parse(node_address);
   return r;
 }
 
@@ -202,12 +203,6 @@ TEST(BirdConfig, VxlanPoolsInstalledAsFormedAndNoExportPoolsNotAdvertised) {
   expect_golden("vxlan", in);
 }
 
-TEST(BirdConfig, EmptyStateIsValid) {
-  BirdInputs in;
-  in.node_address = IpPrefix::parse("198.19.0.1/24");
-  EXPECT_EQ(bird_parse(render_bird_config(in).text), "");
-}
-
 template <typename Fn>
 std::string error_of(Fn&& fn) {
   try {
@@ -217,6 +212,144 @@ std::string error_of(Fn&& fn) {
     return e.what();
   }
   return "";
+}
+
+// The text between `from` and the next line that is exactly "}" (one protocol or filter).
+std::string block_of(const std::string& text, const std::string& from) {
+  const size_t at = text.find(from);
+  if (at == std::string::npos) {
+    return {};
+  }
+  return text.substr(at, text.find("\n}\n", at) + 3 - at);
+}
+
+BirdInputs dual_stack() {
+  BirdInputs in = base();
+  in.node_address6 = IpPrefix::parse("2001:db8::1/64");
+  in.pools = {pool("default", "198.18.0.0/16"), pool("default-v6", "2001:db8:1::/64")};
+  in.local_blocks = {local_block("198.18.1.0/26", "default"),
+                     local_block("2001:db8:1::/122", "default-v6"),
+                     local_block("2001:db8:1::40/122", "default-v6")};
+  return in;
+}
+
+// As in Calico: IPv6 blocks travel over sessions between IPv6 addresses (mesh over the nodes'
+// IPv6 addresses, BGPPeers with an IPv6 peerIP), IPv4 blocks over IPv4 sessions; the router id
+// stays the IPv4 one; each family has its blackholes, filters and kernel protocol.
+TEST(BirdConfig, DualStackMeshAndIpv6Peers) {
+  BirdInputs in = dual_stack();
+  in.pools.push_back(pool("vxlan-v6", "2001:db8:2::/64", BRINDLE_ENCAP_VXLAN,
+                          BRINDLE_POOL_MODE_ALWAYS, "vxlan6.brindle"));
+  in.pools.push_back(pool("private-v6", "2001:db8:3::/64", BRINDLE_ENCAP_NONE,
+                          BRINDLE_POOL_MODE_NEVER, "", BRINDLE_POOL_NO_EXPORT));
+  in.local_blocks.push_back(local_block("2001:db8:3::/122", "private-v6"));
+  in.remote_blocks = {
+      remote_block("2001:db8:2::40/122", "vxlan-v6", "2001:db8:ffff::2", "vxlan6.brindle",
+                   BRINDLE_ROUTE_ONLINK, BRINDLE_ENCAP_VXLAN, "2001:db8::2/64"),
+      remote_block("2001:db8:1::80/122", "default-v6", "2001:db8::2", "", 0, BRINDLE_ENCAP_NONE,
+                   "2001:db8::2/64")};
+  BgpPeer tor6 = peer("peer-tor6", BRINDLE_BGP_PEER_GLOBAL, "2001:db8::fe", 65001);
+  tor6.password = "v6secret";
+  tor6.port = 1179;
+  in.peers = {peer("mesh-node-b", BRINDLE_BGP_PEER_MESH, "198.19.0.2"),
+              peer("mesh6-node-b", BRINDLE_BGP_PEER_MESH, "2001:db8::2"), tor6};
+  const auto rendered = render_bird_config(in);
+  const std::string& text = rendered.text;
+  EXPECT_NE(text.find("router id 198.19.0.1;"), std::string::npos);
+  EXPECT_EQ(rendered.peers_by_protocol.size(), 3u);
+  EXPECT_EQ(rendered.peers_by_protocol.count("Mesh_mesh6_node_b"), 1u);
+
+  const std::string blocks6 = block_of(text, "protocol static brindle_blocks6 {");
+  EXPECT_EQ(blocks6,
+            "protocol static brindle_blocks6 {\n  ipv6;\n  route 2001:db8:1::/122 blackhole;\n"
+            "  route 2001:db8:1::40/122 blackhole;\n  route 2001:db8:3::/122 blackhole;\n}\n")
+      << text;
+  // IPv4 blocks are not in the IPv6 protocols and the other way round.
+  EXPECT_EQ(block_of(text, "protocol static brindle_blocks {").find("2001:db8"), std::string::npos);
+  // Only exportable IPv6 blocks are advertised, only over IPv6 sessions.
+  EXPECT_NE(block_of(text, "filter brindle_export6 {")
+                .find("if proto = \"brindle_blocks6\" && net ~ [ 2001:db8:1::/122, "
+                      "2001:db8:1::40/122 ] then accept;"),
+            std::string::npos)
+      << text;
+  // The host's route for the IPv6 VXLAN pool is installed as formed; the other remote block is
+  // learned over BGP.
+  EXPECT_EQ(block_of(text, "protocol static brindle_tunnels6 {"),
+            "protocol static brindle_tunnels6 {\n  ipv6;\n"
+            "  route 2001:db8:2::40/122 via 2001:db8:ffff::2%'vxlan6.brindle' onlink;\n}\n");
+  EXPECT_NE(block_of(text, "filter brindle_kernel_export6 {")
+                .find("if net ~ [ 2001:db8:2::/64+ ] then reject;"),
+            std::string::npos);
+  const std::string kernel6 = block_of(text, "protocol kernel brindle_kernel6 {");
+  EXPECT_NE(kernel6.find("ipv6 {\n    import none;\n    export filter brindle_kernel_export6;"),
+            std::string::npos)
+      << kernel6;
+  EXPECT_NE(kernel6.find("learn off;"), std::string::npos);
+  // IPv6 sessions: from the node's IPv6 address, ipv6 channel only.
+  const std::string peer6 = block_of(text, "template bgp brindle_peer6 {");
+  EXPECT_NE(peer6.find("local 2001:db8::1 as 64512;"), std::string::npos) << peer6;
+  EXPECT_NE(peer6.find("ipv6 {\n    import filter brindle_import6;\n"
+                       "    export filter brindle_export6;"),
+            std::string::npos)
+      << peer6;
+  EXPECT_EQ(peer6.find("ipv4"), std::string::npos) << peer6;
+  EXPECT_EQ(block_of(text, "template bgp brindle_peer {").find("ipv6"), std::string::npos);
+  EXPECT_EQ(block_of(text, "protocol bgp Mesh_mesh6_node_b from brindle_peer6 {"),
+            "protocol bgp Mesh_mesh6_node_b from brindle_peer6 {\n"
+            "  neighbor 2001:db8::2 as 64512;\n}\n");
+  EXPECT_EQ(block_of(text, "protocol bgp Global_peer_tor6 from brindle_peer6 {"),
+            "protocol bgp Global_peer_tor6 from brindle_peer6 {\n"
+            "  neighbor 2001:db8::fe port 1179 as 65001;\n  password \"v6secret\";\n}\n");
+  EXPECT_NE(text.find("protocol bgp Mesh_mesh_node_b from brindle_peer {"), std::string::npos);
+  expect_golden("dual-stack", in);
+}
+
+TEST(BirdConfig, RouteReflectorOverIpv6) {
+  BirdInputs in = dual_stack();
+  in.settings.route_reflector_cluster_id = "224.0.0.1";
+  in.settings.bfd = true;
+  in.peers = {peer("mesh6-node-b", BRINDLE_BGP_PEER_MESH, "2001:db8::2"),
+              peer("node6-node-b", BRINDLE_BGP_PEER_RR_CLIENT, "2001:db8::2"),
+              peer("node-node-b", BRINDLE_BGP_PEER_RR_CLIENT, "198.19.0.2")};
+  const auto rendered = render_bird_config(in);
+  EXPECT_EQ(rendered.peers_by_protocol.count("Mesh_mesh6_node_b"), 0u);
+  EXPECT_EQ(block_of(rendered.text, "protocol bgp RRClient_node6_node_b from brindle_peer6 {"),
+            "protocol bgp RRClient_node6_node_b from brindle_peer6 {\n"
+            "  neighbor 2001:db8::2 as 64512;\n  rr client;\n  rr cluster id 224.0.0.1;\n"
+            "  ipv6 {\n    import filter brindle_import6;\n"
+            "    export filter brindle_export_reflect6;\n  };\n}\n")
+      << rendered.text;
+  EXPECT_NE(block_of(rendered.text, "filter brindle_export_reflect6 {")
+                .find("if source = RTS_BGP && net ~ [ 2001:db8:1::/64+ ] then accept;"),
+            std::string::npos)
+      << rendered.text;
+  expect_golden("route-reflector-v6", in);
+}
+
+// An IPv6-only node needs a router id from the BGP settings; IPv6 sessions then have their
+// source address and IPv4 sessions none.
+TEST(BirdConfig, Ipv6OnlyNodeWithConfiguredRouterId) {
+  BirdInputs in = dual_stack();
+  in.node_address = IpPrefix();
+  in.pools = {pool("default-v6", "2001:db8:1::/64")};
+  in.local_blocks = {local_block("2001:db8:1::/122", "default-v6")};
+  in.peers = {peer("mesh6-node-b", BRINDLE_BGP_PEER_MESH, "2001:db8::2")};
+  EXPECT_EQ(error_of([&] { render_bird_config(in); }),
+            "routing bgp: no IPv4 router id: set the node's IPv4 address or BGP router id");
+  in.settings.router_id = IpPrefix::parse("198.19.7.7");
+  const std::string text = render_bird_config(in).text;
+  EXPECT_NE(text.find("router id 198.19.7.7;"), std::string::npos);
+  EXPECT_NE(text.find("template bgp brindle_peer {\n  local as 64512;"), std::string::npos) << text;
+  EXPECT_NE(text.find("template bgp brindle_peer6 {\n  local 2001:db8::1 as 64512;"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(bird_parse(text), "") << text;
+}
+
+TEST(BirdConfig, EmptyStateIsValid) {
+  BirdInputs in;
+  in.node_address = IpPrefix::parse("198.19.0.1/24");
+  EXPECT_EQ(bird_parse(render_bird_config(in).text), "");
 }
 
 TEST(BirdConfig, InputBirdCannotTakeIsRefusedByName) {
@@ -259,6 +392,15 @@ TEST(BirdConfig, InputBirdCannotTakeIsRefusedByName) {
   in.remote_blocks[0].gateway = IpPrefix();
   EXPECT_EQ(error_of([&] { render_bird_config(in); }),
             "routing bgp: route to 198.18.3.0/26 (VXLAN pool \"vxlan\") has no IPv4 gateway");
+
+  in = dual_stack();
+  in.pools = {pool("vxlan-v6", "2001:db8:2::/64", BRINDLE_ENCAP_VXLAN, BRINDLE_POOL_MODE_ALWAYS,
+                   "vxlan6.brindle")};
+  in.remote_blocks = {remote_block("2001:db8:2::40/122", "vxlan-v6", "198.18.3.0", "vxlan6.brindle",
+                                   BRINDLE_ROUTE_ONLINK, BRINDLE_ENCAP_VXLAN, "2001:db8::2/64")};
+  EXPECT_EQ(error_of([&] { render_bird_config(in); }),
+            "routing bgp: route to 2001:db8:2::40/122 (VXLAN pool \"vxlan-v6\") has no IPv6 "
+            "gateway");
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // brindle-routing-bgp.so loaded through the host's loader and driven through the routing C ABI,
 // with the real bird2 in two scratch network namespaces joined by a veth (198.19.0.1 and
-// 198.19.0.2, AS 64512). Every call into a plugin runs on a thread inside its node's namespace,
-// so BIRD starts there; every BIRD is stopped at the end, also on failure.
+// 198.19.0.2, AS 64512; 2001:db8::1 and 2001:db8::2 for the dual-stack case). Every call into a
+// plugin runs on a thread inside its node's namespace, so BIRD starts there; every BIRD is stopped
+// at the end, also on failure.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -123,13 +125,16 @@ struct Desired {
 class Node {
  public:
   Node(const nl::ScratchNetns& ns, const std::string& address, const std::string& state_dir,
-       bool stop_on_destroy = true)
+       bool stop_on_destroy = true, const std::string& address6 = {})
       : ns_(ns), state_dir_(state_dir) {
     const std::string toml = "state_dir = \"" + state_dir +
                              "\"\nstop_on_destroy = " + (stop_on_destroy ? "true" : "false") + "\n";
     brindle::loader::HostEnvironment env;
     env.node.name = "node-" + address;
     env.node.ipv4 = brindle::strings::parse_ip_prefix(address);
+    if (!address6.empty()) {
+      env.node.ipv6 = brindle::strings::parse_ip_prefix(address6);
+    }
     env.request_refresh = [this](PluginKind) { ++refresh_requests_; };
     plugin_ = ns.run([&] {
       return std::make_unique<LoadedPlugin>(
@@ -258,6 +263,20 @@ class Node {
     return std::nullopt;
   }
 
+  // Every peer, once all `count` of them are Established.
+  std::optional<std::vector<Peer>> all_established(size_t count) {
+    const Status s = status();
+    if (!s.result.ok() || s.peers.size() != count) {
+      return std::nullopt;
+    }
+    for (const Peer& p : s.peers) {
+      if (!p.established) {
+        return std::nullopt;
+      }
+    }
+    return s.peers;
+  }
+
   // The pid BIRD wrote, if that process still runs (a zombie does not).
   pid_t bird_pid() const {
     const std::string text = read_file(state_dir_ + "/bird.pid");
@@ -333,13 +352,22 @@ class RoutingBgpTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  Node& start_a() {
-    node_a_ = std::make_unique<Node>(ns_a_, "198.19.0.1/24", dir_ + "/a");
+  Node& start_a(const std::string& address6 = {}) {
+    node_a_ = std::make_unique<Node>(ns_a_, "198.19.0.1/24", dir_ + "/a", true, address6);
     return *node_a_;
   }
-  Node& start_b() {
-    node_b_ = std::make_unique<Node>(ns_b_, "198.19.0.2/24", dir_ + "/b");
+  Node& start_b(const std::string& address6 = {}) {
+    node_b_ = std::make_unique<Node>(ns_b_, "198.19.0.2/24", dir_ + "/b", true, address6);
     return *node_b_;
+  }
+  // IPv6 on the underlay too (nodad: usable at once, BIRD can bind to it).
+  void add_ipv6_underlay() {
+    for (const auto& [ns, dev, address] : {std::tuple{&ns_a_, "bgp-a", "2001:db8::1/64"},
+                                           std::tuple{&ns_b_, "bgp-b", "2001:db8::2/64"}}) {
+      const std::string command =
+          "ip -n " + ns->name() + " addr add " + address + " dev " + dev + " nodad";
+      ASSERT_EQ(std::system(command.c_str()), 0) << command;
+    }
   }
 
   static Desired desired_a() {
@@ -696,6 +724,94 @@ TEST_F(RoutingBgpTest, DestroyKeepsBirdRunningByDefaultAndTheNextInstanceAdoptsI
   next.destroy();
   EXPECT_EQ(next.bird_pid(), -1);
   first.reset();
+}
+
+// Dual stack as in Calico: the IPv4 session carries IPv4 blocks, a second session between the
+// nodes' IPv6 addresses carries IPv6 blocks (next hop: the node's IPv6 address). IPv6 blocks are
+// blackholed locally, installed in the peer's IPv6 table with `proto bird`, and withdrawn when
+// the block goes; IPv6 routes with `proto bird` that BIRD does not want are removed at its start
+// (as for IPv4), other IPv6 routes are left alone.
+TEST_F(RoutingBgpTest, DualStackCarriesIpv6BlocksOverAnIpv6Session) {
+  add_ipv6_underlay();
+  // A previous BIRD's route (its protocol number, BIRD's kernel metric 32): ours.
+  const std::string stale = "2001:db8:1:ff::/122";
+  const std::string foreign = "2001:db8:1:fe::/122";  // someone else's
+  const std::string add = "ip -n " + ns_a_.name() + " -6 route add blackhole ";
+  ASSERT_EQ(std::system((add + stale + " proto bird metric 32").c_str()), 0);
+  ASSERT_EQ(std::system((add + foreign + " proto static metric 32").c_str()), 0);
+  Node& a = start_a("2001:db8::1/64");
+  Node& b = start_b("2001:db8::2/64");
+  const std::vector<TestPool> pools = {{"default", "198.18.0.0/18", BRINDLE_ENCAP_NONE, 0},
+                                       {"default-v6", "2001:db8:1::/64", BRINDLE_ENCAP_NONE, 0}};
+  const Desired da = {pools,
+                      {{"198.18.1.0/26", "default"}, {"2001:db8:1::/122", "default-v6"}},
+                      {{"mesh-node-b", "198.19.0.2"}, {"mesh6-node-b", "2001:db8::2"}}};
+  const Desired db = {pools,
+                      {{"198.18.2.0/26", "default"}, {"2001:db8:1::40/122", "default-v6"}},
+                      {{"mesh-node-a", "198.19.0.1"}, {"mesh6-node-a", "2001:db8::1"}}};
+  for (auto [node, d] : {std::pair{&a, da}, std::pair{&b, db}}) {
+    ASSERT_TRUE(node->update(d).ok());
+    ASSERT_TRUE(node->in_sync().ok());
+    const CallResult applied = node->apply();
+    ASSERT_TRUE(applied.ok()) << applied.message;
+  }
+  ASSERT_TRUE(eventually([&] { return a.all_established(2) && b.all_established(2); }))
+      << a.birdc("show protocols all") << b.birdc("show protocols all");
+  const std::vector<Peer> peers_a = *a.all_established(2);
+  const auto v6 = std::find_if(peers_a.begin(), peers_a.end(),
+                               [](const Peer& p) { return p.name == "mesh6-node-b"; });
+  ASSERT_NE(v6, peers_a.end());
+  EXPECT_EQ(v6->address, "2001:db8::2");
+  EXPECT_EQ(v6->type, "mesh");
+  EXPECT_EQ(a.status().ready, 1);
+
+  // Each block in the other node's kernel, through the underlay address of its family.
+  EXPECT_TRUE(eventually([&] {
+    return b.ip("-6 route show 2001:db8:1::/122 proto bird").find("via 2001:db8::1 dev bgp-b") !=
+           std::string::npos;
+  })) << b.ip("-6 route")
+      << b.birdc("show route all");
+  EXPECT_TRUE(eventually([&] {
+    return a.ip("-6 route show 2001:db8:1::40/122 proto bird").find("via 2001:db8::2 dev bgp-a") !=
+           std::string::npos;
+  })) << a.ip("-6 route");
+  EXPECT_TRUE(eventually([&] {
+    return b.ip("route show 198.18.1.0/26 proto bird").find("via 198.19.0.1 dev bgp-b") !=
+           std::string::npos;
+  })) << b.ip("route");
+  EXPECT_NE(a.ip("-6 route show 2001:db8:1::/122").find("blackhole"), std::string::npos)
+      << a.ip("-6 route");
+  EXPECT_NE(a.ip("-6 route show 2001:db8:1::/122").find("proto bird"), std::string::npos);
+  // Each session carries its own family only.
+  const std::string over_v6 = b.birdc("show route protocol Mesh_mesh6_node_a");
+  EXPECT_NE(over_v6.find("2001:db8:1::/122"), std::string::npos) << over_v6;
+  EXPECT_EQ(over_v6.find("198.18."), std::string::npos) << over_v6;
+  const std::string over_v4 = b.birdc("show route protocol Mesh_mesh_node_a");
+  EXPECT_NE(over_v4.find("198.18.1.0/26"), std::string::npos) << over_v4;
+  EXPECT_EQ(over_v4.find("2001:db8:"), std::string::npos) << over_v4;
+
+  // Ownership in the IPv6 table: the stale `proto bird` route goes, the foreign one stays.
+  EXPECT_TRUE(eventually([&] { return a.ip("-6 route show " + stale).empty(); }))
+      << a.ip("-6 route");
+  EXPECT_NE(a.ip("-6 route show " + foreign).find("blackhole"), std::string::npos)
+      << a.ip("-6 route");
+
+  // Node A gives its IPv6 block up: B loses the route, A its blackhole; IPv4 is untouched.
+  Desired without = da;
+  without.local_blocks = {{"198.18.1.0/26", "default"}};
+  ASSERT_TRUE(a.update(without, {"2001:db8:1::/122"}).ok());
+  const CallResult applied = a.apply();
+  ASSERT_TRUE(applied.ok()) << applied.message;
+  EXPECT_TRUE(eventually([&] { return b.ip("-6 route show 2001:db8:1::/122").empty(); }))
+      << b.ip("-6 route");
+  EXPECT_TRUE(eventually([&] { return a.ip("-6 route show 2001:db8:1::/122").empty(); }))
+      << a.ip("-6 route");
+  EXPECT_NE(b.ip("route show 198.18.1.0/26 proto bird").find("via 198.19.0.1"), std::string::npos)
+      << b.ip("route");
+  EXPECT_NE(a.ip("-6 route show 2001:db8:1::40/122 proto bird").find("via 2001:db8::2"),
+            std::string::npos)
+      << a.ip("-6 route");
+  EXPECT_TRUE(a.all_established(2).has_value()) << a.birdc("show protocols");
 }
 
 TEST_F(RoutingBgpTest, UnknownAndBadKeysAreConfigErrorsNamingTheLocation) {
