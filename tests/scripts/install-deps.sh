@@ -15,7 +15,7 @@ packages=(
   iproute2 iputils-ping procps psmisc openssl curl
   socat  # the lab's TCP listeners and probes
   iptables ipset  # iptables-legacy(-save/-restore) and ipset: inspect and benchmark policy-iptables
-  iperf3  # datapath benchmarks
+  iperf3 jq  # datapath benchmarks (tests/bench/datapath)
   etcd-server etcd-client
   bird2  # routing-bgp drives BIRD 2; its tests run it in scratch namespaces
   containernetworking-plugins  # the ptp + host-local reference of the CNI benchmark

@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# Datapath benchmark (issue 5): pod-to-pod throughput and latency across two nodes, Brindle against
+# bare kernel references built in the same run.
+#
+#   tests/bench/datapath/datapath.sh [--build-dir DIR] [--id ID] [--duration S] [--rounds N]
+#                                    [--policies N]
+#
+# Variants (each: iperf3 TCP for --duration seconds (default 5) with 1 and with 4 streams, and
+# ping RTT avg over 200 pings at a 10 ms interval; with --rounds N (default 3) the median of N):
+#   a   bare reference: two namespaces joined by veth pairs through a router namespace, plain
+#       routes, no Brindle (ratios are against this row)
+#   a2  bare, lab-shaped: pod ns - veth - node ns - veth - bridge - veth - node ns - veth - pod ns,
+#       plain routes, no Brindle (the same hops as a lab pod-to-pod path)
+#   b   brindle-lab --encap none, 2 nodes, client pod on node1, server pod on node2
+#   c   brindle-lab --encap vxlan (same), no policy selects the pods
+#   d1  c + 1 Kubernetes NetworkPolicy allowing the traffic (both pods isolated, ingress+egress)
+#   dN  c + N policies (default 100): N-1 that select both pods but never match the traffic, plus
+#       the one that allows it
+# The lab always runs the iptables policy plugin (configs/brindle.toml), so b and c include its
+# chains (no policy: the namespace profile allows). "rules" = iptables filter rules in brindle-*
+# chains on the server's node. Numbers depend on the machine's load: on a shared 2-core machine
+# they are noisy; compare rows of the same run only.
+#
+# The lab is `tests/lab/brindle-lab --id ID` (default dpbench); it is torn down (`down`) at the end
+# and on failure, as are the reference namespaces (dpref-<id>-*).
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/../../.."
+lab=tests/lab/brindle-lab
+build_dir=${BRINDLE_BUILD_DIR:-build/default} id=dpbench duration=5 rounds=3 policies=100
+while (($#)); do
+  case $1 in
+    --build-dir) build_dir=$2; shift 2 ;;
+    --id) id=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --policies) policies=$2; shift 2 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[[ $id =~ ^[a-z0-9]{1,16}$ ]] || { echo "--id $id: 1 to 16 of [a-z0-9]" >&2; exit 2; }
+for v in duration rounds policies; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "--$v ${!v}: a positive number" >&2; exit 2; }
+done
+((policies >= 2)) || { echo "--policies $policies: at least 2" >&2; exit 2; }
+((EUID == 0)) || { echo "run as root (network namespaces)" >&2; exit 1; }
+for tool in iperf3 jq ping ip; do
+  command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
+done
+build_dir=$(readlink -f "$build_dir")
+export BRINDLE_BUILD_DIR=$build_dir
+
+tmp=$(mktemp -d)
+lab_up=0
+ref_prefix="dpref-$id-"
+ref_namespaces() { ip netns list | awk '{print $1}' | grep -E "^$ref_prefix" || true; }
+# Stops the iperf3 server recorded in <pidfile> (started by this script).
+stop_server() {
+  local pidfile=$1 pid i
+  [[ -s $pidfile ]] || return 0
+  pid=$(<"$pidfile")
+  rm -f "$pidfile"
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+ref_down() {
+  local ns
+  stop_server "$tmp/iperf3-a.pid"
+  stop_server "$tmp/iperf3-a2.pid"
+  for ns in $(ref_namespaces); do ip netns del "$ns" 2>/dev/null || true; done
+}
+cleanup() {
+  local rc=$? f
+  for f in "$tmp"/iperf3-*.pid; do stop_server "$f"; done
+  ref_down
+  if ((lab_up)); then "$lab" --id "$id" --build-dir "$build_dir" down >/dev/null 2>&1 || true; fi
+  rm -rf "$tmp"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { echo "==> $*" >&2; }
+
+# --- measurement --------------------------------------------------------------------------------
+# A variant is measured through two command prefixes (client side and server side) that run a
+# command in the client's / the server's namespace, and the server's address.
+median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+iperf_tcp() {  # iperf_tcp <streams> <server ip> <client cmd...> -> Gbit/s received
+  local streams=$1 ip=$2 out i
+  shift 2
+  for ((i = 0; i < 20; i++)); do
+    if out=$("$@" iperf3 -c "$ip" -t "$duration" -P "$streams" -J 2>/dev/null); then
+      jq -r '.end.sum_received.bits_per_second / 1e9' <<<"$out"
+      return 0
+    fi
+    sleep 0.2  # the server may still be starting
+  done
+  echo "iperf3 -c $ip -P $streams failed: $(jq -r '.error // empty' <<<"$out" 2>/dev/null)" >&2
+  return 1
+}
+
+ping_avg() {  # ping_avg <server ip> <client cmd...> -> avg RTT in ms
+  local ip=$1 out
+  shift
+  out=$("$@" ping -n -q -c 200 -i 0.01 -W 1 "$ip") || { echo "ping $ip failed: $out" >&2; return 1; }
+  grep -q ' 0% packet loss' <<<"$out" || echo "warning: ping to $ip lost packets: $(grep 'packet loss' <<<"$out")" >&2
+  sed -n 's|^rtt min/avg/max/mdev = [0-9.]*/\([0-9.]*\)/.*|\1|p' <<<"$out"
+}
+
+# Every variant is measured in rounds paired with the reference a (a, variant, a, variant, ...):
+# the load of a shared machine drifts, so each ratio is taken against the reference measured in
+# the same round, and the figure shown is the median over the rounds. A client is a function that
+# runs its arguments in the client's namespace.
+start_server() {  # start_server <key> <address> <cmd prefix...>: iperf3 -s in the server's namespace
+  local key=$1 ip=$2
+  shift 2
+  "$@" iperf3 -s -D -B "$ip" -I "$tmp/iperf3-$key.pid" >/dev/null
+}
+measure_once() {  # measure_once <client fn> <server address> -> "tcp1 tcp4 rtt"
+  local t1 t4 rtt
+  t1=$(iperf_tcp 1 "$2" "$1")
+  t4=$(iperf_tcp 4 "$2" "$1")
+  rtt=$(ping_avg "$2" "$1")
+  echo "$t1 $t4 $rtt"
+}
+# measure <key> <client fn> <server address> <rules>: appends "key tcp1 tcp4 rtt ratio1 ratio4
+# ratio_rtt rules" to $tmp/results (medians over the rounds; ratios against a of the same round);
+# a's own figures go to $tmp/ref.
+measure() {
+  local key=$1 client=$2 ip=$3 rules=$4 r x a c
+  : >"$tmp/rounds"
+  for ((r = 1; r <= rounds; r++)); do
+    a=$(measure_once client_a "$ip_a")
+    x=$(measure_once "$client" "$ip")
+    echo "$a" >>"$tmp/ref"
+    echo "$x $a" >>"$tmp/rounds"
+    # shellcheck disable=SC2086
+    printf '    %-4s round %d: tcp x1 %5.2f Gbit/s, x4 %5.2f Gbit/s, rtt %.3f ms   (a: %5.2f, %5.2f, %.3f)\n' \
+      "$key" "$r" $x $a >&2
+  done
+  {
+    printf '%s' "$key"
+    for c in 1 2 3; do printf ' %s' "$(awk -v c=$c '{print $c}' "$tmp/rounds" | median)"; done
+    for c in 1 2 3; do printf ' %s' "$(awk -v c=$c '{print $c / $(c + 3)}' "$tmp/rounds" | median)"; done
+    echo " $rules"
+  } >>"$tmp/results"
+}
+
+# --- a: the bare reference, pod ns - router ns - pod ns ------------------------------------------
+ref_veth() {  # ref_veth <ns1> <if1> <ip1/len> <ns2> <if2> <ip2/len>
+  ip -n "$1" link add "$2" type veth peer name "$5" netns "$4"
+  ip -n "$1" addr add "$3" dev "$2"
+  ip -n "$4" addr add "$6" dev "$5"
+  ip -n "$1" link set "$2" up
+  ip -n "$4" link set "$5" up
+}
+ref_ns() {
+  local ns
+  for ns in "$@"; do
+    ip netns add "$ref_prefix$ns"
+    ip -n "$ref_prefix$ns" link set lo up
+  done
+}
+
+ip_a=198.18.2.2
+client_a() { ip netns exec "${ref_prefix}a" "$@"; }
+ref_router_up() {
+  local a=${ref_prefix}a r=${ref_prefix}r b=${ref_prefix}b
+  say "a: bare reference ($a - $r - $b, veth pairs, plain routes)"
+  ref_ns a r b
+  ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
+  ref_veth "$a" eth0 198.18.1.2/24 "$r" eth1 198.18.1.1/24
+  ref_veth "$b" eth0 198.18.2.2/24 "$r" eth2 198.18.2.1/24
+  ip -n "$a" route add default via 198.18.1.1
+  ip -n "$b" route add default via 198.18.2.1
+  start_server a "$ip_a" ip netns exec "$b"
+}
+
+# --- a2: bare, the lab's shape: pod - node - underlay bridge - node - pod --------------------------
+ip_a2=198.18.2.2
+client_a2() { ip netns exec "${ref_prefix}pa" "$@"; }
+ref_labshape_up() {
+  local pa=${ref_prefix}pa n1=${ref_prefix}n1 ul=${ref_prefix}ul n2=${ref_prefix}n2 pb=${ref_prefix}pb
+  say "a2: bare, lab-shaped ($pa - $n1 - bridge in $ul - $n2 - $pb, plain routes)"
+  ref_ns pa n1 ul n2 pb
+  ip netns exec "$n1" sysctl -qw net.ipv4.ip_forward=1
+  ip netns exec "$n2" sysctl -qw net.ipv4.ip_forward=1
+  ip -n "$ul" link add br0 type bridge
+  ip -n "$ul" link set br0 up
+  ref_veth "$pa" eth0 198.18.1.2/24 "$n1" pod0 198.18.1.1/24
+  ref_veth "$pb" eth0 198.18.2.2/24 "$n2" pod0 198.18.2.1/24
+  ip -n "$ul" link add n1 type veth peer name eth0 netns "$n1"
+  ip -n "$ul" link add n2 type veth peer name eth0 netns "$n2"
+  ip -n "$n1" addr add 198.19.1.11/24 dev eth0
+  ip -n "$n2" addr add 198.19.1.12/24 dev eth0
+  local ns port
+  for port in n1 n2; do ip -n "$ul" link set "$port" master br0 up; done
+  for ns in "$n1" "$n2"; do ip -n "$ns" link set eth0 up; done
+  ip -n "$pa" route add default via 198.18.1.1
+  ip -n "$pb" route add default via 198.18.2.1
+  ip -n "$n1" route add 198.18.2.0/24 via 198.19.1.12
+  ip -n "$n2" route add 198.18.1.0/24 via 198.19.1.11
+  start_server a2 "$ip_a2" ip netns exec "$pb"
+}
+
+# --- b, c, d: the lab --------------------------------------------------------------------------------
+L() { "$lab" --id "$id" "$@"; }
+
+# iptables filter rules in brindle-* chains on node <i> (the policy plugin's).
+policy_rules() { L node-exec "$1" iptables-legacy-save -t filter | grep -c '^-A brindle-' || true; }
+policy_chains() { L node-exec "$1" iptables-legacy-save -t filter | grep -c '^:brindle-p[io]-' || true; }
+
+lab_up() {  # lab_up <none|vxlan>
+  say "lab $id: up, 2 nodes, --encap $1 (binaries from $build_dir)"
+  lab_up=1
+  "$lab" --id "$id" --build-dir "$build_dir" up --nodes 2 --encap "$1" --pods-per-node 0 \
+    --no-matrix >"$tmp/lab-up.log" 2>&1 || { cat "$tmp/lab-up.log" >&2; return 1; }
+  L pod-add 1 cli --labels app=bench,role=client --ports "" >/dev/null
+  L pod-add 2 srv --labels app=bench,role=server --ports "" >/dev/null
+  L wait-converged 30 >/dev/null || { echo "lab $id: pods not converged" >&2; return 1; }
+  start_server lab "$(L info ip-srv)" "$lab" --id "$id" pod-exec srv
+}
+lab_down() {
+  stop_server "$tmp/iperf3-lab.pid"
+  L down >/dev/null
+  lab_up=0
+}
+client_lab() { "$lab" --id "$id" pod-exec cli "$@"; }
+measure_lab() {  # measure_lab <label>
+  measure "$1" client_lab "$(L info ip-srv)" "$(policy_rules 2)"
+}
+
+# Kubernetes NetworkPolicies in namespace lab: <count>-1 fillers selecting both pods (ingress and
+# egress rules that never match the benchmark traffic: other addresses and ports), then one that
+# allows everything between the pods of the namespace.
+write_policies() {  # write_policies <count> <file>
+  local count=$1 i
+  for ((i = 1; i < count; i++)); do
+    cat <<EOF
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: filler-$(printf '%03d' "$i"), namespace: lab}
+spec:
+  podSelector: {matchLabels: {app: bench}}
+  policyTypes: [Ingress, Egress]
+  ingress: [{from: [{ipBlock: {cidr: 198.18.250.$((i % 250 + 1))/32}}], ports: [{protocol: TCP, port: $((20000 + i))}]}]
+  egress: [{to: [{ipBlock: {cidr: 198.18.251.$((i % 250 + 1))/32}}], ports: [{protocol: UDP, port: $((20000 + i))}]}]
+EOF
+  done
+  cat <<EOF
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: zz-allow-bench, namespace: lab}
+spec:
+  podSelector: {matchLabels: {app: bench}}
+  policyTypes: [Ingress, Egress]
+  ingress: [{from: [{podSelector: {matchLabels: {app: bench}}}]}]
+  egress: [{to: [{podSelector: {matchLabels: {app: bench}}}]}]
+EOF
+} >"$2"
+
+# Applies <count> policies and waits until both nodes have a pi and a po chain for each of them and
+# the pods still reach each other.
+apply_policies() {  # apply_policies <count>
+  local count=$1 deadline i ok
+  write_policies "$count" "$tmp/policies-$count.yaml"
+  L ctl apply -f "$tmp/policies-$count.yaml" >/dev/null
+  deadline=$((SECONDS + 120))
+  while :; do
+    ok=1
+    for i in 1 2; do (($(policy_chains "$i") >= 2 * count)) || ok=0; done
+    ((ok)) && break
+    ((SECONDS < deadline)) || { echo "policy chains for $count policies not programmed within 120 s" >&2; return 1; }
+    sleep 0.5
+  done
+  L pod-exec cli ping -c1 -W2 "$(L info ip-srv)" >/dev/null ||
+    { echo "client does not reach server with $count policies" >&2; return 1; }
+}
+
+# --- run ---------------------------------------------------------------------------------------------
+[[ -z $(ref_namespaces) ]] || { echo "namespaces $ref_prefix* exist: another run with --id $id?" >&2; exit 1; }
+say "datapath benchmark: iperf3 TCP ${duration}s x1 and x4 streams, ping 200 x 10 ms; median of $rounds round(s); load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cpus"
+ref_router_up
+ref_labshape_up
+measure a2 client_a2 "$ip_a2" -
+stop_server "$tmp/iperf3-a2.pid"
+lab_up none
+measure_lab b
+lab_down
+lab_up vxlan
+measure_lab c
+say "d1: 1 NetworkPolicy"
+apply_policies 1
+measure_lab d1
+say "d$policies: $policies NetworkPolicies"
+apply_policies "$policies"
+measure_lab "d$policies"
+lab_down
+ref_down
+
+# --- table -------------------------------------------------------------------------------------------
+describe() {
+  case $1 in
+    a) echo "bare: veth - router ns - veth" ;;
+    a2) echo "bare, lab-shaped (node ns, bridge)" ;;
+    b) echo "brindle, encap none" ;;
+    c) echo "brindle, encap vxlan" ;;
+    d1) echo "brindle vxlan, 1 NetworkPolicy" ;;
+    d*) echo "brindle vxlan, ${1#d} NetworkPolicies" ;;
+  esac
+}
+echo
+echo "pod-to-pod datapath across two nodes (iperf3 TCP ${duration}s, ping 200 x 10 ms; medians of $rounds rounds;"
+echo "ratios: median of (variant / a) over rounds each paired with a measurement of a)"
+printf '%-4s %-36s %8s %6s %8s %6s %8s %6s %6s\n' "" variant "tcp x1" "" "tcp x4" "" "rtt avg" "" rules
+printf '%-4s %-36s %8s %6s %8s %6s %8s %6s %6s\n' "" "" "Gbit/s" "vs a" "Gbit/s" "vs a" "ms" "vs a" ""
+{
+  printf 'a'
+  for c in 1 2 3; do printf ' %s' "$(awk -v c=$c '{print $c}' "$tmp/ref" | median)"; done
+  echo " 1 1 1 -"
+  cat "$tmp/results"
+} | while read -r key t1 t4 rtt r1 r4 rr rules; do
+  awk -v k="$key" -v d="$(describe "$key")" -v t1="$t1" -v t4="$t4" -v r="$rtt" -v n="$rules" \
+    -v r1="$r1" -v r4="$r4" -v rr="$rr" \
+    'BEGIN { printf "%-4s %-36s %8.2f %5.0f%% %8.2f %5.0f%% %8.3f %5.2fx %6s\n", k, d, t1, 100 * r1, t4, 100 * r4, r, rr, n }'
+done
+echo "a: every measurement of a in the run ($(grep -c . "$tmp/ref")); goals (issue 5, TCP vs the bare reference):"
+echo "encap none >= 95%, vxlan >= 80%; policy cost flat: d1 ~ d$policies. rules = iptables rules in brindle-* chains"
+echo "on the server's node (the policy plugin's). machine: $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg) at the end."
