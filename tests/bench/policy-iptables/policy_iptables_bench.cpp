@@ -21,7 +21,6 @@
 // Options: --sizes 1000,5000,10000  --rounds 5  --no-traffic  --traffic-rounds 6  --traffic-control
 // (both labs with 1 policy: the noise floor of the per-packet comparison)
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -50,6 +49,7 @@
 #include "brindle/policy.h"
 #include "brindle/policy/c_abi.hpp"
 #include "brindle/policy/engine.hpp"
+#include "plugin_library.hpp"
 
 namespace {
 
@@ -181,20 +181,8 @@ struct BenchHost {
 
 class Plugin {
  public:
-  Plugin() {
-    library_ = dlopen(BRINDLE_POLICY_IPTABLES_PLUGIN, RTLD_NOW | RTLD_LOCAL);
-    if (library_ == nullptr) {
-      throw std::runtime_error(std::string("dlopen: ") + dlerror());
-    }
-    auto entry =
-        reinterpret_cast<brindle_plugin_entry_fn>(dlsym(library_, BRINDLE_PLUGIN_ENTRY_SYMBOL));
-    if (entry == nullptr) {
-      throw std::runtime_error(std::string("dlsym: ") + dlerror());
-    }
-    descriptor_ = entry();
-    vtable_ = static_cast<const brindle_policy_vtable_t*>(descriptor_->vtable);
-  }
-  ~Plugin() { destroy(); }  // the library stays loaded (plugin objects never outlive it)
+  Plugin() : library_(BRINDLE_POLICY_IPTABLES_PLUGIN) {}
+  ~Plugin() { destroy(); }  // before the library goes
   Plugin(const Plugin&) = delete;
   Plugin& operator=(const Plugin&) = delete;
 
@@ -252,9 +240,9 @@ class Plugin {
     }
   }
 
-  void* library_ = nullptr;
-  const brindle_plugin_descriptor_t* descriptor_ = nullptr;
-  const brindle_policy_vtable_t* vtable_ = nullptr;
+  test::PluginLibrary library_;
+  const brindle_plugin_descriptor_t* descriptor_ = library_.descriptor();
+  const brindle_policy_vtable_t* vtable_ = library_.vtable<brindle_policy_vtable_t>();
   brindle_instance_t* instance_ = nullptr;
 };
 

@@ -1,158 +1,31 @@
 // brindle-encap-none.so, loaded with dlopen through its entry symbol (as the host's loader does)
-// and driven only through the C ABI with a small host services table.
-#include <dlfcn.h>
+// and driven only through the C ABI with the shared test host services table.
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "brindle/abi.h"
 #include "brindle/encap.h"
 #include "brindle/netlink/netlink.hpp"
 #include "brindle/netlink/netns.hpp"
 #include "brindle/routing.h"
+#include "plugin_test_host.hpp"
 
 namespace {
 
 using brindle::netlink::IpPrefix;
+using brindle::test::contains;
+using brindle::test::PluginLibrary;
+using brindle::test::TestHost;
 
-// A host services table whose configuration section is a list of keys with integer or string
-// values, each "located" at a line of a pretend brindle.toml.
-struct TestHost {
-  struct Value {
-    std::string key;
-    brindle_config_type_t type = BRINDLE_CONFIG_ABSENT;
-    int64_t integer = 0;
-    std::string text;
-  };
-  std::vector<Value> section;
-  std::string node_name = "node-a";
-  std::vector<std::string> logs;
-  brindle_host_services_t services{};
-
-  static TestHost& self(brindle_host_context_t* c) { return *reinterpret_cast<TestHost*>(c); }
-  static std::string key(brindle_str_t s) { return std::string(s.data, s.size); }
-  const Value* find(const std::string& path) const {
-    for (const Value& v : section) {
-      if (v.key == path) {
-        return &v;
-      }
-    }
-    return nullptr;
-  }
-  static int line_of(const TestHost& h, const std::string& path) {
-    for (size_t i = 0; i < h.section.size(); ++i) {
-      if (h.section[i].key == path) {
-        return static_cast<int>(10 + i);
-      }
-    }
-    return 9;  // the section header
-  }
-
-  TestHost() {
-    services.struct_size = sizeof(services);
-    services.abi_major = BRINDLE_ABI_VERSION_MAJOR;
-    services.abi_minor = BRINDLE_ABI_VERSION_MINOR;
-    services.context = reinterpret_cast<brindle_host_context_t*>(this);
-    services.log = [](brindle_host_context_t* c, brindle_log_level_t, brindle_str_t m,
-                      brindle_str_t f) { self(c).logs.push_back(key(m) + " " + key(f)); };
-    services.log_enabled = [](brindle_host_context_t*, brindle_log_level_t) { return 1; };
-    services.metric_register = [](brindle_host_context_t*, brindle_metric_type_t, brindle_str_t,
-                                  brindle_str_t) -> uint32_t { return 1; };
-    services.metric_add = [](brindle_host_context_t*, uint32_t, brindle_str_t, double) {};
-    services.metric_set = [](brindle_host_context_t*, uint32_t, brindle_str_t, double) {};
-    services.clock_monotonic_ns = [](brindle_host_context_t*) -> uint64_t { return 1; };
-    services.clock_realtime_ns = [](brindle_host_context_t*) -> uint64_t { return 1; };
-    services.config_type = [](brindle_host_context_t* c, brindle_str_t p) {
-      if (p.size == 0) {
-        return BRINDLE_CONFIG_TABLE;
-      }
-      const Value* v = self(c).find(key(p));
-      return v != nullptr ? v->type : BRINDLE_CONFIG_ABSENT;
-    };
-    services.config_get_string = [](brindle_host_context_t* c, brindle_str_t p,
-                                    brindle_str_t* out) {
-      const Value* v = self(c).find(key(p));
-      if (v == nullptr) {
-        return BRINDLE_ERR_NOT_FOUND;
-      }
-      if (v->type != BRINDLE_CONFIG_STRING) {
-        return BRINDLE_ERR_INVALID_ARGUMENT;
-      }
-      *out = brindle_str_t{v->text.data(), v->text.size()};
-      return BRINDLE_OK;
-    };
-    services.config_get_int = [](brindle_host_context_t* c, brindle_str_t p, int64_t* out) {
-      const Value* v = self(c).find(key(p));
-      if (v == nullptr) {
-        return BRINDLE_ERR_NOT_FOUND;
-      }
-      if (v->type != BRINDLE_CONFIG_INTEGER) {
-        return BRINDLE_ERR_INVALID_ARGUMENT;
-      }
-      *out = v->integer;
-      return BRINDLE_OK;
-    };
-    services.config_get_double = [](brindle_host_context_t* c, brindle_str_t p, double*) {
-      return self(c).find(key(p)) != nullptr ? BRINDLE_ERR_INVALID_ARGUMENT : BRINDLE_ERR_NOT_FOUND;
-    };
-    services.config_get_bool = [](brindle_host_context_t* c, brindle_str_t p, int*) {
-      return self(c).find(key(p)) != nullptr ? BRINDLE_ERR_INVALID_ARGUMENT : BRINDLE_ERR_NOT_FOUND;
-    };
-    services.config_size = [](brindle_host_context_t* c, brindle_str_t p) -> size_t {
-      return p.size == 0 ? self(c).section.size() : 0;
-    };
-    services.config_keys = [](brindle_host_context_t* c, brindle_str_t p, brindle_str_sink_fn sink,
-                              void* user) {
-      if (p.size != 0) {
-        return BRINDLE_ERR_NOT_FOUND;
-      }
-      for (const Value& v : self(c).section) {
-        sink(user, brindle_str_t{v.key.data(), v.key.size()});
-      }
-      return BRINDLE_OK;
-    };
-    services.config_location = [](brindle_host_context_t* c, brindle_str_t p,
-                                  brindle_str_sink_fn sink, void* user) {
-      std::string where =
-          "/etc/brindle/brindle.toml:" + std::to_string(line_of(self(c), key(p))) + ":1";
-      sink(user, brindle_str_t{where.data(), where.size()});
-    };
-    services.node_name = brindle_str_t{node_name.data(), node_name.size()};
-    services.node_ipv4 = IpPrefix::parse("198.19.0.1/24").to_abi();
-    services.node_ipv6 = brindle_ip_prefix_t{};
-    services.request_refresh = [](brindle_host_context_t*) {};
-  }
-
-  void set_int(const std::string& k, int64_t value) {
-    section.push_back({k, BRINDLE_CONFIG_INTEGER, value, {}});
-  }
-  void set_string(const std::string& k, const std::string& value) {
-    section.push_back({k, BRINDLE_CONFIG_STRING, 0, value});
-  }
-};
-
-// The plugin library, opened like the host opens plugins: local and immediate binding.
+// The plugin library (opened like the host opens plugins) and at most one instance of it.
 class EncapNone : public ::testing::Test {
  protected:
-  void SetUp() override {
-    library_ = dlopen(BRINDLE_ENCAP_NONE_PLUGIN, RTLD_NOW | RTLD_LOCAL);
-    ASSERT_NE(library_, nullptr) << dlerror();
-    auto entry =
-        reinterpret_cast<brindle_plugin_entry_fn>(dlsym(library_, BRINDLE_PLUGIN_ENTRY_SYMBOL));
-    ASSERT_NE(entry, nullptr) << dlerror();
-    descriptor_ = entry();
-    ASSERT_NE(descriptor_, nullptr);
-    vtable_ = static_cast<const brindle_encap_vtable_t*>(descriptor_->vtable);
-  }
   void TearDown() override {
     if (instance_ != nullptr) {
       descriptor_->destroy(instance_);  // before the library goes
-    }
-    if (library_ != nullptr) {
-      dlclose(library_);
     }
   }
 
@@ -203,15 +76,11 @@ class EncapNone : public ::testing::Test {
   }
 
   TestHost host_;
-  void* library_ = nullptr;
-  const brindle_plugin_descriptor_t* descriptor_ = nullptr;
-  const brindle_encap_vtable_t* vtable_ = nullptr;
+  PluginLibrary library_{BRINDLE_ENCAP_NONE_PLUGIN};
+  const brindle_plugin_descriptor_t* descriptor_ = library_.descriptor();
+  const brindle_encap_vtable_t* vtable_ = library_.vtable<brindle_encap_vtable_t>();
   brindle_instance_t* instance_ = nullptr;
 };
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 TEST_F(EncapNone, DescriptorIsAnEncapsulationNamedNone) {
   EXPECT_EQ(descriptor_->struct_size, sizeof(brindle_plugin_descriptor_t));
@@ -364,7 +233,7 @@ TEST_F(EncapNone, BadConfigurationIsRefusedWithItsLocation) {
     SCOPED_TRACE(c.what);
     TestHost host;
     c.set(host);
-    const std::string line = std::to_string(TestHost::line_of(host, host.section.back().key));
+    const std::string line = std::to_string(host.line_of(host.section.back().key));
     brindle_error_t err{};
     EXPECT_EQ(descriptor_->validate_config(&host.services, &err), BRINDLE_ERR_CONFIG);
     EXPECT_TRUE(contains(err.message, "/etc/brindle/brindle.toml:" + line + ":1")) << err.message;

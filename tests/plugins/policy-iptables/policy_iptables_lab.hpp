@@ -1,11 +1,11 @@
-// Test support for the iptables policy plugin: a host services table, the plugin .so opened
-// like the host's loader opens it and driven through the policy C ABI by a real PolicyEngine, and
-// a small lab of network namespaces: a "node" (the plugin programs its iptables; the test acts as
-// the node), pods behind veths named with the workload prefix, and an "external" host outside
-// the pools. Servers are socat processes that answer with the peer address they saw.
+// Test support for the iptables policy plugin: the plugin .so opened like the host's loader
+// opens it (with the shared TestHost of tests/support) and driven through the policy C ABI by a
+// real PolicyEngine, and a small lab of network namespaces: a "node" (the plugin programs its
+// iptables; the test acts as the node), pods behind veths named with the workload prefix, and an
+// "external" host outside the pools. Servers are socat processes that answer with the peer address
+// they saw.
 #pragma once
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -13,10 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -29,182 +26,18 @@
 #include "brindle/policy.h"
 #include "brindle/policy/c_abi.hpp"
 #include "brindle/policy/engine.hpp"
+#include "plugin_test_host.hpp"
 
 namespace brindle::policy_iptables_test {
 
 using brindle::netlink::ScratchNetns;
-
-struct Shell {
-  int status = -1;
-  std::string output;
-};
-inline Shell sh(const std::string& command) {
-  Shell result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    throw std::runtime_error("popen failed: " + command);
-  }
-  std::array<char, 4096> buffer{};
-  size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
-    result.output.append(buffer.data(), n);
-  }
-  const int raw = pclose(pipe);
-  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return result;
-}
-inline std::string must(const std::string& command) {
-  const Shell r = sh(command);
-  EXPECT_EQ(r.status, 0) << command << "\n" << r.output;
-  return r.output;
-}
-inline bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-// A host services table with an in-memory configuration section (each key "located" at a line
-// of a pretend brindle.toml); logs and metric increments are recorded.
-struct TestHost {
-  struct Value {
-    std::string key;
-    brindle_config_type_t type = BRINDLE_CONFIG_ABSENT;
-    int64_t integer = 0;
-    std::string text;
-  };
-  std::vector<Value> section;
-  std::string node_name = "node-1";
-  std::vector<std::string> logs;
-  std::vector<std::string> metric_names{""};  // index = metric id
-  std::map<std::string, double> metrics;
-  brindle_host_services_t services{};
-
-  static TestHost& self(brindle_host_context_t* c) { return *reinterpret_cast<TestHost*>(c); }
-  static std::string text(brindle_str_t s) { return std::string(s.data, s.size); }
-  const Value* find(const std::string& path) const {
-    for (const Value& v : section) {
-      if (v.key == path) {
-        return &v;
-      }
-    }
-    return nullptr;
-  }
-  template <brindle_config_type_t Type, typename Out>
-  static brindle_status_t get(brindle_host_context_t* c, brindle_str_t p, Out* out) {
-    const Value* v = self(c).find(text(p));
-    if (v == nullptr) {
-      return BRINDLE_ERR_NOT_FOUND;
-    }
-    if (v->type != Type) {
-      return BRINDLE_ERR_INVALID_ARGUMENT;
-    }
-    if constexpr (Type == BRINDLE_CONFIG_STRING) {
-      *out = brindle_str_t{v->text.data(), v->text.size()};
-    } else {
-      *out = static_cast<Out>(v->integer);
-    }
-    return BRINDLE_OK;
-  }
-
-  TestHost() {
-    services.struct_size = sizeof(services);
-    services.abi_major = BRINDLE_ABI_VERSION_MAJOR;
-    services.abi_minor = BRINDLE_ABI_VERSION_MINOR;
-    services.context = reinterpret_cast<brindle_host_context_t*>(this);
-    services.log = [](brindle_host_context_t* c, brindle_log_level_t, brindle_str_t m,
-                      brindle_str_t f) { self(c).logs.push_back(text(m) + " " + text(f)); };
-    services.log_enabled = [](brindle_host_context_t*, brindle_log_level_t) { return 1; };
-    services.metric_register = [](brindle_host_context_t* c, brindle_metric_type_t,
-                                  brindle_str_t name, brindle_str_t) -> uint32_t {
-      self(c).metric_names.push_back(text(name));
-      return static_cast<uint32_t>(self(c).metric_names.size() - 1);
-    };
-    services.metric_add = [](brindle_host_context_t* c, uint32_t id, brindle_str_t, double d) {
-      self(c).metrics[self(c).metric_names.at(id)] += d;
-    };
-    services.metric_set = [](brindle_host_context_t* c, uint32_t id, brindle_str_t, double v) {
-      self(c).metrics[self(c).metric_names.at(id)] = v;
-    };
-    services.clock_monotonic_ns = [](brindle_host_context_t*) -> uint64_t { return 1; };
-    services.clock_realtime_ns = [](brindle_host_context_t*) -> uint64_t { return 1; };
-    services.config_type = [](brindle_host_context_t* c, brindle_str_t p) {
-      if (p.size == 0) {
-        return BRINDLE_CONFIG_TABLE;
-      }
-      const Value* v = self(c).find(text(p));
-      return v != nullptr ? v->type : BRINDLE_CONFIG_ABSENT;
-    };
-    services.config_get_string = &get<BRINDLE_CONFIG_STRING, brindle_str_t>;
-    services.config_get_int = &get<BRINDLE_CONFIG_INTEGER, int64_t>;
-    services.config_get_double = [](brindle_host_context_t* c, brindle_str_t p, double*) {
-      return self(c).find(text(p)) != nullptr ? BRINDLE_ERR_INVALID_ARGUMENT
-                                              : BRINDLE_ERR_NOT_FOUND;
-    };
-    services.config_get_bool = &get<BRINDLE_CONFIG_BOOLEAN, int>;
-    services.config_size = [](brindle_host_context_t* c, brindle_str_t p) -> size_t {
-      return p.size == 0 ? self(c).section.size() : 0;
-    };
-    services.config_keys = [](brindle_host_context_t* c, brindle_str_t p, brindle_str_sink_fn sink,
-                              void* user) {
-      if (p.size != 0) {
-        return BRINDLE_ERR_NOT_FOUND;
-      }
-      for (const Value& v : self(c).section) {
-        sink(user, brindle_str_t{v.key.data(), v.key.size()});
-      }
-      return BRINDLE_OK;
-    };
-    services.config_location = [](brindle_host_context_t* c, brindle_str_t p,
-                                  brindle_str_sink_fn sink, void* user) {
-      int line = 9;  // the section header
-      for (size_t i = 0; i < self(c).section.size(); ++i) {
-        if (self(c).section[i].key == text(p)) {
-          line = static_cast<int>(10 + i);
-        }
-      }
-      const std::string where = "/etc/brindle/brindle.toml:" + std::to_string(line) + ":1";
-      sink(user, brindle_str_t{where.data(), where.size()});
-    };
-    services.node_name = brindle_str_t{node_name.data(), node_name.size()};
-    services.request_refresh = [](brindle_host_context_t*) {};
-  }
-  TestHost(const TestHost&) = delete;
-  TestHost& operator=(const TestHost&) = delete;
-
-  void set_int(const std::string& k, int64_t value) {
-    section.push_back({k, BRINDLE_CONFIG_INTEGER, value, {}});
-  }
-  void set_bool(const std::string& k, bool value) {
-    section.push_back({k, BRINDLE_CONFIG_BOOLEAN, value ? 1 : 0, {}});
-  }
-  void set_string(const std::string& k, const std::string& value) {
-    section.push_back({k, BRINDLE_CONFIG_STRING, 0, value});
-  }
-  double metric(const std::string& name) const {
-    const auto it = metrics.find(name);
-    return it == metrics.end() ? 0 : it->second;
-  }
-};
+using namespace brindle::test;  // NOLINT(google-build-using-namespace): shared test support
 
 // The plugin library and at most one instance; every call runs on a thread inside `ns`.
 class Plugin {
  public:
-  Plugin() {
-    library_ = dlopen(BRINDLE_POLICY_IPTABLES_PLUGIN, RTLD_NOW | RTLD_LOCAL);
-    if (library_ == nullptr) {
-      throw std::runtime_error(std::string("dlopen: ") + dlerror());
-    }
-    auto entry =
-        reinterpret_cast<brindle_plugin_entry_fn>(dlsym(library_, BRINDLE_PLUGIN_ENTRY_SYMBOL));
-    if (entry == nullptr) {
-      throw std::runtime_error(std::string("dlsym: ") + dlerror());
-    }
-    descriptor_ = entry();
-    vtable_ = static_cast<const brindle_policy_vtable_t*>(descriptor_->vtable);
-  }
-  ~Plugin() {
-    destroy();
-    dlclose(library_);
-  }
+  Plugin() : library_(BRINDLE_POLICY_IPTABLES_PLUGIN) {}
+  ~Plugin() { destroy(); }  // before the library goes
   Plugin(const Plugin&) = delete;
   Plugin& operator=(const Plugin&) = delete;
 
@@ -268,9 +101,9 @@ class Plugin {
   const brindle_policy_vtable_t* vtable() const { return vtable_; }
 
  private:
-  void* library_ = nullptr;
-  const brindle_plugin_descriptor_t* descriptor_ = nullptr;
-  const brindle_policy_vtable_t* vtable_ = nullptr;
+  PluginLibrary library_;
+  const brindle_plugin_descriptor_t* descriptor_ = library_.descriptor();
+  const brindle_policy_vtable_t* vtable_ = library_.vtable<brindle_policy_vtable_t>();
   brindle_instance_t* instance_ = nullptr;
 };
 
