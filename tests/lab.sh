@@ -7,6 +7,8 @@
 #       prints the pod-to-pod connectivity matrix; exit status 0 only when it is all green
 #   ./tests/lab.sh down [--id ID]      removes everything the lab made
 #   ./tests/lab.sh status|matrix|pods|ctl|node-status|birdc ...   see tests/lab/brindle-lab --help
+#   ./tests/lab.sh pod-add NODE POD --namespace NS --labels k=v --ports name:80/TCP, ns-set NS k=v,
+#                  pod-label POD k=v, node-serve NODE: the pieces of the policy conformance model
 #
 # Nothing is done in the machine's own network namespace: see tests/lab/brindle-lab.
 set -euo pipefail

@@ -6,8 +6,9 @@
 #   e2e.sh CASE      CASE: static-none static-vxlan vxlan-crosssubnet restart node-removal
 #                          pod-deletion foreign-routes none-not-onlink
 #                          bgp-mesh bgp-route-reflector bgp-vxlan bgp-tor bgp-peer-change
-#                          bgp-node-leave bgp-agent-kill
-#   (the bgp-* cases need bird2: each node's brindled runs BIRD through the routing-bgp plugin)
+#                          bgp-node-leave bgp-agent-kill policy-k8s policy-brindle
+#   (the bgp-* cases need bird2: each node's brindled runs BIRD through the routing-bgp plugin;
+#   policy-* are the NetworkPolicy conformance model of policy-conformance.sh)
 #
 # Binaries: BRINDLED, BRINDLE_CNI, BRINDLECTL, BRINDLE_PLUGIN_DIR (set by ctest) or
 # BRINDLE_BUILD_DIR.
@@ -627,6 +628,10 @@ case_bgp_agent_kill() {
     test "$(bird_pids_in "$(info ns-node1)")" = "$bird_pid"
 }
 
+# The NetworkPolicy conformance model (cases policy-k8s, policy-brindle).
+# shellcheck source=tests/e2e/policy-conformance.sh
+source "$(dirname "$0")/policy-conformance.sh"
+
 trap on_exit EXIT
 cleanup_stale
 case $CASE in
@@ -645,6 +650,8 @@ case $CASE in
   bgp-peer-change) case_bgp_peer_change ;;
   bgp-node-leave) case_bgp_node_leave ;;
   bgp-agent-kill) case_bgp_agent_kill ;;
+  policy-k8s) case_policy_k8s ;;
+  policy-brindle) case_policy_brindle ;;
   *)
     echo "unknown case $CASE" >&2
     exit 2
