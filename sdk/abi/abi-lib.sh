@@ -18,7 +18,7 @@ header_version() {
 }
 
 # Structs that are passed by value or in arrays and therefore can never grow (no struct_size).
-FROZEN_STRUCTS="brindle_str brindle_error brindle_ip_prefix brindle_mac brindle_resource_key brindle_resource brindle_ipset_member brindle_port_range brindle_proto_port"
+FROZEN_STRUCTS="brindle_str brindle_error brindle_ip_prefix brindle_mac brindle_resource_key brindle_resource brindle_ipset_member brindle_port_range brindle_proto_port brindle_txn_op"
 
 # Classifies an abidiff report (file) with its exit status: prints "incompatible" or "compatible".
 # abidiff flags only some breaks with bit 8; moved or removed members, removed enumerators and a

@@ -383,6 +383,15 @@ void Agent::Impl::on_upsert(const datastore::Stored& s) {
       if (synced && !tunnel_address) {
         request_tunnel_address();
       }
+    } else if (s.key.kind == "IPAMBlock") {
+      model::IPAMBlock block = model::decode<model::IPAMBlockSpec>(r);
+      const IpPrefix cidr = block.spec.cidr.masked();
+      std::lock_guard lock(ipam_cache_mutex);
+      if (block.spec.affinity == "host:" + node.name && !block.spec.deleted) {
+        ipam_cache.own_block_docs[cidr] = {std::move(block), s.revision};
+      } else {
+        ipam_cache.own_block_docs.erase(cidr);
+      }
     } else if (s.key.kind == "IPAMConfig" && s.key.name == "default") {
       const model::IPAMConfig config_doc = model::decode<model::IPAMConfigSpec>(r);
       std::lock_guard lock(ipam_cache_mutex);
@@ -415,6 +424,10 @@ void Agent::Impl::on_remove(const datastore::Key& key) {
     routes.remove_pool(key.name);
     std::lock_guard lock(ipam_cache_mutex);
     ipam_cache.pools.erase(key.name);
+  } else if (key.kind == "IPAMBlock") {
+    std::lock_guard lock(ipam_cache_mutex);
+    std::erase_if(ipam_cache.own_block_docs,
+                  [&](const auto& entry) { return entry.second.doc.metadata.name == key.name; });
   } else if (key.kind == "IPAMConfig" && key.name == "default") {
     std::lock_guard lock(ipam_cache_mutex);
     ipam_cache.config = {};

@@ -25,6 +25,7 @@
 #include "brindle/datastore/client.hpp"
 #include "brindle/datastore/syncer.hpp"
 #include "brindle/ipam/ipam.hpp"
+#include "brindle/ipam/store.hpp"
 #include "brindle/policy/engine.hpp"
 #include "brindle/workload/plumbing.hpp"
 
@@ -100,6 +101,8 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
     model::IPAMConfigSpec config;          // "default"; defaults when there is none
     model::Labels node_labels;             // this node's
     std::set<model::IpPrefix> own_blocks;  // this node's confirmed affinities
+    // This node's IPAM blocks with their revisions: an allocation is then one transaction.
+    std::map<model::IpPrefix, ipam::Versioned<model::IPAMBlockSpec>> own_block_docs;
   };
   mutable std::mutex ipam_cache_mutex;
   IpamCache ipam_cache;

@@ -278,6 +278,7 @@ json Agent::Impl::cni_add(const cni::Params& params) {
     request.known_config = ipam_cache.config;
     request.node_labels = ipam_cache.node_labels;
     request.known_own_blocks.emplace(ipam_cache.own_blocks.begin(), ipam_cache.own_blocks.end());
+    request.known_blocks = ipam_cache.own_block_docs;
   }
 
   std::vector<IpPrefix> addresses;

@@ -135,6 +135,59 @@ void Client::remove(const Key& key, std::string_view revision) const {
   }
 }
 
+bool Client::supports_txn() const noexcept {
+  // The host's copy of the table is zero-filled past what the plugin provided.
+  return BRINDLE_HAS_FIELD(vtable_, brindle_datastore_vtable_t, txn) && vtable_->txn != nullptr &&
+         !txn_refused_.load(std::memory_order_relaxed);
+}
+
+std::vector<Stored> Client::txn(const std::vector<TxnOp>& ops) const {
+  if (!supports_txn()) {
+    throw DatastoreError(BRINDLE_ERR_UNSUPPORTED,
+                         "transaction: the datastore plugin cannot write atomically");
+  }
+  std::vector<brindle_txn_op_t> raw;
+  raw.reserve(ops.size());
+  for (const TxnOp& op : ops) {
+    brindle_txn_op_type_t type = BRINDLE_TXN_CREATE;
+    switch (op.type) {
+      case TxnOp::Type::create:
+        type = BRINDLE_TXN_CREATE;
+        break;
+      case TxnOp::Type::update:
+        type = BRINDLE_TXN_UPDATE;
+        break;
+      case TxnOp::Type::remove:
+        type = BRINDLE_TXN_DELETE;
+        break;
+    }
+    raw.push_back({type, {raw_key(op.key), str(op.json), str(op.revision)}});
+  }
+  std::vector<Stored> out;
+  out.reserve(ops.size());
+  size_t failed = ops.size();
+  brindle_error_t err{};
+  const brindle_status_t s =
+      vtable_->txn(instance_, raw.data(), raw.size(), &store_many, &out, &failed, &err);
+  if (s == BRINDLE_OK) {
+    if (out.size() != ops.size()) {
+      throw DatastoreError(BRINDLE_ERR_INTERNAL, "transaction: the plugin reported " +
+                                                     std::to_string(out.size()) + " results for " +
+                                                     std::to_string(ops.size()) + " operations");
+    }
+    return out;
+  }
+  if (s == BRINDLE_ERR_UNSUPPORTED && failed >= ops.size()) {
+    txn_refused_.store(
+        true, std::memory_order_relaxed);  // later calls go straight to the caller's fallback
+  }
+  std::optional<size_t> index;
+  if (failed < ops.size()) {
+    index = failed;
+  }
+  throw DatastoreError(s, std::string("transaction: ") + err.message, index);
+}
+
 std::unique_ptr<WatchHandle> Client::watch(std::string_view kind, std::string_view from_revision,
                                            std::function<void(const Event&)> handler) const {
   auto owned = std::make_unique<std::function<void(const Event&)>>(std::move(handler));

@@ -198,9 +198,11 @@ std::vector<Ipam::PoolView> Ipam::pools_matching(const std::vector<model::IPPool
   return out;
 }
 
-void Ipam::ensure_handle(const std::string& handle_id, const IpPrefix& block, int delta) {
+void Ipam::ensure_handle(const std::string& handle_id, const IpPrefix& block, int delta,
+                         bool drop) {
   const std::string name = handle_resource_name(handle_id);
   const std::string block_key = block.to_string();
+  handles_.erase(name);  // written below without keeping what was stored
   bool first_attempt = true;
   with_retries(
       options_.max_retries, [this](int a) { retry_pause(a); }, "update handle " + handle_id,
@@ -209,7 +211,7 @@ void Ipam::ensure_handle(const std::string& handle_id, const IpPrefix& block, in
         fresh.metadata.name = name;
         fresh.spec.handle_id = handle_id;
         fresh.spec.block[block_key] = delta;
-        if (delta > 0 && first_attempt) {
+        if (delta > 0 && !drop && first_attempt) {
           // Nearly every handle is new (one per container): create it without reading first.
           first_attempt = false;
           try {
@@ -223,7 +225,7 @@ void Ipam::ensure_handle(const std::string& handle_id, const IpPrefix& block, in
         }
         auto current = store_.get<model::IPAMHandleSpec>(name);
         if (!current) {
-          if (delta <= 0) {
+          if (delta <= 0 || drop) {
             return true;
           }
           store_.create(fresh);
@@ -232,7 +234,7 @@ void Ipam::ensure_handle(const std::string& handle_id, const IpPrefix& block, in
         model::IPAMHandle doc = current->doc;
         int32_t& count = doc.spec.block[block_key];
         count += delta;
-        if (count <= 0) {
+        if (count <= 0 || drop) {
           doc.spec.block.erase(block_key);
         }
         if (doc.spec.block.empty()) {
@@ -244,55 +246,157 @@ void Ipam::ensure_handle(const std::string& handle_id, const IpPrefix& block, in
       });
 }
 
+bool Ipam::write_block_and_handle(const Versioned<model::IPAMBlockSpec>& block,
+                                  const IpPrefix& cidr, const std::string& handle_id, int delta,
+                                  bool drop) {
+  const std::string name = handle_resource_name(handle_id);
+  if (!store_.supports_txn()) {
+    // Single writes, in the order that is safe if the process stops between them (see ipam.hpp).
+    const bool allocating = delta > 0 && !drop;
+    if (allocating) {
+      ensure_handle(handle_id, cidr, delta);
+    }
+    try {
+      store_.update(block.doc, block.revision);
+    } catch (const DatastoreError& e) {
+      if (!e.conflict() && !e.not_found()) {
+        throw;
+      }
+      if (allocating) {
+        ensure_handle(handle_id, cidr, -delta);  // nothing was allocated after all
+      }
+      return false;
+    }
+    if (!allocating) {
+      ensure_handle(handle_id, cidr, delta, drop);
+    }
+    return true;
+  }
+
+  // One transaction: the block and the handle are both written or neither is, so no stop of the
+  // process can separate an address from its handle (nor a handle entry from its addresses).
+  const std::string block_key = cidr.to_string();
+  for (int attempt = 0; attempt < options_.max_retries; ++attempt) {
+    const auto known = handles_.find(name);
+    if (known == handles_.end() && (delta <= 0 || drop)) {
+      // Taking from a handle: what it holds must be read (allocations assume a new handle).
+      handles_[name] = store_.get<model::IPAMHandleSpec>(name);
+      continue;
+    }
+    const std::optional<Versioned<model::IPAMHandleSpec>> current =
+        known != handles_.end() ? known->second : std::nullopt;
+    std::vector<datastore::TxnOp> ops;
+    bool handle_removed = false;
+    if (!current) {
+      if (delta > 0 && !drop) {
+        model::IPAMHandle fresh;
+        fresh.metadata.name = name;
+        fresh.spec.handle_id = handle_id;
+        fresh.spec.block[block_key] = delta;
+        ops.push_back(Store::create_op(fresh));
+      }
+    } else {
+      model::IPAMHandle doc = current->doc;
+      int32_t& count = doc.spec.block[block_key];
+      count += delta;
+      if (count <= 0 || drop) {
+        doc.spec.block.erase(block_key);
+      }
+      if (doc.spec.block.empty()) {
+        ops.push_back(Store::remove_op<model::IPAMHandleSpec>(name, current->revision));
+        handle_removed = true;
+      } else {
+        ops.push_back(Store::update_op(doc, current->revision));
+      }
+    }
+    const size_t handle_ops = ops.size();
+    ops.push_back(Store::update_op(block.doc, block.revision));
+    std::vector<datastore::Stored> stored;
+    try {
+      stored = store_.txn(ops);
+    } catch (const DatastoreError& e) {
+      if (!e.op_index() || (!e.conflict() && !e.not_found() && !e.already_exists())) {
+        throw;
+      }
+      if (*e.op_index() >= handle_ops) {
+        return false;  // the block changed: nothing was written
+      }
+      // The handle was not what we thought (an earlier attempt of this request, or a retried
+      // CNI ADD, created it): read it and try again with the same block.
+      handles_[name] = store_.get<model::IPAMHandleSpec>(name);
+      continue;
+    }
+    if (handle_ops == 0 || handle_removed) {
+      handles_[name] = std::nullopt;
+    } else {
+      handles_[name] = Store::decode<model::IPAMHandleSpec>(stored.front());
+    }
+    return true;
+  }
+  throw IpamError(IpamError::Code::conflict_retries,
+                  "update handle " + handle_id + ": gave up after " +
+                      std::to_string(options_.max_retries) + " conflicting updates");
+}
+
 std::vector<IpPrefix> Ipam::allocate_in_block(const IpPrefix& block, int count,
                                               const AssignRequest& request, bool require_affinity) {
   const std::string name = model::block_name(block);
   std::vector<IpPrefix> allocated;
-  bool handle_written = false;
-  int reserved = 0;
+  enum class Outcome { written, nothing, conflict };
+  auto try_block = [&](const std::optional<Versioned<model::IPAMBlockSpec>>& current) {
+    allocated.clear();
+    if (!current || current->doc.spec.deleted) {
+      return Outcome::nothing;
+    }
+    Versioned<model::IPAMBlockSpec> next = *current;
+    model::IPAMBlock& doc = next.doc;
+    if (require_affinity && doc.spec.affinity != kAffinityPrefix + request.node) {
+      return Outcome::nothing;  // the block is no longer ours
+    }
+    const int n = std::min<int>(count, static_cast<int>(doc.spec.unallocated.size()));
+    if (n == 0) {
+      return Outcome::nothing;
+    }
+    model::AllocationAttribute attribute{request.handle_id, request.attributes};
+    auto it = std::find(doc.spec.attributes.begin(), doc.spec.attributes.end(), attribute);
+    int32_t index = static_cast<int32_t>(it - doc.spec.attributes.begin());
+    if (it == doc.spec.attributes.end()) {
+      doc.spec.attributes.push_back(attribute);
+    }
+    for (int i = 0; i < n; ++i) {
+      // The head of the free list has been free the longest: recently released addresses are
+      // reused last, so a reused address never meets state left for its previous owner.
+      const int32_t ordinal = doc.spec.unallocated.front();
+      doc.spec.unallocated.erase(doc.spec.unallocated.begin());
+      doc.spec.allocations[static_cast<size_t>(ordinal)] = index;
+      allocated.emplace_back(*block.address_at(static_cast<uint64_t>(ordinal)),
+                             block.prefix_length());
+    }
+    // The addresses and the handle's count for them: both written or neither.
+    if (!write_block_and_handle(next, block, request.handle_id, n, false)) {
+      allocated.clear();
+      return Outcome::conflict;  // the block changed meanwhile: read it again
+    }
+    return Outcome::written;
+  };
+  const Versioned<model::IPAMBlockSpec>* known = nullptr;
+  if (request.known_blocks) {
+    auto it = request.known_blocks->find(block.masked());
+    if (it != request.known_blocks->end()) {
+      known = &it->second;
+    }
+  }
   with_retries(
       options_.max_retries, [this](int a) { retry_pause(a); }, "allocate in " + name,
       [&] {
-        allocated.clear();
-        auto current = store_.get<model::IPAMBlockSpec>(name);
-        if (!current || current->doc.spec.deleted) {
-          return true;
+        if (const auto* copy = std::exchange(known, nullptr)) {
+          if (try_block(*copy) == Outcome::written) {
+            return true;
+          }
+          // Stale, or nothing to do by the copy: decide on the stored block, without a pause.
         }
-        model::IPAMBlock doc = current->doc;
-        if (require_affinity && doc.spec.affinity != kAffinityPrefix + request.node) {
-          return true;  // the block is no longer ours
-        }
-        const int n = std::min<int>(count, static_cast<int>(doc.spec.unallocated.size()));
-        if (n == 0) {
-          return true;
-        }
-        if (!handle_written) {
-          // The handle first: a crash after this leaves a handle that release still finds.
-          ensure_handle(request.handle_id, block, n);
-          handle_written = true;
-          reserved = n;
-        }
-        model::AllocationAttribute attribute{request.handle_id, request.attributes};
-        auto it = std::find(doc.spec.attributes.begin(), doc.spec.attributes.end(), attribute);
-        int32_t index = static_cast<int32_t>(it - doc.spec.attributes.begin());
-        if (it == doc.spec.attributes.end()) {
-          doc.spec.attributes.push_back(attribute);
-        }
-        for (int i = 0; i < n; ++i) {
-          // The head of the free list has been free the longest: recently released addresses are
-          // reused last, so a reused address never meets state left for its previous owner.
-          const int32_t ordinal = doc.spec.unallocated.front();
-          doc.spec.unallocated.erase(doc.spec.unallocated.begin());
-          doc.spec.allocations[static_cast<size_t>(ordinal)] = index;
-          allocated.emplace_back(*block.address_at(static_cast<uint64_t>(ordinal)),
-                                 block.prefix_length());
-        }
-        store_.update(doc, current->revision);
-        return true;
+        return try_block(store_.get<model::IPAMBlockSpec>(name)) != Outcome::conflict;
       });
-  if (handle_written && static_cast<int>(allocated.size()) != reserved) {
-    ensure_handle(request.handle_id, block, static_cast<int>(allocated.size()) - reserved);
-  }
   return allocated;
 }
 
@@ -591,48 +695,35 @@ IpPrefix Ipam::assign_address(const IpAddress& address, const AssignRequest& req
     datastore_failure(e);
   }
 
-  ensure_handle(request.handle_id, block, 1);
   bool taken_by_other = false;
-  bool already_ours = false;
-  try {
-    with_retries(
-        options_.max_retries, [this](int a) { retry_pause(a); }, "assign " + address.to_string(),
-        [&] {
-          auto current = store_.get<model::IPAMBlockSpec>(name);
-          if (!current) {
-            return false;
-          }
-          model::IPAMBlock doc = current->doc;
-          auto& slot = doc.spec.allocations[ordinal];
-          if (slot) {
-            const auto& owner = doc.spec.attributes[static_cast<size_t>(*slot)];
-            if (owner.handle_id == request.handle_id) {
-              already_ours = true;  // idempotent: the handle was counted by the first call
-              return true;
-            }
-            taken_by_other = true;
-            return true;
-          }
-          model::AllocationAttribute attribute{request.handle_id, request.attributes};
-          auto it = std::find(doc.spec.attributes.begin(), doc.spec.attributes.end(), attribute);
-          slot = static_cast<int32_t>(it - doc.spec.attributes.begin());
-          if (it == doc.spec.attributes.end()) {
-            doc.spec.attributes.push_back(attribute);
-          }
-          auto& free_list = doc.spec.unallocated;
-          free_list.erase(
-              std::remove(free_list.begin(), free_list.end(), static_cast<int32_t>(ordinal)),
-              free_list.end());
-          store_.update(doc, current->revision);
+  with_retries(
+      options_.max_retries, [this](int a) { retry_pause(a); }, "assign " + address.to_string(),
+      [&] {
+        auto current = store_.get<model::IPAMBlockSpec>(name);
+        if (!current) {
+          return false;
+        }
+        Versioned<model::IPAMBlockSpec> next = *current;
+        model::IPAMBlock& doc = next.doc;
+        auto& slot = doc.spec.allocations[ordinal];
+        if (slot) {
+          // Ours already: idempotent, the handle was counted by the first call.
+          taken_by_other =
+              doc.spec.attributes[static_cast<size_t>(*slot)].handle_id != request.handle_id;
           return true;
-        });
-  } catch (const IpamError&) {
-    ensure_handle(request.handle_id, block, -1);
-    throw;
-  }
-  if (taken_by_other || already_ours) {
-    ensure_handle(request.handle_id, block, -1);
-  }
+        }
+        model::AllocationAttribute attribute{request.handle_id, request.attributes};
+        auto it = std::find(doc.spec.attributes.begin(), doc.spec.attributes.end(), attribute);
+        slot = static_cast<int32_t>(it - doc.spec.attributes.begin());
+        if (it == doc.spec.attributes.end()) {
+          doc.spec.attributes.push_back(attribute);
+        }
+        auto& free_list = doc.spec.unallocated;
+        free_list.erase(
+            std::remove(free_list.begin(), free_list.end(), static_cast<int32_t>(ordinal)),
+            free_list.end());
+        return write_block_and_handle(next, block, request.handle_id, 1, false);
+      });
   if (taken_by_other) {
     throw IpamError(IpamError::Code::address_in_use, address.to_string() + " is already in use");
   }
@@ -651,7 +742,8 @@ void Ipam::release_in_block(const IpPrefix& block, const std::string& handle_id,
         if (!current) {
           return true;
         }
-        model::IPAMBlock doc = current->doc;
+        Versioned<model::IPAMBlockSpec> next = *current;
+        model::IPAMBlock& doc = next.doc;
         for (size_t ordinal = 0; ordinal < doc.spec.allocations.size(); ++ordinal) {
           auto& slot = doc.spec.allocations[ordinal];
           if (!slot) {
@@ -673,6 +765,14 @@ void Ipam::release_in_block(const IpPrefix& block, const std::string& handle_id,
           return true;
         }
         compact_attributes(doc.spec);
+        if (only == nullptr) {
+          // By handle: the addresses and the handle's entry for this block go together (the
+          // handle itself with its last entry).
+          return write_block_and_handle(next, block, handle_id, 0, /*drop=*/true);
+        }
+        // Specific addresses of possibly several handles (`ipam release --ip`): the block first,
+        // then each handle below; a stop in between leaves handle entries that `ipam check`
+        // reports and release_by_handle() cleans up.
         store_.update(doc, current->revision);
         return true;
       });
@@ -694,10 +794,18 @@ int Ipam::release_by_handle(const std::string& handle_id) {
     if (!handle) {
       return 0;
     }
+    handles_[name] = handle;
     for (const auto& [cidr, count] : handle->doc.spec.block) {
       release_in_block(IpPrefix::parse(cidr), handle_id, nullptr, &released);
     }
-    // Blocks first, then the handle: an interrupted release is finished by the next one.
+    // Each block's release took its entry off the handle, and the last one the handle itself.
+    // What is left (entries for blocks that are gone or held nothing of this handle, or a
+    // datastore without transactions) is deleted now: an interrupted release is finished by the
+    // next one.
+    const auto known = handles_.find(name);
+    if (known != handles_.end() && !known->second) {
+      return static_cast<int>(released.size());
+    }
     with_retries(
         options_.max_retries, [this](int a) { retry_pause(a); }, "delete handle " + handle_id,
         [&] {
@@ -707,6 +815,7 @@ int Ipam::release_by_handle(const std::string& handle_id) {
           }
           return true;
         });
+    handles_[name] = std::nullopt;
   } catch (const DatastoreError& e) {
     datastore_failure(e);
   }

@@ -58,6 +58,25 @@ void reconcile_identity(Json& doc, const ResourceKey& key) {
   metadata->erase("revision");
 }
 
+// metadata.uid and metadata.creationTimestamp of a parsed stored value.
+StoredIdentity identity_of(const Json& stored) {
+  StoredIdentity identity;
+  if (!stored.is_object()) {
+    return identity;
+  }
+  auto metadata = stored.find("metadata");
+  if (metadata == stored.end() || !metadata->is_object()) {
+    return identity;
+  }
+  if (auto it = metadata->find("uid"); it != metadata->end()) {
+    identity.uid = it->dump();
+  }
+  if (auto it = metadata->find("creationTimestamp"); it != metadata->end()) {
+    identity.creation_timestamp = it->dump();
+  }
+  return identity;
+}
+
 }  // namespace
 
 std::string document_for_create(std::string_view json, const ResourceKey& key, std::string_view uid,
@@ -70,26 +89,33 @@ std::string document_for_create(std::string_view json, const ResourceKey& key, s
   return doc.dump();
 }
 
+StoredIdentity stored_identity(std::string_view stored) {
+  return identity_of(Json::parse(stored.begin(), stored.end(), nullptr, false));
+}
+
 std::string document_for_update(std::string_view json, const ResourceKey& key,
                                 std::string_view stored) {
+  return document_for_update(json, key, stored_identity(stored));
+}
+
+std::string document_for_update(std::string_view json, const ResourceKey& key,
+                                const StoredIdentity& identity) {
   Json doc = parse_object(json);
   reconcile_identity(doc, key);
   // uid and creationTimestamp belong to the stored object, not to the writer.
-  const Json old = Json::parse(stored.begin(), stored.end(), nullptr, false);
-  if (old.is_object() && old.contains("metadata") && old["metadata"].is_object()) {
-    const Json& old_metadata = old["metadata"];
-    for (const char* field : {"uid", "creationTimestamp"}) {
-      auto it = old_metadata.find(field);
-      if (it != old_metadata.end()) {
-        doc["metadata"][field] = *it;
-      }
+  const std::pair<const char*, const std::optional<std::string>*> fields[] = {
+      {"uid", &identity.uid}, {"creationTimestamp", &identity.creation_timestamp}};
+  for (const auto& [field, value] : fields) {
+    if (*value) {
+      doc["metadata"][field] = Json::parse(**value);
     }
   }
   return doc.dump();
 }
 
 std::optional<std::string> document_for_read(std::string_view stored, const ResourceKey& key,
-                                             std::string_view revision, std::string* problem) {
+                                             std::string_view revision, std::string* problem,
+                                             StoredIdentity* identity) {
   Json doc = Json::parse(stored.begin(), stored.end(), nullptr, false);
   if (doc.is_discarded()) {
     *problem = "value is not valid JSON";
@@ -117,6 +143,9 @@ std::optional<std::string> document_for_read(std::string_view stored, const Reso
       (!name->is_string() || name->get_ref<const std::string&>() != key.name)) {
     *problem = "metadata.name " + name->dump() + " does not match the key";
     return std::nullopt;
+  }
+  if (identity != nullptr) {
+    *identity = identity_of(doc);
   }
   (*metadata)["revision"] = revision;
   return doc.dump();

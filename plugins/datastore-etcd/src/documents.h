@@ -19,15 +19,28 @@ namespace brindle::etcd {
 std::string document_for_create(std::string_view json, const ResourceKey& key, std::string_view uid,
                                 std::string_view creation_timestamp);
 
+// What a replacement keeps from the stored value: metadata.uid and metadata.creationTimestamp,
+// each as JSON text (nullopt when the stored value has none).
+struct StoredIdentity {
+  std::optional<std::string> uid;
+  std::optional<std::string> creation_timestamp;
+};
+StoredIdentity stored_identity(std::string_view stored);
+
 // The value to store when replacing a resource: like document_for_create, but uid and
 // creationTimestamp are carried over from `stored` (the current value) when it has them.
 std::string document_for_update(std::string_view json, const ResourceKey& key,
                                 std::string_view stored);
+// The same with the stored value's identity already extracted.
+std::string document_for_update(std::string_view json, const ResourceKey& key,
+                                const StoredIdentity& identity);
 
 // The document handed to the host for a stored value: metadata.revision set to `revision`.
-// Returns nullopt and sets *problem when the value is not a resource document for `key`.
+// Returns nullopt and sets *problem when the value is not a resource document for `key`. With
+// `identity`, also extracts what a later replacement keeps (saves parsing the value twice).
 std::optional<std::string> document_for_read(std::string_view stored, const ResourceKey& key,
-                                             std::string_view revision, std::string* problem);
+                                             std::string_view revision, std::string* problem,
+                                             StoredIdentity* identity = nullptr);
 
 // A random (version 4) UUID, "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".
 std::string new_uid();

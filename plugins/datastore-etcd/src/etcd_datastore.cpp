@@ -1,10 +1,9 @@
 #include "etcd_datastore.h"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
-
-#include "documents.h"
 
 namespace brindle::etcd {
 namespace {
@@ -13,6 +12,10 @@ namespace {
 constexpr int64_t kListPageSize = 1000;
 // An unconditional update re-reads and retries this often when it races with other writers.
 constexpr int kUnconditionalUpdateAttempts = 8;
+// etcd's default --max-txn-ops limits each of a Txn's compare, success and failure lists.
+constexpr size_t kMaxTxnOps = 128;
+// Identities remembered for transactions; the map is cleared when it grows past this.
+constexpr size_t kMaxKnownIdentities = 1024;
 
 std::string describe(const ResourceKey& key) {
   return key.kind + " \"" + (key.namespace_.empty() ? key.name : key.namespace_ + "/" + key.name) +
@@ -166,13 +169,15 @@ void EtcdDatastore::get(const ResourceKey& key, const ResourceSink& sink) {
     }
     const mvccpb::KeyValue& kv = response.kvs(0);
     std::string problem;
+    StoredIdentity identity;
     const std::optional<std::string> json =
-        document_for_read(kv.value(), key, std::to_string(kv.mod_revision()), &problem);
+        document_for_read(kv.value(), key, std::to_string(kv.mod_revision()), &problem, &identity);
     if (!json) {
       skip_garbage(etcd_key, problem);
       throw Error(BRINDLE_ERR_INTERNAL, "the value stored at etcd key " + etcd_key +
                                             " is not a resource document: " + problem);
     }
+    remember_identity(etcd_key, kv.mod_revision(), std::move(identity));
     sink.emit(key.kind, key.namespace_, key.name, *json, std::to_string(kv.mod_revision()));
   } catch (const Error& e) {
     result = e.code();
@@ -247,8 +252,10 @@ void EtcdDatastore::create(const Resource& resource, const ResourceSink& stored)
     }
     const std::string revision = std::to_string(response.header().revision());
     std::string problem;
+    StoredIdentity identity;
     const std::optional<std::string> json =
-        document_for_read(value, resource.key, revision, &problem);
+        document_for_read(value, resource.key, revision, &problem, &identity);
+    remember_identity(etcd_key, response.header().revision(), std::move(identity));
     stored.emit(resource.key.kind, resource.key.namespace_, resource.key.name, json.value(),
                 revision);
   } catch (const Error& e) {
@@ -287,8 +294,10 @@ void EtcdDatastore::update(const Resource& resource, const ResourceSink& stored)
       if (response.succeeded()) {
         const std::string revision = std::to_string(response.header().revision());
         std::string problem;
+        StoredIdentity identity;
         const std::optional<std::string> json =
-            document_for_read(value, resource.key, revision, &problem);
+            document_for_read(value, resource.key, revision, &problem, &identity);
+        remember_identity(etcd_key, response.header().revision(), std::move(identity));
         stored.emit(resource.key.kind, resource.key.namespace_, resource.key.name, json.value(),
                     revision);
         break;
@@ -329,6 +338,185 @@ void EtcdDatastore::remove(const ResourceKey& key, std::string_view revision) {
     throw;
   }
   count("remove", BRINDLE_OK);
+}
+
+std::optional<StoredIdentity> EtcdDatastore::identity_at(const std::string& etcd_key,
+                                                         int64_t mod_revision) {
+  std::lock_guard<std::mutex> lock(identities_mutex_);
+  auto it = identities_.find(etcd_key);
+  if (it == identities_.end() || it->second.mod_revision != mod_revision) {
+    return std::nullopt;
+  }
+  return it->second.identity;
+}
+
+void EtcdDatastore::remember_identity(const std::string& etcd_key, int64_t mod_revision,
+                                      StoredIdentity identity) {
+  std::lock_guard<std::mutex> lock(identities_mutex_);
+  if (identities_.size() >= kMaxKnownIdentities && identities_.count(etcd_key) == 0) {
+    identities_.clear();
+  }
+  identities_[etcd_key] = {mod_revision, std::move(identity)};
+}
+
+void EtcdDatastore::txn(const std::vector<TxnOp>& ops, const ResourceSink& stored) {
+  try {
+    if (ops.size() > kMaxTxnOps) {
+      throw Error(BRINDLE_ERR_INVALID_ARGUMENT, "a transaction has at most " +
+                                                    std::to_string(kMaxTxnOps) + " operations, " +
+                                                    "not " + std::to_string(ops.size()));
+    }
+    // Any problem with one operation names it (index and resource).
+    auto op_failure = [&](size_t i, brindle_status_t code, const std::string& what) {
+      return TxnOpError(
+          code, i,
+          "operation " + std::to_string(i) + " (" + describe(ops[i].resource.key) + "): " + what);
+    };
+    const size_t n = ops.size();
+    std::vector<std::string> keys(n);
+    std::vector<int64_t> expected(n, 0);
+    for (size_t i = 0; i < n; ++i) {
+      const TxnOp& op = ops[i];
+      try {
+        keys[i] = layout_.key_of(op.resource.key);
+        if (op.type == BRINDLE_TXN_UPDATE || op.type == BRINDLE_TXN_DELETE) {
+          if (op.resource.revision.empty()) {
+            throw Error(BRINDLE_ERR_INVALID_ARGUMENT,
+                        "revision: required for an update or delete in a transaction");
+          }
+          expected[i] = parse_revision(op.resource.revision, "revision");
+        } else if (op.type != BRINDLE_TXN_CREATE) {
+          throw Error(BRINDLE_ERR_UNSUPPORTED,
+                      "unknown operation type " + std::to_string(static_cast<int>(op.type)));
+        }
+      } catch (const TxnOpError&) {
+        throw;
+      } catch (const Error& e) {
+        throw op_failure(i, e.code(), e.what());
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (keys[j] == keys[i]) {
+          throw op_failure(i, BRINDLE_ERR_INVALID_ARGUMENT,
+                           "the same resource as operation " + std::to_string(j));
+        }
+      }
+    }
+    if (n == 0) {
+      count("txn", BRINDLE_OK);
+      return;
+    }
+
+    // Which operation fails, from the states of every key at one revision (keys_only reads).
+    auto first_failure = [&](auto&& state_of) {
+      for (size_t i = 0; i < n; ++i) {
+        const mvccpb::KeyValue* kv = state_of(i);
+        if (ops[i].type == BRINDLE_TXN_CREATE) {
+          if (kv != nullptr) {
+            throw op_failure(i, BRINDLE_ERR_ALREADY_EXISTS, "already exists");
+          }
+        } else if (kv == nullptr) {
+          throw op_failure(i, BRINDLE_ERR_NOT_FOUND, "not found");
+        } else if (kv->mod_revision() != expected[i]) {
+          throw op_failure(i, BRINDLE_ERR_CONFLICT,
+                           "was modified: expected revision " + std::to_string(expected[i]) +
+                               ", stored revision is " + std::to_string(kv->mod_revision()));
+        }
+      }
+    };
+
+    // Updates keep the stored uid/creationTimestamp: known from an earlier read or write of that
+    // revision, or read now, together with every other key's state (one read, no write).
+    std::vector<StoredIdentity> identities(n);
+    std::vector<size_t> unknown;
+    for (size_t i = 0; i < n; ++i) {
+      if (ops[i].type != BRINDLE_TXN_UPDATE) {
+        continue;
+      }
+      if (std::optional<StoredIdentity> known = identity_at(keys[i], expected[i])) {
+        identities[i] = std::move(*known);
+      } else {
+        unknown.push_back(i);
+      }
+    }
+    if (!unknown.empty()) {
+      etcdserverpb::TxnRequest read;  // no compares: one consistent read of every key
+      for (size_t i = 0; i < n; ++i) {
+        etcdserverpb::RangeRequest* range = read.add_success()->mutable_request_range();
+        range->set_key(keys[i]);
+        const bool needs_value = std::find(unknown.begin(), unknown.end(), i) != unknown.end();
+        range->set_keys_only(!needs_value);
+      }
+      const etcdserverpb::TxnResponse current = client_->txn(read, keys[0]);
+      auto state_of = [&](size_t i) -> const mvccpb::KeyValue* {
+        const etcdserverpb::RangeResponse& r =
+            current.responses(static_cast<int>(i)).response_range();
+        return r.kvs_size() > 0 ? &r.kvs(0) : nullptr;
+      };
+      first_failure(state_of);
+      for (size_t i : unknown) {
+        identities[i] = stored_identity(state_of(i)->value());
+      }
+    }
+
+    etcdserverpb::TxnRequest txn;
+    std::vector<std::string> values(n);
+    for (size_t i = 0; i < n; ++i) {
+      const TxnOp& op = ops[i];
+      try {
+        if (op.type == BRINDLE_TXN_CREATE) {
+          etcdserverpb::Compare* absent = txn.add_compare();
+          absent->set_key(keys[i]);
+          absent->set_target(etcdserverpb::Compare::CREATE);
+          absent->set_result(etcdserverpb::Compare::EQUAL);
+          absent->set_create_revision(0);
+          values[i] = document_for_create(op.resource.json, op.resource.key, new_uid(),
+                                          rfc3339_utc(host().realtime_ns()));
+          add_put(txn.mutable_success(), keys[i], values[i]);
+        } else if (op.type == BRINDLE_TXN_UPDATE) {
+          compare_mod_revision(txn, keys[i], expected[i]);
+          values[i] = document_for_update(op.resource.json, op.resource.key, identities[i]);
+          add_put(txn.mutable_success(), keys[i], values[i]);
+        } else {
+          compare_mod_revision(txn, keys[i], expected[i]);
+          txn.add_success()->mutable_request_delete_range()->set_key(keys[i]);
+        }
+      } catch (const Error& e) {
+        throw op_failure(i, e.code(), e.what());
+      }
+      etcdserverpb::RangeRequest* check = txn.add_failure()->mutable_request_range();
+      check->set_key(keys[i]);
+      check->set_keys_only(true);
+    }
+    const etcdserverpb::TxnResponse response = client_->txn(txn, keys[0]);
+    if (!response.succeeded()) {
+      first_failure([&](size_t i) -> const mvccpb::KeyValue* {
+        const etcdserverpb::RangeResponse& r =
+            response.responses(static_cast<int>(i)).response_range();
+        return r.kvs_size() > 0 ? &r.kvs(0) : nullptr;
+      });
+      throw Error(BRINDLE_ERR_INTERNAL,
+                  "etcd refused the transaction but every condition holds at its revision");
+    }
+    const int64_t revision = response.header().revision();
+    const std::string revision_text = std::to_string(revision);
+    for (size_t i = 0; i < n; ++i) {
+      const ResourceKey& key = ops[i].resource.key;
+      if (ops[i].type == BRINDLE_TXN_DELETE) {
+        stored.emit(key.kind, key.namespace_, key.name, {}, revision_text);
+        continue;
+      }
+      std::string problem;
+      StoredIdentity identity;
+      const std::optional<std::string> json =
+          document_for_read(values[i], key, revision_text, &problem, &identity);
+      remember_identity(keys[i], revision, std::move(identity));
+      stored.emit(key.kind, key.namespace_, key.name, json.value(), revision_text);
+    }
+  } catch (const Error& e) {
+    count("txn", e.code());
+    throw;
+  }
+  count("txn", BRINDLE_OK);
 }
 
 namespace {

@@ -18,8 +18,15 @@ extern "C" {
 #include <linux/netfilter/xt_multiport.h>
 #include <linux/netfilter/xt_set.h>
 
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <mutex>
+
+extern char** environ;
 
 namespace brindle::policy_iptables::xt {
 namespace {
@@ -390,12 +397,37 @@ struct Table::Impl {
 
 namespace {
 
+// libiptc, unlike the iptables command, never loads ip_tables / ip6_tables: on a kernel where
+// they are modules the first table access fails with "iptables who? (do you need to insmod?)".
+// Do what iptables does (xtables_insmod): run the kernel's modprobe once per family and retry.
+void load_table_module(Family family) {
+  static std::once_flag once[2];
+  std::call_once(once[family == Family::kV4 ? 0 : 1], [family] {
+    std::string modprobe = "/sbin/modprobe";
+    if (std::ifstream in("/proc/sys/kernel/modprobe"); in) {
+      std::getline(in, modprobe);
+    }
+    const char* module = family == Family::kV4 ? "ip_tables" : "ip6_tables";
+    std::vector<char*> argv = {modprobe.data(), const_cast<char*>("-q"),
+                               const_cast<char*>(module), nullptr};
+    pid_t pid = -1;
+    if (posix_spawn(&pid, modprobe.c_str(), nullptr, nullptr, argv.data(), environ) == 0) {
+      int status = 0;
+      waitpid(pid, &status, 0);
+    }
+  });
+}
+
 template <typename F>
 class TableImpl final : public Table::Impl {
  public:
   TableImpl(std::string name, SetIndexResolver resolve_set)
       : name_(std::move(name)), resolve_set_(std::move(resolve_set)) {
     handle_ = F::init(name_.c_str());
+    if (handle_ == nullptr && (errno == ENOPROTOOPT || errno == ENOENT || errno == EINVAL)) {
+      load_table_module(F::kFamily);
+      handle_ = F::init(name_.c_str());
+    }
     if (handle_ == nullptr) {
       fail("cannot read the table");
     }

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define BRINDLE_ABI_VERSION_MAJOR 0
-#define BRINDLE_ABI_VERSION_MINOR 1
+#define BRINDLE_ABI_VERSION_MINOR 2
 
 /* The one symbol every plugin exports (C linkage, default visibility). */
 #define BRINDLE_PLUGIN_ENTRY_SYMBOL "brindle_plugin_entry"

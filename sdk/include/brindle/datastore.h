@@ -6,7 +6,8 @@
  * string. Revisions are compared for equality only, except that a list revision may be passed to
  * watch() to continue from exactly after that list.
  *
- * Threading: get/list/create/update/remove may be called concurrently from several host threads.
+ * Threading: get/list/create/update/remove/txn may be called concurrently from several host
+ * threads.
  * Watch handlers are called from a plugin-owned thread, one event at a time per watch, in order.
  * A handler must not call cancel_watch() for its own watch.
  */
@@ -60,6 +61,26 @@ typedef void (*brindle_watch_handler_fn)(void* user, const brindle_watch_event_t
 
 typedef struct brindle_watch brindle_watch_t; /* opaque, plugin-owned */
 
+/* Operations of a transaction (txn). New types may be appended; a plugin rejects a type it does
+ * not know with BRINDLE_ERR_UNSUPPORTED without writing anything. */
+typedef enum brindle_txn_op_type {
+  /* Create `resource` only if absent (else BRINDLE_ERR_ALREADY_EXISTS). revision is ignored. */
+  BRINDLE_TXN_CREATE = 1,
+  /* Replace if the stored revision equals resource.revision, which must not be empty (else
+   * BRINDLE_ERR_CONFLICT; BRINDLE_ERR_NOT_FOUND if absent). uid and creationTimestamp are kept. */
+  BRINDLE_TXN_UPDATE = 2,
+  /* Delete if the stored revision equals resource.revision, which must not be empty (else
+   * BRINDLE_ERR_CONFLICT; BRINDLE_ERR_NOT_FOUND if absent). resource.json is ignored. */
+  BRINDLE_TXN_DELETE = 3
+} brindle_txn_op_type_t;
+
+/* One operation of a transaction. Passed in arrays, so it never grows (new kinds of operation are
+ * new brindle_txn_op_type_t values). */
+typedef struct brindle_txn_op {
+  brindle_txn_op_type_t type;
+  brindle_resource_t resource; /* key always; json for CREATE/UPDATE; revision for UPDATE/DELETE */
+} brindle_txn_op_t;
+
 typedef struct brindle_datastore_vtable {
   uint32_t struct_size;
 
@@ -99,6 +120,27 @@ typedef struct brindle_datastore_vtable {
 
   /* Stops a watch; when it returns, the handler is not running and will not be called again. */
   void (*cancel_watch)(brindle_instance_t* inst, brindle_watch_t* watch);
+
+  /* ---- ABI 0.2 ---- (read only when struct_size covers it and it is not NULL) */
+
+  /* Applies `count` operations atomically: if every operation's condition holds, all of them are
+   * applied as one write at one new revision (a watch delivers one event per operation, each with
+   * that revision); otherwise nothing is written. Each (kind, namespace, name) may appear at most
+   * once (else BRINDLE_ERR_INVALID_ARGUMENT). Plugins accept at least 64 operations; count == 0
+   * writes nothing and succeeds.
+   * On success `sink` is called once per operation, in order, with what is stored: CREATE/UPDATE
+   * the document as get() would return it, DELETE the key with empty json; every revision is the
+   * transaction's. When a condition fails the call returns that operation's code (ALREADY_EXISTS,
+   * CONFLICT, NOT_FOUND, as for create/update/remove) with a message naming the resource, and
+   * sets *failed_op (if not NULL) to the index of the first failing operation; likewise for an
+   * invalid operation (INVALID_ARGUMENT, or UNSUPPORTED for an unknown type). For any other
+   * failure *failed_op is set to `count`. As with update/remove, BRINDLE_ERR_TIMEOUT means the
+   * outcome is unknown (applied entirely or not at all).
+   * A plugin that cannot write atomically leaves this NULL or returns BRINDLE_ERR_UNSUPPORTED
+   * without writing; it never applies the operations one by one. */
+  brindle_status_t (*txn)(brindle_instance_t* inst, const brindle_txn_op_t* ops, size_t count,
+                          brindle_resource_sink_fn sink, void* user, size_t* failed_op,
+                          brindle_error_t* err);
 } brindle_datastore_vtable_t;
 
 #ifdef __cplusplus

@@ -98,7 +98,9 @@ TEST(BrindledCliTest, ListPluginsShowsEveryKindAndExplainsBrokenFiles) {
                 contains(listed.out, (kGoodDir / ("brindle-" + short_kind + "-fake.so")).string()))
         << listed.out;
   }
-  EXPECT_TRUE(contains(listed.out, "1.2.3    0.1")) << listed.out;
+  EXPECT_TRUE(contains(listed.out, "1.2.3    " + std::to_string(BRINDLE_ABI_VERSION_MAJOR) + "." +
+                                       std::to_string(BRINDLE_ABI_VERSION_MINOR)))
+      << listed.out;
   EXPECT_EQ(listed.err, "");
 
   // --plugin-dir adds a directory; broken files are named on stderr and do not stop the listing.
@@ -251,12 +253,15 @@ TEST_F(BrindledDaemonTest, ServesHealthMetricsAndControlThenStopsCleanly) {
   const HttpResult metrics = http_request(endpoints_.metrics, "GET", "/metrics");
   EXPECT_EQ(metrics.status, 200);
   EXPECT_EQ(metrics.headers.at("content-type"), "text/plain; version=0.0.4; charset=utf-8");
-  for (const char* line :
-       {"brindle_ready 1\n", "brindle_encap_fake_up 1\n", "brindle_encap_fake_creates_total 1\n",
-        "brindle_http_requests_total{code=\"200\",path=\"/livez\"} 1\n",
-        "brindle_plugin_info{abi=\"0.1\",name=\"fake\",slot=\"encapsulation\","
-        "version=\"1.2.3\"} 1\n",
-        "# TYPE brindle_config_reloads_total counter\n"}) {
+  const std::string plugin_info = "brindle_plugin_info{abi=\"" +
+                                  std::to_string(BRINDLE_ABI_VERSION_MAJOR) + "." +
+                                  std::to_string(BRINDLE_ABI_VERSION_MINOR) +
+                                  "\",name=\"fake\",slot=\"encapsulation\",version=\"1.2.3\"} 1\n";
+  for (const std::string& line :
+       {std::string("brindle_ready 1\n"), std::string("brindle_encap_fake_up 1\n"),
+        std::string("brindle_encap_fake_creates_total 1\n"),
+        std::string("brindle_http_requests_total{code=\"200\",path=\"/livez\"} 1\n"), plugin_info,
+        std::string("# TYPE brindle_config_reloads_total counter\n")}) {
     EXPECT_TRUE(contains(metrics.body, line)) << line << "\n" << metrics.body;
   }
 

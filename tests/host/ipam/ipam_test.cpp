@@ -2,9 +2,11 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <map>
 #include <set>
 #include <thread>
 
+#include "abi01_datastore.hpp"
 #include "brindle/ipam/check.hpp"
 #include "brindle/ipam/ipam.hpp"
 #include "etcd_datastore.hpp"
@@ -299,6 +301,213 @@ TEST_F(IpamTest, StaleKnownStateFallsBackToTheDatastore) {
   for (const char* handle : {"net.c1", "net.c2", "net.c3", "net.c4", "net.b1"}) {
     EXPECT_EQ(ipam.addresses_of_handle(handle).size(), 1u) << handle;
   }
+}
+
+// Every handle's count per block equals the addresses it holds there, and every allocated address
+// has its handle: what writing both in one transaction (or in the crash-safe order) keeps true.
+::testing::AssertionResult handles_match_blocks(const Store& store) {
+  std::map<std::string, std::map<std::string, int32_t>> held;  // handle id -> block -> addresses
+  for (const auto& b : store.list<model::IPAMBlockSpec>()) {
+    for (const auto& slot : b.doc.spec.allocations) {
+      if (slot) {
+        ++held[b.doc.spec.attributes[static_cast<size_t>(*slot)].handle_id]
+              [b.doc.spec.cidr.masked().to_string()];
+      }
+    }
+  }
+  std::map<std::string, std::map<std::string, int32_t>> counted;
+  for (const auto& h : store.list<model::IPAMHandleSpec>()) {
+    counted[h.doc.spec.handle_id] = h.doc.spec.block;
+  }
+  if (held != counted) {
+    auto print = [](const auto& m) {
+      std::string out;
+      for (const auto& [handle, blocks] : m) {
+        for (const auto& [block, n] : blocks) {
+          out += " " + handle + "@" + block + "=" + std::to_string(n);
+        }
+      }
+      return out;
+    };
+    return ::testing::AssertionFailure()
+           << "blocks hold" << print(held) << "\nhandles count" << print(counted);
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// With transactions an allocation is one write (the block and the handle at one revision), and
+// so is the release of what a handle holds in one block.
+TEST_F(IpamTest, AllocationAndReleaseAreOneWriteEach) {
+  add_pool("p1", "198.18.0.0/24", 28);
+  add_pool("p6", "2001:db8:7::/120", 124);
+  Ipam ipam(etcd_->client());
+  const IpPrefix first = ipam.auto_assign(request("net.c1", "node-a")).v4.at(0);  // claims a block
+  const IpPrefix block = IpPrefix(first.address(), 28).masked();
+  auto& cluster = etcd_->cluster();
+
+  int64_t before = cluster.revision();
+  AssignRequest r = request("net.c2", "node-a");
+  r.known_own_blocks = std::vector<IpPrefix>{block};
+  const IpPrefix second = ipam.auto_assign(r).v4.at(0);
+  EXPECT_EQ(cluster.revision(), before + 1) << "allocation took more than one write";
+  const auto handle = store_->get<model::IPAMHandleSpec>("net.c2");
+  const auto stored_block = store_->get<model::IPAMBlockSpec>(model::block_name(block));
+  ASSERT_TRUE(handle && stored_block);
+  EXPECT_EQ(handle->revision, stored_block->revision);
+  EXPECT_EQ(handle->doc.spec.block, (std::map<std::string, int32_t>{{block.to_string(), 1}}));
+
+  before = cluster.revision();
+  EXPECT_EQ(ipam.release_by_handle("net.c2"), 1);
+  EXPECT_EQ(cluster.revision(), before + 1) << "release took more than one write";
+  EXPECT_FALSE(store_->get<model::IPAMHandleSpec>("net.c2"));
+  EXPECT_TRUE(ipam.addresses_of_handle("net.c1").size() == 1);
+  EXPECT_NE(second.address(), first.address());
+
+  // Dual stack: one handle, two blocks; each block's write carries the handle's change for it.
+  AssignRequest d = request("net.d1", "node-a");
+  d.num_v6 = 1;
+  const AssignResult both = ipam.auto_assign(d);
+  ASSERT_EQ(both.v4.size() + both.v6.size(), 2u);
+  EXPECT_TRUE(handles_match_blocks(*store_));
+  before = cluster.revision();
+  EXPECT_EQ(ipam.release_by_handle("net.d1"), 2);
+  EXPECT_EQ(cluster.revision(), before + 2);
+  EXPECT_FALSE(store_->get<model::IPAMHandleSpec>("net.d1"));
+  EXPECT_EQ(ipam.release_by_handle("net.d1"), 0);  // idempotent
+  EXPECT_TRUE(handles_match_blocks(*store_));
+}
+
+// A handle that already exists (a retried CNI ADD, or the second family of a dual-stack pod)
+// makes the first transaction fail on the handle, not on the block: the handle is read and the
+// allocation still lands in one consistent write.
+TEST_F(IpamTest, AnExistingHandleIsAddedTo) {
+  add_pool("p1", "198.18.0.0/24", 28);
+  Ipam first(etcd_->client());
+  const IpPrefix a = first.auto_assign(request("net.again", "node-a")).v4.at(0);
+  Ipam second(etcd_->client());  // knows nothing of the handle
+  const IpPrefix b = second.auto_assign(request("net.again", "node-a")).v4.at(0);
+  EXPECT_NE(a.address(), b.address());
+  const auto handle = store_->get<model::IPAMHandleSpec>("net.again");
+  ASSERT_TRUE(handle);
+  EXPECT_EQ(handle->doc.spec.block.begin()->second, 2);
+  EXPECT_TRUE(handles_match_blocks(*store_));
+  EXPECT_EQ(second.release_by_handle("net.again"), 2);
+  EXPECT_TRUE(handles_match_blocks(*store_));
+}
+
+// The caller's copy of a block (the agent's synced copy) replaces the read before the write; a
+// stale copy is refused by the revision check and never hands out a taken address.
+TEST_F(IpamTest, KnownBlockCopiesSaveTheReadButNeverMislead) {
+  add_pool("p1", "198.18.0.0/24", 28);
+  Ipam ipam(etcd_->client());
+  const IpPrefix c1 = ipam.auto_assign(request("net.c1", "node-a")).v4.at(0);
+  const IpPrefix block = IpPrefix(c1.address(), 28).masked();
+  const auto copy = store_->get<model::IPAMBlockSpec>(model::block_name(block));
+  ASSERT_TRUE(copy);
+  auto with_copy = [&](const std::string& handle, const Versioned<model::IPAMBlockSpec>& doc) {
+    AssignRequest r = request(handle, "node-a");
+    r.known_own_blocks = std::vector<IpPrefix>{block};
+    r.known_blocks.emplace();
+    r.known_blocks->emplace(block, doc);
+    return r;
+  };
+  auto& cluster = etcd_->cluster();
+  int64_t before = cluster.revision();
+  const IpPrefix c2 = ipam.auto_assign(with_copy("net.c2", *copy)).v4.at(0);
+  EXPECT_EQ(cluster.revision(), before + 1);
+  EXPECT_TRUE(block.contains(c2.address()));
+  EXPECT_NE(c2.address(), c1.address());
+
+  // The same copy again is stale now: its free-list head is the address c2 got.
+  const IpPrefix c3 = ipam.auto_assign(with_copy("net.c3", *copy)).v4.at(0);
+  EXPECT_TRUE(block.contains(c3.address()));
+  EXPECT_NE(c3.address(), c2.address());
+  EXPECT_NE(c3.address(), c1.address());
+
+  // A stale copy that shows the block full: the stored block decides, no new block is claimed.
+  Versioned<model::IPAMBlockSpec> full = *copy;
+  full.doc.spec.unallocated.clear();
+  const IpPrefix c4 = ipam.auto_assign(with_copy("net.c4", full)).v4.at(0);
+  EXPECT_TRUE(block.contains(c4.address()));
+  EXPECT_EQ(ipam.usage().at(0).blocks.size(), 1u);
+  std::set<IpAddress> distinct{c1.address(), c2.address(), c3.address(), c4.address()};
+  EXPECT_EQ(distinct.size(), 4u);
+  EXPECT_TRUE(handles_match_blocks(*store_));
+}
+
+// Three agents allocating from and releasing into ONE block (two of them borrow it): every
+// compare-and-swap races. Addresses stay unique and handles agree with the blocks, with
+// transactions and with a plugin that has none (ABI 0.1: single writes in crash-safe order).
+void race_on_one_block(test::EtcdDatastore& etcd, const Store& store, bool with_transactions) {
+  {
+    Ipam owner(etcd.client());
+    AssignRequest r;
+    r.handle_id = "net.first";
+    r.node = "node-0";
+    r.node_labels = model::Labels{};
+    owner.auto_assign(r);  // node-0 claims the pool's only block
+  }
+  constexpr int kAgents = 3;
+  constexpr int kPerAgent = 12;
+  std::vector<std::future<std::vector<IpAddress>>> agents;
+  for (int a = 0; a < kAgents; ++a) {
+    agents.push_back(std::async(std::launch::async, [a, &etcd, with_transactions] {
+      const std::string node = "node-" + std::to_string(a);
+      std::unique_ptr<test::DatastoreConnection> modern;
+      std::unique_ptr<test::Abi01Datastore> old;
+      const datastore::Client* client = nullptr;
+      if (with_transactions) {
+        modern = etcd.connect(node);
+        client = &modern->client();
+      } else {
+        old = std::make_unique<test::Abi01Datastore>(etcd, node);
+        client = &old->client();
+      }
+      EXPECT_EQ(client->supports_txn(), with_transactions);
+      Ipam ipam(*client);
+      std::vector<IpAddress> kept;
+      for (int i = 0; i < kPerAgent; ++i) {
+        AssignRequest r;
+        r.handle_id = node + ".c" + std::to_string(i);
+        r.node = node;
+        r.attributes = {{"node", node}};
+        r.node_labels = model::Labels{};
+        const IpAddress got = ipam.auto_assign(r).v4.at(0).address();
+        if (i % 3 == 2) {
+          EXPECT_EQ(ipam.release_by_handle(r.handle_id), 1);  // releases race allocations too
+        } else {
+          kept.push_back(got);
+        }
+      }
+      return kept;
+    }));
+  }
+  std::set<IpAddress> all;
+  size_t total = 0;
+  for (auto& f : agents) {
+    for (const IpAddress& a : f.get()) {
+      all.insert(a);
+      ++total;
+    }
+  }
+  EXPECT_EQ(total, static_cast<size_t>(kAgents * kPerAgent * 2 / 3));
+  EXPECT_EQ(all.size(), total) << "duplicate addresses handed out";
+  EXPECT_EQ(store.list<model::IPAMBlockSpec>().size(), 1u);
+  EXPECT_TRUE(handles_match_blocks(store));
+  const CheckReport report = check(store);
+  EXPECT_EQ(report.allocated, total + 1);
+  EXPECT_TRUE(report.handles_without_addresses.empty());
+  EXPECT_TRUE(report.addresses_without_handles.empty());
+}
+
+TEST_F(IpamTest, RacingOnOneBlockWithTransactions) {
+  add_pool("one", "198.18.32.0/26", 26);
+  race_on_one_block(*etcd_, *store_, true);
+}
+
+TEST_F(IpamTest, RacingOnOneBlockWithoutTransactions) {
+  add_pool("one", "198.18.32.0/26", 26);
+  race_on_one_block(*etcd_, *store_, false);
 }
 
 TEST_F(IpamTest, CheckFindsLeaksAndOrphans) {

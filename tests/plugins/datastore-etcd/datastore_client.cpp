@@ -144,6 +144,26 @@ Status DatastoreInstance::remove(const std::string& kind, const std::string& ns,
   return status_of(vtable().remove(instance_, &key, str(revision), &err), err);
 }
 
+Status DatastoreInstance::txn(const std::vector<TxnOp>& ops, std::vector<Stored>* results,
+                              size_t* failed_op) {
+  std::vector<brindle_txn_op_t> raw;
+  for (const TxnOp& op : ops) {
+    const Stored& r = op.resource;
+    raw.push_back(
+        {op.type, {{str(r.kind), str(r.namespace_), str(r.name)}, str(r.json), str(r.revision)}});
+  }
+  std::vector<Stored> ignored;
+  size_t ignored_index = 0;
+  brindle_error_t err = fresh_error();
+  if (results != nullptr) {
+    results->clear();
+  }
+  return status_of(vtable().txn(instance_, raw.data(), raw.size(), &collect_many,
+                                results != nullptr ? results : &ignored,
+                                failed_op != nullptr ? failed_op : &ignored_index, &err),
+                   err);
+}
+
 Status DatastoreInstance::watch(const std::string& kind, const std::string& from_revision,
                                 WatchRecorder& recorder) {
   brindle_error_t err = fresh_error();

@@ -61,6 +61,14 @@ class DatastoreInstance {
   Status update(const Stored& resource, Stored* out = nullptr);
   Status remove(const std::string& kind, const std::string& ns, const std::string& name,
                 const std::string& revision);
+  // One transaction (ABI 0.2 `txn`): *results gets what the plugin emitted, *failed_op the index
+  // it reported (both optional).
+  struct TxnOp {
+    brindle_txn_op_type_t type;
+    Stored resource;
+  };
+  Status txn(const std::vector<TxnOp>& ops, std::vector<Stored>* results = nullptr,
+             size_t* failed_op = nullptr);
   // Starts a watch recorded by `recorder` (which cancels it when destroyed or on cancel()).
   Status watch(const std::string& kind, const std::string& from_revision, WatchRecorder& recorder);
 

@@ -461,6 +461,239 @@ TEST_F(EtcdTest, TwoWritersOneWinsTheOtherConflicts) {
             BRINDLE_ERR_CONFLICT);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Transactions (ABI 0.2 `txn`)
+
+using TxnOp = DatastoreInstance::TxnOp;
+
+Stored at(Stored resource, const std::string& revision) {
+  resource.revision = revision;
+  return resource;
+}
+
+json metadata_of(const std::string& document) {
+  return json::parse(document)["metadata"];
+}
+
+TEST_F(EtcdTest, TxnAppliesEveryOperationAtOneRevision) {
+  Client c(config());
+  Stored a, b;
+  ASSERT_TRUE(c->create(pool("pool-a"), &a).ok());
+  ASSERT_TRUE(c->create(pool("pool-b"), &b).ok());
+  WatchRecorder recorder;
+  ASSERT_TRUE(c->watch("", b.revision, recorder).ok());
+  const int64_t before = etcd_->revision();
+
+  std::vector<Stored> results;
+  size_t failed = 99;
+  const Status s = c->txn(
+      {{BRINDLE_TXN_CREATE, pool("pool-c", "198.19.0.0/16")},
+       {BRINDLE_TXN_UPDATE, at(with_spec(pool("pool-a"), {{"cidr", "198.18.4.0/22"}}), a.revision)},
+       {BRINDLE_TXN_DELETE, at(Stored{"IPPool", "", "pool-b", "", ""}, b.revision)}},
+      &results, &failed);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(failed, 3u);  // "no operation failed" is the operation count
+  ASSERT_EQ(results.size(), 3u);
+  // One write: one new store revision, which every result carries.
+  EXPECT_EQ(etcd_->revision(), before + 1);
+  for (const Stored& r : results) {
+    EXPECT_EQ(rev(r.revision), before + 1) << r.name;
+  }
+  EXPECT_EQ(results[0].name, "pool-c");
+  EXPECT_EQ(metadata_of(results[0].json)["uid"].get<std::string>().size(), 36u);
+  EXPECT_EQ(results[1].name, "pool-a");
+  EXPECT_EQ(json::parse(results[1].json)["spec"]["cidr"], "198.18.4.0/22");
+  // The update kept what belongs to the stored object, in the stored value too.
+  EXPECT_EQ(metadata_of(results[1].json)["uid"], metadata_of(a.json)["uid"]);
+  EXPECT_EQ(metadata_of(results[1].json)["creationTimestamp"],
+            metadata_of(a.json)["creationTimestamp"]);
+  const std::string value =
+      etcd_->etcdctl_ok({"get", "/brindle/v1/IPPool/_/pool-a", "--print-value-only"});
+  EXPECT_EQ(metadata_of(value)["uid"], metadata_of(a.json)["uid"]) << value;
+  EXPECT_EQ(results[2].name, "pool-b");
+  EXPECT_TRUE(results[2].json.empty());
+
+  Stored got;
+  ASSERT_TRUE(c->get("IPPool", "", "pool-c", &got).ok());
+  EXPECT_EQ(got.json, results[0].json);
+  EXPECT_EQ(c->get("IPPool", "", "pool-b", &got).code, BRINDLE_ERR_NOT_FOUND);
+  // A watch sees one event per operation, all at the transaction's revision.
+  ASSERT_TRUE(wait_revision(recorder, before + 1));
+  std::map<std::string, brindle_watch_event_type_t> seen;
+  for (const auto& e : recorder.events()) {
+    if (is_resource_event(e.type)) {
+      EXPECT_EQ(rev(e.revision), before + 1);
+      seen[e.resource.name] = e.type;
+    }
+  }
+  EXPECT_EQ(seen,
+            (std::map<std::string, brindle_watch_event_type_t>{{"pool-a", BRINDLE_WATCH_MODIFIED},
+                                                               {"pool-b", BRINDLE_WATCH_DELETED},
+                                                               {"pool-c", BRINDLE_WATCH_ADDED}}));
+
+  // Another instance has never seen pool-a's current value: it reads it to keep uid and
+  // creationTimestamp, with the same result.
+  Client other(config());
+  ASSERT_TRUE(
+      other
+          ->txn({{BRINDLE_TXN_UPDATE,
+                  at(with_spec(pool("pool-a"), {{"cidr", "198.18.8.0/22"}}), results[1].revision)}},
+                &results)
+          .ok());
+  EXPECT_EQ(metadata_of(results[0].json)["uid"], metadata_of(a.json)["uid"]);
+  EXPECT_EQ(metadata_of(results[0].json)["creationTimestamp"],
+            metadata_of(a.json)["creationTimestamp"]);
+  EXPECT_EQ(etcd_->revision(), before + 2);
+
+  // Nothing to do is done without a write.
+  ASSERT_TRUE(c->txn({}, &results).ok());
+  EXPECT_TRUE(results.empty());
+  EXPECT_EQ(etcd_->revision(), before + 2);
+}
+
+TEST_F(EtcdTest, TxnFailingConditionWritesNothingAndNamesTheOperation) {
+  Client c(config());
+  Client fresh(config());  // knows no identities: takes the read-first path for updates
+  Stored a0, a, b;
+  ASSERT_TRUE(c->create(pool("pool-a"), &a0).ok());
+  ASSERT_TRUE(
+      c->update(at(with_spec(pool("pool-a"), {{"cidr", "198.18.1.0/24"}}), a0.revision), &a).ok());
+  ASSERT_TRUE(c->create(pool("pool-b"), &b).ok());
+  const int64_t before = etcd_->revision();
+  const std::string stored_before = etcd_->etcdctl_ok({"get", "--prefix", "/"});
+
+  struct Case {
+    const char* what;
+    std::vector<TxnOp> ops;
+    brindle_status_t code;
+    size_t failed_op;
+    const char* names;  // expected in the message
+  };
+  const Stored absent_key{"IPPool", "", "pool-x", "", ""};
+  const std::vector<Case> cases = {
+      {"stale update after a create",
+       {{BRINDLE_TXN_CREATE, pool("pool-new")},
+        {BRINDLE_TXN_UPDATE, at(pool("pool-a"), a0.revision)},
+        {BRINDLE_TXN_DELETE, at(pool("pool-b"), b.revision)}},
+       BRINDLE_ERR_CONFLICT,
+       1,
+       "pool-a"},
+      {"create of an existing resource",
+       {{BRINDLE_TXN_UPDATE, at(pool("pool-a"), a.revision)}, {BRINDLE_TXN_CREATE, pool("pool-b")}},
+       BRINDLE_ERR_ALREADY_EXISTS,
+       1,
+       "pool-b"},
+      {"the first failing operation is reported",
+       {{BRINDLE_TXN_CREATE, pool("pool-new")},
+        {BRINDLE_TXN_CREATE, pool("pool-a")},
+        {BRINDLE_TXN_DELETE, at(pool("pool-b"), a0.revision)}},
+       BRINDLE_ERR_ALREADY_EXISTS,
+       1,
+       "pool-a"},
+      {"delete of an absent resource",
+       {{BRINDLE_TXN_UPDATE, at(pool("pool-a"), a.revision)},
+        {BRINDLE_TXN_DELETE, at(absent_key, b.revision)}},
+       BRINDLE_ERR_NOT_FOUND,
+       1,
+       "pool-x"},
+      {"update of an absent resource",
+       {{BRINDLE_TXN_UPDATE, at(pool("pool-x"), b.revision)}},
+       BRINDLE_ERR_NOT_FOUND,
+       0,
+       "pool-x"},
+      {"stale delete",
+       {{BRINDLE_TXN_DELETE, at(pool("pool-a"), a0.revision)},
+        {BRINDLE_TXN_CREATE, pool("pool-new")}},
+       BRINDLE_ERR_CONFLICT,
+       0,
+       "pool-a"},
+      {"the same resource twice",
+       {{BRINDLE_TXN_UPDATE, at(pool("pool-a"), a.revision)},
+        {BRINDLE_TXN_DELETE, at(pool("pool-a"), a.revision)}},
+       BRINDLE_ERR_INVALID_ARGUMENT,
+       1,
+       "operation 0"},
+      {"update without a revision",
+       {{BRINDLE_TXN_CREATE, pool("pool-new")}, {BRINDLE_TXN_UPDATE, pool("pool-a")}},
+       BRINDLE_ERR_INVALID_ARGUMENT,
+       1,
+       "revision"},
+      {"document contradicting its key",
+       {{BRINDLE_TXN_CREATE, pool("pool-new")},
+        {BRINDLE_TXN_UPDATE,
+         at(Stored{"IPPool", "", "pool-b", pool("pool-a").json, ""}, b.revision)}},
+       BRINDLE_ERR_INVALID_ARGUMENT,
+       1,
+       "metadata.name"},
+      {"unknown operation type",
+       {{BRINDLE_TXN_CREATE, pool("pool-new")},
+        {static_cast<brindle_txn_op_type_t>(0), pool("pool-y")}},
+       BRINDLE_ERR_UNSUPPORTED,
+       1,
+       "pool-y"},
+  };
+  for (const Case& t : cases) {
+    for (Client* via : {&c, &fresh}) {
+      std::vector<Stored> results;
+      size_t failed = 99;
+      const Status s = (*via)->txn(t.ops, &results, &failed);
+      const char* who = via == &c ? " (instance that wrote)" : " (fresh instance)";
+      EXPECT_EQ(s.code, t.code) << t.what << who << ": " << s;
+      EXPECT_EQ(failed, t.failed_op) << t.what << who;
+      EXPECT_NE(s.message.find(t.names), std::string::npos) << t.what << who << ": " << s;
+      EXPECT_TRUE(results.empty()) << t.what << who;
+    }
+  }
+  // Not one of those transactions wrote anything.
+  EXPECT_EQ(etcd_->revision(), before);
+  EXPECT_EQ(etcd_->etcdctl_ok({"get", "--prefix", "/"}), stored_before);
+  Stored got;
+  EXPECT_EQ(c->get("IPPool", "", "pool-new", &got).code, BRINDLE_ERR_NOT_FOUND);
+}
+
+TEST_F(EtcdTest, RacingTransactionsOneWinsTheLoserWritesNothing) {
+  Client writer_a(config());
+  Client writer_b(config());
+  Stored base;
+  ASSERT_TRUE(writer_a->create(pool("contended"), &base).ok());
+  for (int round = 0; round < 20; ++round) {
+    Stored current;
+    ASSERT_TRUE(writer_a->get("IPPool", "", "contended", &current).ok());
+    std::barrier sync(2);
+    Status result_a, result_b;
+    size_t failed_a = 99, failed_b = 99;
+    auto write = [&](DatastoreInstance& store, const std::string& who, Status* result,
+                     size_t* failed) {
+      // Each writer claims the contended pool and creates a marker of its own: both or neither.
+      const std::vector<TxnOp> ops = {
+          {BRINDLE_TXN_UPDATE,
+           at(with_spec(pool("contended"), {{"cidr", "198.18.0.0/16"}, {"owner", who}}),
+              current.revision)},
+          {BRINDLE_TXN_CREATE, pool("marker-" + who + "-" + std::to_string(round))}};
+      sync.arrive_and_wait();
+      *result = store.txn(ops, nullptr, failed);
+    };
+    std::thread a(write, std::ref(*writer_a.store), "a", &result_a, &failed_a);
+    std::thread b(write, std::ref(*writer_b.store), "b", &result_b, &failed_b);
+    a.join();
+    b.join();
+    ASSERT_NE(result_a.ok(), result_b.ok())
+        << "round " << round << ": " << result_a << " / " << result_b;
+    const std::string winner = result_a.ok() ? "a" : "b";
+    const std::string loser = result_a.ok() ? "b" : "a";
+    EXPECT_EQ((result_a.ok() ? result_b : result_a).code, BRINDLE_ERR_CONFLICT);
+    EXPECT_EQ(result_a.ok() ? failed_b : failed_a, 0u);
+    Stored after;
+    ASSERT_TRUE(writer_b->get("IPPool", "", "contended", &after).ok());
+    EXPECT_EQ(json::parse(after.json)["spec"]["owner"], winner);
+    const std::string r = std::to_string(round);
+    EXPECT_TRUE(writer_a->get("IPPool", "", "marker-" + winner + "-" + r, &after).ok());
+    EXPECT_EQ(writer_a->get("IPPool", "", "marker-" + loser + "-" + r, &after).code,
+              BRINDLE_ERR_NOT_FOUND)
+        << "the loser's create was applied without its update";
+  }
+}
+
 TEST_F(EtcdTest, WatchDeliversManyWritesInOrderExactlyOnce) {
   Client c(config());
   ASSERT_TRUE(c->create(pool("before-watch")).ok());

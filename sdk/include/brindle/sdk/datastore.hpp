@@ -1,9 +1,11 @@
 // Brindle C++ SDK: datastore plugins. See brindle/datastore.h for the contract.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "brindle/datastore.h"
 #include "brindle/sdk/core.hpp"
@@ -29,6 +31,26 @@ struct Resource {
   static Resource from(const brindle_resource_t& r) {
     return {ResourceKey::from(r.key), std::string(view(r.json)), std::string(view(r.revision))};
   }
+};
+
+// One operation of a transaction (see brindle_txn_op_t).
+struct TxnOp {
+  brindle_txn_op_type_t type;
+  Resource resource;
+
+  static TxnOp from(const brindle_txn_op_t& op) { return {op.type, Resource::from(op.resource)}; }
+};
+
+// Thrown by DatastorePlugin::txn() for a failed condition or an invalid operation: the status
+// (ALREADY_EXISTS, CONFLICT, NOT_FOUND, INVALID_ARGUMENT, UNSUPPORTED) and the operation's index.
+class TxnOpError : public Error {
+ public:
+  TxnOpError(brindle_status_t code, std::size_t op_index, const std::string& message)
+      : Error(code, message), op_index_(op_index) {}
+  std::size_t op_index() const noexcept { return op_index_; }
+
+ private:
+  std::size_t op_index_;
 };
 
 // Where a plugin writes resources for the host (copied by the host during the call).
@@ -94,6 +116,14 @@ class DatastorePlugin : public PluginBase {
   virtual void remove(const ResourceKey& key, std::string_view revision) = 0;
   virtual std::unique_ptr<Watch> watch(std::string_view kind, std::string_view from_revision,
                                        WatchHandler handler) = 0;
+  // Applies every operation or none (see brindle_datastore_vtable_t::txn); on success emits one
+  // stored resource per operation, in order. A failed condition throws TxnOpError. The default
+  // says the plugin cannot write atomically; the host then uses single writes.
+  virtual void txn(const std::vector<TxnOp>& ops, const ResourceSink& stored) {
+    (void)ops;
+    (void)stored;
+    throw Error(BRINDLE_ERR_UNSUPPORTED, "this datastore plugin has no atomic transactions");
+  }
 };
 
 namespace detail {
@@ -148,6 +178,29 @@ struct DatastoreAdapter {
     }
   }
 
+  static brindle_status_t txn(brindle_instance_t* inst, const brindle_txn_op_t* ops,
+                              std::size_t count, brindle_resource_sink_fn sink, void* user,
+                              std::size_t* failed_op, brindle_error_t* err) {
+    if (failed_op != nullptr) {
+      *failed_op = count;
+    }
+    return guard(err, [&] {
+      std::vector<TxnOp> list;
+      list.reserve(count);
+      for (std::size_t i = 0; i < count; ++i) {
+        list.push_back(TxnOp::from(ops[i]));
+      }
+      try {
+        self(inst).txn(list, ResourceSink(sink, user));
+      } catch (const TxnOpError& e) {
+        if (failed_op != nullptr && e.op_index() < count) {
+          *failed_op = e.op_index();
+        }
+        throw;
+      }
+    });
+  }
+
   static constexpr brindle_datastore_vtable_t vtable{sizeof(brindle_datastore_vtable_t),
                                                      &get,
                                                      &list,
@@ -155,7 +208,8 @@ struct DatastoreAdapter {
                                                      &update,
                                                      &remove,
                                                      &watch,
-                                                     &cancel_watch};
+                                                     &cancel_watch,
+                                                     &txn};
 };
 
 }  // namespace detail

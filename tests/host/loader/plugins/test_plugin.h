@@ -169,7 +169,8 @@ static const brindle_datastore_vtable_t test_datastore_vtable TEST_UNUSED = {
     test_ds_write,
     test_ds_remove,
     test_ds_watch,
-    test_ds_cancel_watch};
+    test_ds_cancel_watch,
+    NULL /* txn (ABI 0.2): none */};
 
 static const brindle_routing_vtable_t test_routing_vtable TEST_UNUSED = {
     sizeof(brindle_routing_vtable_t),

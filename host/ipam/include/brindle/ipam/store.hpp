@@ -73,15 +73,26 @@ class Store {
     return {std::string(Spec::kKind), namespace_, name};
   }
 
- private:
-  template <typename Spec>
-  static datastore::Key key_of(const model::Typed<Spec>& doc) {
-    return key<Spec>(doc.metadata.name, doc.metadata.namespace_);
+  // Transactions (all or nothing; see datastore::Client::txn): build the operations with these,
+  // read the results with decode().
+  bool supports_txn() const { return client_.supports_txn(); }
+  std::vector<datastore::Stored> txn(const std::vector<datastore::TxnOp>& ops) const {
+    return client_.txn(ops);
   }
   template <typename Spec>
-  static std::string text(const model::Typed<Spec>& doc) {
-    return model::to_json_text(model::encode(doc));
+  static datastore::TxnOp create_op(const model::Typed<Spec>& doc) {
+    return datastore::TxnOp::create(key_of(doc), text(doc));
   }
+  template <typename Spec>
+  static datastore::TxnOp update_op(const model::Typed<Spec>& doc, const std::string& revision) {
+    return datastore::TxnOp::update(key_of(doc), text(doc), revision);
+  }
+  template <typename Spec>
+  static datastore::TxnOp remove_op(const std::string& name, const std::string& revision,
+                                    const std::string& namespace_ = {}) {
+    return datastore::TxnOp::remove(key<Spec>(name, namespace_), revision);
+  }
+
   template <typename Spec>
   static Versioned<Spec> decode(const datastore::Stored& s) {
     try {
@@ -93,6 +104,16 @@ class Store {
       throw datastore::DatastoreError(BRINDLE_ERR_INVALID_ARGUMENT,
                                       "stored " + s.key.to_string() + " is invalid: " + e.what());
     }
+  }
+
+ private:
+  template <typename Spec>
+  static datastore::Key key_of(const model::Typed<Spec>& doc) {
+    return key<Spec>(doc.metadata.name, doc.metadata.namespace_);
+  }
+  template <typename Spec>
+  static std::string text(const model::Typed<Spec>& doc) {
+    return model::to_json_text(model::encode(doc));
   }
 
   const datastore::Client& client_;
