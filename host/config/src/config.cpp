@@ -301,7 +301,10 @@ class ConfigReader {
   }
 
   void read_plugins(const Value& table, Config& config) const {
-    reject_unknown_keys(table, "[plugins]", {"search_path"});
+    reject_unknown_keys(table, "[plugins]", {"search_path", "refresh_interval_seconds"});
+    if (auto seconds = int_at(table, "[plugins]", "refresh_interval_seconds", 0, 86400)) {
+      config.plugin_refresh_seconds = static_cast<uint32_t>(*seconds);
+    }
     const Value* paths = find(table, "search_path");
     if (paths == nullptr) {
       return;

@@ -70,7 +70,8 @@ struct Daemon::Impl {
         plugin_metric(registry, "brindle_plugin_info",
                       "Plugins in use by slot, name, version and ABI; always 1."),
         refresh_metric(registry, "brindle_plugin_refreshes_total",
-                       "Refresh hooks run at a plugin's request, by slot and result."),
+                       "Refresh hooks run (periodically or at a plugin's request), by slot and "
+                       "result."),
         control_metric(registry, "brindle_control_requests_total",
                        "Control socket requests, by method and result."),
         http_metric(registry, "brindle_http_requests_total",
@@ -109,6 +110,7 @@ struct Daemon::Impl {
   std::unique_ptr<HttpServer> health_server;
   std::unique_ptr<HttpServer> metrics_server;  // null when it shares health_server
   std::unique_ptr<ControlServer> control_server;
+  std::unique_ptr<asio::steady_timer> refresh_timer;  // [plugins] refresh_interval_seconds
 
   bool ready = false;
   bool stopping = false;
@@ -158,6 +160,33 @@ struct Daemon::Impl {
       } else {
         refresh_metric.inc(labels + ",result=\"success\"");
       }
+    });
+  }
+
+  // Every [plugins] refresh_interval_seconds, each dataplane plugin verifies what it programmed
+  // and repairs what someone else changed. Only once the agent is ready: before the first
+  // in-sync apply a plugin's state is the previous run's, which must stay untouched.
+  void schedule_periodic_refresh() {
+    if (config.plugin_refresh_seconds == 0 || stopping) {
+      return;
+    }
+    if (!refresh_timer) {
+      refresh_timer = std::make_unique<asio::steady_timer>(io);
+    }
+    refresh_timer->expires_after(std::chrono::seconds(config.plugin_refresh_seconds));
+    refresh_timer->async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping) {
+        return;
+      }
+      if (!agent || agent->ready()) {
+        for (PluginKind kind :
+             {PluginKind::routing, PluginKind::encapsulation, PluginKind::policy}) {
+          if (plugins.get(kind) != nullptr) {
+            request_refresh(kind);
+          }
+        }
+      }
+      schedule_periodic_refresh();
     });
   }
 
@@ -411,6 +440,9 @@ struct Daemon::Impl {
     notify_stopping();
     boost::system::error_code ignored;
     signals.cancel(ignored);
+    if (refresh_timer) {
+      refresh_timer->cancel();
+    }
     stop_endpoints();
     io.stop();
   }
@@ -531,6 +563,7 @@ struct Daemon::Impl {
     signals.add(SIGINT);
     signals.add(SIGHUP);
     wait_for_signal();
+    schedule_periodic_refresh();
     set_ready(true);
     notify_ready();
     log::info("brindled ready", {{"plugins", static_cast<long>(plugins.all().size())}});

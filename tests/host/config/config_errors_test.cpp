@@ -94,7 +94,7 @@ const std::vector<BadConfig> kBadConfigs = {
     {"UnknownNodeKey", "[node]\nname = \"a\"\n  adress = \"198.19.0.1/24\"\n", "bad.toml:3:12",
      "unknown key \"adress\" in [node]; expected one of: name, ipv4, ipv6, interface"},
     {"UnknownPluginsKey", "[plugins]\npath = [\"/a\"]\n", "bad.toml:2:8",
-     "unknown key \"path\" in [plugins]; expected one of: search_path"},
+     "unknown key \"path\" in [plugins]; expected one of: search_path, refresh_interval_seconds"},
     {"UnknownHealthKey", "[health]\nport = 9099\n", "bad.toml:2:8",
      "unknown key \"port\" in [health]; expected one of: listen"},
     {"UnknownMetricsKey", "[metrics]\nenabled = true\n", "bad.toml:2:11",

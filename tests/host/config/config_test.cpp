@@ -285,5 +285,23 @@ TEST(ConfigWorkload, ReadsAndChecksTheWorkloadTable) {
   EXPECT_EQ(error_of("[workload]\nveth = \"x\"\n").substr(0, 9), "w.toml:2:");
 }
 
+TEST(ConfigPlugins, RefreshIntervalDefaultsTo90sAndIsChecked) {
+  EXPECT_EQ(parse_config("", "p.toml").plugin_refresh_seconds, 90u);
+  EXPECT_EQ(
+      parse_config("[plugins]\nrefresh_interval_seconds = 0\n", "p.toml").plugin_refresh_seconds,
+      0u);
+  EXPECT_EQ(
+      parse_config("[plugins]\nrefresh_interval_seconds = 30\n", "p.toml").plugin_refresh_seconds,
+      30u);
+  try {
+    parse_config("[plugins]\nrefresh_interval_seconds = -1\n", "p.toml");
+    FAIL() << "a negative interval was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).substr(0, 9), "p.toml:2:") << e.what();
+    EXPECT_NE(std::string(e.what()).find("refresh_interval_seconds"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace brindle::config

@@ -404,6 +404,24 @@ TEST_F(BrindledDaemonTest, ReloadMovesEndpoints) {
   EXPECT_EQ(process_->wait(15s), 0);
 }
 
+TEST_F(BrindledDaemonTest, PluginsAreRefreshedPeriodically) {
+  // The text after search_path still belongs to [plugins].
+  write_file(config_, config_text(endpoints_,
+                                  "refresh_interval_seconds = 1\n"
+                                  "[policy]\nplugin = \"fake\"\n[policy.fake]\n"));
+  start();
+  auto refreshes = [&] {
+    const std::string metrics = http_request(endpoints_.metrics, "GET", "/metrics").body;
+    const std::string series =
+        "brindle_plugin_refreshes_total{result=\"success\",slot=\"policy\"} ";
+    const size_t at = metrics.find(series);
+    return at == std::string::npos ? 0 : std::stoi(metrics.substr(at + series.size()));
+  };
+  EXPECT_TRUE(eventually([&] { return refreshes() >= 2; })) << log();
+  process_->signal(SIGTERM);
+  EXPECT_EQ(process_->wait(15s), 0);
+}
+
 TEST_F(BrindledDaemonTest, SharedHealthAndMetricsAddressAndRefreshRequests) {
   // One address for both: a single server answers all three paths. The plugin asks for a
   // refresh at create(), which the daemon runs on its loop.

@@ -96,6 +96,7 @@ struct Config {
   std::string source_file;
   NodeConfig node;
   std::vector<std::string> plugin_search_path;  // [plugins] search_path; default {kPluginDir}
+  uint32_t plugin_refresh_seconds = 90;         // [plugins] refresh_interval_seconds; 0: never
   PluginSlot datastore, routing, encapsulation, policy;
   WorkloadConfig workload;
   std::string health_listen = "127.0.0.1:9099";               // [health] listen, "" disables
