@@ -10,7 +10,7 @@
 #
 # Cases (one VM boot each; TCG is slow, so the labs are small: one pod per node):
 #   static        2 nodes, routing static, pool ipipMode Always
-#   bgp           2 nodes, routing bgp (node-to-node mesh; BIRD installs the routes), ipipMode Always
+#   bgp           3 nodes, routing bgp (node-to-node mesh; BIRD installs the routes), ipipMode Always
 #   crosssubnet   3 nodes on two underlay subnets (node3 on the other one), routing static,
 #                 ipipMode CrossSubnet: tunl0 only towards node3
 # Every case checks: the connectivity matrix is green; each node's tunnel address (IPAM, on the
@@ -219,22 +219,26 @@ case $CASE in
     check_mtu pod-n2-1 pod-n1-1
     ;;
   bgp)
-    lab up --nodes 2 --routing bgp --encap ipip --pods-per-node 1 --no-matrix
-    check "node1: BGP session Established" eventually 90 bgp_established 1
-    check "node2: BGP session Established" eventually 90 bgp_established 2
+    # A full node-to-node mesh of 3 nodes: each BIRD has two Established sessions.
+    lab up --nodes 3 --routing bgp --encap ipip --pods-per-node 1 --no-matrix
+    for i in 1 2 3; do
+      check "node$i: BGP sessions Established" eventually 90 bgp_established "$i"
+    done
     check_matrix
-    check_node_tunnel 1
-    check_node_tunnel 2
-    check "node1: BIRD installed node2's block" eventually 60 has_remote_routes 1
-    check "node2: BIRD installed node1's block" eventually 60 has_remote_routes 2
-    check_tunnel_routes 1 2
-    check_tunnel_routes 2 1
+    for i in 1 2 3; do
+      check_node_tunnel "$i"
+      check "node$i: BIRD installed the other nodes' blocks" eventually 60 has_remote_routes "$i"
+    done
+    for pair in "1 2" "2 1" "1 3" "3 2"; do
+      # shellcheck disable=SC2086 # two node numbers
+      check_tunnel_routes $pair
+    done
     check "node1: no static-path (proto 202) unicast routes besides BIRD's" \
       test -z "$(lab node-exec 1 ip -4 route show proto 202 | grep -v '^blackhole' || true)"
     check_through_tunnel 1 2
-    check_through_tunnel 2 1
+    check_through_tunnel 3 1
     check_mtu pod-n1-1 pod-n2-1
-    check_mtu pod-n2-1 pod-n1-1
+    check_mtu pod-n3-1 pod-n1-1
     ;;
   crosssubnet)
     lab up --nodes 3 --encap ipip --cross-subnet --pods-per-node 1 --no-matrix
