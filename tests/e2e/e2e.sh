@@ -19,36 +19,14 @@ readonly CASE=${1:?usage: e2e.sh CASE}
 export BRINDLE_LAB_ID=e2e$$
 export NO_COLOR=1
 
-failures=0
-t_start=$SECONDS
-log() { echo "[$((SECONDS - t_start))s] $*"; }
-pass() { log "PASS: $*"; }
-fail() {
-  log "FAIL: $*"
-  failures=$((failures + 1))
-}
-check() {  # check <description> <cmd...>
-  local what=$1
-  shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
-# Polls <cmd> for up to <seconds>.
-eventually() {  # eventually <seconds> <cmd...>
-  local deadline=$((SECONDS + $1))
-  shift
-  while ((SECONDS < deadline)); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  "$@" >/dev/null 2>&1
-}
+# shellcheck source=tests/e2e/checks.sh
+source "$(dirname "$0")/checks.sh"
 lab() { "$LAB_TOOL" "$@"; }
 info() { lab info "$1"; }
 pod_ping() { lab pod-exec "$1" ping -c1 -W1 "$(info "ip-$2")" >/dev/null 2>&1; }
 pod_tcp() {  # the listener answers with its pod's name
   [[ $(lab pod-exec "$1" timeout 5 socat -u "TCP:$(info "ip-$2"):7777,connect-timeout=2" STDOUT 2>/dev/null) == "$2" ]]
 }
-not() { ! "$@"; }
 routes() { lab node-exec "$1" ip route show proto 202 | sed 's/ *$//' | sort; }
 has_route() { lab node-exec "$1" ip route show proto 202 | grep -q "^$2 "; }  # has_route <node> <block>
 has_neigh() { lab node-exec "$1" ip neigh show dev vxlan.brindle | grep -q "^$2 "; }

@@ -28,29 +28,9 @@ export BRINDLE_LAB_ID=vmipip
 export NO_COLOR=1
 readonly POD_MTU=1480
 
-failures=0
-t_start=$SECONDS
-log() { echo "[$((SECONDS - t_start))s] $*"; }
-pass() { log "PASS: $*"; }
-fail() {
-  log "FAIL: $*"
-  failures=$((failures + 1))
-}
-check() {  # check <description> <cmd...>
-  local what=$1
-  shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
-eventually() {  # eventually <seconds> <cmd...>
-  local deadline=$((SECONDS + $1))
-  shift
-  while ((SECONDS < deadline)); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.2
-  done
-  "$@" >/dev/null 2>&1
-}
-not() { ! "$@"; }
+EVENTUALLY_INTERVAL=0.2  # each poll is a process start under emulation
+# shellcheck source=tests/e2e/checks.sh
+source "$(dirname "$0")/../e2e/checks.sh"
 lab() { "$LAB_TOOL" "$@"; }
 info() { lab info "$1"; }
 

@@ -66,6 +66,19 @@ xt::SetIndexResolver caching_resolver() {
   };
 }
 
+// Queues a set's new content built aside under a temporary name and swapped in atomically.
+void queue_swap_in(ipset::Session& session, const std::string& name, const ipset::SetHeader& header,
+                   const std::set<std::string>& members) {
+  const std::string temporary = temporary_set_name(name);
+  session.create(temporary, header);
+  session.flush(temporary);  // in case an earlier failed batch left one
+  for (const std::string& m : members) {
+    session.add(temporary, m);
+  }
+  session.swap(temporary, name);
+  session.destroy(temporary);
+}
+
 }  // namespace
 
 Dataplane::Dataplane(Host host, Options options)
@@ -757,33 +770,43 @@ size_t Dataplane::program_sets_full(bool verify) {
       }
       known.insert(name);
     } else if (known_sets_.contains(name)) {
-      if (const auto delta = set_deltas_.find(name); delta != set_deltas_.end()) {
-        for (const std::string& m : delta->second.removed) {
-          session.remove(name, m);
-        }
-        for (const std::string& m : delta->second.added) {
-          session.add(name, m);
-        }
-      }
+      queue_member_delta(session, name);
       known.insert(name);
     } else if (d.internal) {
       known.insert(name);  // named after its content
     } else {
-      // Unknown or replaced content: built aside, then swapped in atomically.
-      const std::string temporary = temporary_set_name(name);
-      if (kernel_sets_.contains(temporary)) {
-        session.destroy(temporary);
-        kernel_sets_.erase(temporary);
+      // Unknown or replaced content: built aside, then swapped in atomically. A leftover
+      // temporary set (of another type, perhaps) goes first.
+      if (kernel_sets_.contains(temporary_set_name(name))) {
+        session.destroy(temporary_set_name(name));
+        kernel_sets_.erase(temporary_set_name(name));
       }
-      session.create(temporary, d.header);
-      for (const std::string& m : *d.members) {
-        session.add(temporary, m);
-      }
-      session.swap(temporary, name);
-      session.destroy(temporary);
+      queue_swap_in(session, name, d.header, *d.members);
       known.insert(name);
     }
   }
+  run_set_batch(session);
+  for (const auto& [name, d] : desired) {
+    kernel_sets_.insert(name);
+  }
+  known_sets_ = std::move(known);
+  return repaired;
+}
+
+void Dataplane::queue_member_delta(ipset::Session& session, const std::string& name) const {
+  if (const auto delta = set_deltas_.find(name); delta != set_deltas_.end()) {
+    for (const std::string& m : delta->second.removed) {
+      session.remove(name, m);
+    }
+    for (const std::string& m : delta->second.added) {
+      session.add(name, m);
+    }
+  }
+}
+
+// Runs the queued set commands; the recorded deltas are consumed either way, and after a failure
+// no set's kernel content is assumed known (the next apply compares or rebuilds).
+void Dataplane::run_set_batch(ipset::Session& session) {
   set_deltas_.clear();
   dirty_sets_.clear();
   try {
@@ -792,11 +815,6 @@ size_t Dataplane::program_sets_full(bool verify) {
     known_sets_.clear();
     throw;
   }
-  for (const auto& [name, d] : desired) {
-    kernel_sets_.insert(name);
-  }
-  known_sets_ = std::move(known);
-  return repaired;
 }
 
 void Dataplane::program_sets_incremental(std::vector<std::string>& unused) {
@@ -832,33 +850,12 @@ void Dataplane::program_sets_incremental(std::vector<std::string>& unused) {
     } else if (model == nullptr) {
       continue;  // an internal set is named after its content
     } else if (known_sets_.contains(name)) {
-      if (const auto delta = set_deltas_.find(name); delta != set_deltas_.end()) {
-        for (const std::string& m : delta->second.removed) {
-          session.remove(name, m);
-        }
-        for (const std::string& m : delta->second.added) {
-          session.add(name, m);
-        }
-      }
+      queue_member_delta(session, name);
     } else {
-      const std::string temporary = temporary_set_name(name);
-      session.create(temporary, header);
-      session.flush(temporary);
-      for (const std::string& m : members) {
-        session.add(temporary, m);
-      }
-      session.swap(temporary, name);
-      session.destroy(temporary);
+      queue_swap_in(session, name, header, members);
     }
   }
-  set_deltas_.clear();
-  dirty_sets_.clear();
-  try {
-    session.run();
-  } catch (...) {
-    known_sets_.clear();
-    throw;
-  }
+  run_set_batch(session);
   kernel_sets_.insert(present.begin(), present.end());
   known_sets_.insert(present.begin(), present.end());
 }

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "ipsets.hpp"
 #include "render.hpp"
 
 namespace brindle::policy_iptables {
@@ -130,6 +131,9 @@ class Dataplane {
   size_t program_sets_full(bool verify);
   // The dirty sets only; `unused` receives those to destroy once no rule uses them.
   void program_sets_incremental(std::vector<std::string>& unused);
+  // Queues the recorded member changes of a set whose kernel content is known.
+  void queue_member_delta(ipset::Session& session, const std::string& name) const;
+  void run_set_batch(ipset::Session& session);
   void destroy_sets(const std::vector<std::string>& names);
   // Every chain compared with the kernel; returns how many were rewritten.
   size_t program_table_full(xt::Family family,

@@ -408,8 +408,8 @@ void load_table_module(Family family) {
       std::getline(in, modprobe);
     }
     const char* module = family == Family::kV4 ? "ip_tables" : "ip6_tables";
-    std::vector<char*> argv = {modprobe.data(), const_cast<char*>("-q"),
-                               const_cast<char*>(module), nullptr};
+    std::vector<char*> argv = {modprobe.data(), const_cast<char*>("-q"), const_cast<char*>(module),
+                               nullptr};
     pid_t pid = -1;
     if (posix_spawn(&pid, modprobe.c_str(), nullptr, nullptr, argv.data(), environ) == 0) {
       int status = 0;

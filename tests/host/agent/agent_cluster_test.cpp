@@ -266,12 +266,3 @@ TEST_F(AgentClusterTest, GcRemovesAttachmentsTheRuntimeNoLongerHas) {
 
 }  // namespace
 }  // namespace brindle
-
-int main(int argc, char** argv) {
-  // Become the "node" before any thread exists: the machine's own namespace is never touched.
-  if (!brindle::test::become_node_namespace()) {
-    return 1;
-  }
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}

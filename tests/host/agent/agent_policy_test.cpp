@@ -241,11 +241,3 @@ TEST_F(AgentPolicyTest, NoUnprotectedWindowWhileAPodIsAdded) {
 
 }  // namespace
 }  // namespace brindle
-int main(int argc, char** argv) {
-  // Become the "node" before any thread exists: the machine's own namespace is never touched.
-  if (!brindle::test::become_node_namespace()) {
-    return 1;
-  }
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}
