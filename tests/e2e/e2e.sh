@@ -3,7 +3,7 @@
 # own (unique id), checks the data path from inside the pods' and nodes' namespaces, and removes the
 # lab when it ends, passed or failed.
 #
-#   e2e.sh CASE      CASE: static-none static-vxlan vxlan-crosssubnet restart node-removal
+#   e2e.sh CASE      CASE: static-none static-vxlan vxlan-crosssubnet vxlan-ipv6 restart node-removal
 #                          pod-deletion foreign-routes none-not-onlink
 #                          bgp-mesh bgp-route-reflector bgp-vxlan bgp-tor bgp-peer-change
 #                          bgp-node-leave bgp-agent-kill policy-k8s policy-brindle
@@ -189,6 +189,45 @@ case_vxlan_crosssubnet() {
     bash -c "$LAB_TOOL node-exec 1 ip route get 198.19.2.13 | grep -q 'via 198.19.1.1'"
   check_mtu pod-n1-1 pod-n3-1 1450
   check_mtu pod-n1-1 pod-n2-1 1450
+}
+
+# Dual stack over VXLAN: IPv6 pools ride vxlan6.brindle (IPv6 underlay, VNI and port as for IPv4)
+# with the node's IPv6 tunnel address; both families reach every pod on every node.
+case_vxlan_ipv6() {
+  up --nodes 3 --encap vxlan --ipv6 --pods-per-node 2
+  check_matrix
+  local node2 tunnel6 mac r6 mtu ip6
+  node2=$(lab ctl get node node2 -o json)
+  tunnel6=$(grep -o '"vxlanTunnelAddressV6": *"[^"]*"' <<<"$node2" | cut -d'"' -f4 || true)
+  mac=$(grep -o '"vxlanTunnelMAC": *"[^"]*"' <<<"$node2" | cut -d'"' -f4 || true)
+  check "node2 published an IPv6 VXLAN tunnel address ($tunnel6) from the IPv6 pool" \
+    grep -q '^2001:db8:18::' <<<"$tunnel6"
+  # One VTEP MAC per node serves both devices (encap-vxlan: derived from the node name).
+  check "node2's vxlan6.brindle has its published VTEP MAC ($mac)" \
+    bash -c "$LAB_TOOL node-exec 2 ip link show vxlan6.brindle | grep -q 'link/ether $mac '"
+  check "vxlan6.brindle: VNI 4096, IPv6 underlay address, port 4789, nolearning" \
+    bash -c "$LAB_TOOL node-exec 1 ip -d link show vxlan6.brindle | grep -q 'vxlan id 4096 local 2001:db8:19:1::11 dev eth0 .*dstport 4789 nolearning'"
+  r6=$(lab node-exec 1 ip -6 route show proto 202 | sed 's/ *$//')
+  check "node1 routes node2's and node3's IPv6 blocks via their tunnel addresses onlink" \
+    test "$(grep -c 'dev vxlan6.brindle .*onlink' <<<"$r6")" = 2
+  check "node1 routes node2's IPv6 block via $tunnel6" grep -q "via $tunnel6 dev vxlan6.brindle" <<<"$r6"
+  check "node1 has a permanent neighbour for node2's IPv6 tunnel address" \
+    bash -c "$LAB_TOOL node-exec 1 ip -6 neigh show dev vxlan6.brindle | grep -q '^$tunnel6 lladdr .* PERMANENT'"
+  check "node1 has an FDB entry $mac -> 2001:db8:19:1::12" \
+    bash -c "$LAB_TOOL node-exec 1 bridge fdb show dev vxlan6.brindle | grep -q '^$mac dst 2001:db8:19:1::12 self permanent'"
+  check "node1 blackholes its own IPv6 block" grep -q '^blackhole 2001:db8:18::' <<<"$r6"
+  check "vxlan6.brindle MTU is 1430 (IPv6 underlay: 70 bytes)" \
+    test "$(lab node-exec 1 cat /sys/class/net/vxlan6.brindle/mtu)" = 1430
+  # The pod has one MTU for both families: the smaller of the two devices' (1430).
+  mtu=$(lab pod-exec pod-n1-1 cat /sys/class/net/eth0/mtu)
+  check "pod MTU is 1430 (fits both tunnels; has $mtu)" test "$mtu" = 1430
+  ip6=$(info ip6-pod-n3-1)
+  # ICMPv6 echo: 40 bytes IPv6 + 8 bytes ICMPv6 header.
+  check "DF IPv6 ping of 1430 bytes pod-n1-1 -> pod-n3-1 passes" \
+    lab pod-exec pod-n1-1 ping -6 -c2 -i 0.2 -W2 -M "do" -s $((1430 - 48)) "$ip6"
+  check "IPv6 ping of 1431 bytes does not leave pod-n1-1" \
+    not lab pod-exec pod-n1-1 ping -6 -c1 -W1 -M "do" -s $((1431 - 48)) "$ip6"
+  check_mtu pod-n1-1 pod-n3-1 1430
 }
 
 # Restarting brindled on node1 keeps traffic to and from its pods flowing and removes no route it
@@ -616,6 +655,7 @@ case $CASE in
   static-none) case_static_none ;;
   static-vxlan) case_static_vxlan ;;
   vxlan-crosssubnet) case_vxlan_crosssubnet ;;
+  vxlan-ipv6) case_vxlan_ipv6 ;;
   restart) case_restart ;;
   node-removal) case_node_removal ;;
   pod-deletion) case_pod_deletion ;;

@@ -4,8 +4,9 @@
 
 namespace brindle::test {
 
-DatastoreConnection::DatastoreConnection(const std::string& toml, const std::string& node_name)
-    : config_(config::parse_config(toml, "test-datastore.toml")) {
+DatastorePlugin::DatastorePlugin(const std::string& toml, const std::string& node_name,
+                                 const std::string& file_name)
+    : config_(config::parse_config(toml, file_name)) {
   std::vector<std::filesystem::path> search;
   for (const auto& d : config_.plugin_search_path) {
     search.emplace_back(d);
@@ -15,9 +16,11 @@ DatastoreConnection::DatastoreConnection(const std::string& toml, const std::str
   plugin_ = std::make_unique<loader::LoadedPlugin>(
       loader::find_plugin(search, loader::PluginKind::datastore, config_.datastore.plugin),
       config_.datastore.section, environment);
-  client_ =
-      std::make_unique<datastore::Client>(plugin_->library().datastore(), plugin_->instance());
 }
+
+DatastoreConnection::DatastoreConnection(const std::string& toml, const std::string& node_name)
+    : plugin_(toml, node_name),
+      client_(std::make_unique<datastore::Client>(plugin_.vtable(), plugin_.instance())) {}
 
 DatastoreConnection::~DatastoreConnection() {
   client_.reset();

@@ -9,9 +9,28 @@
 #include "brindle/config/config.hpp"
 #include "brindle/datastore/client.hpp"
 #include "brindle/loader/loaded_plugin.hpp"
+#include "brindle/loader/plugin_library.hpp"
 #include "etcd_harness.h"
 
 namespace brindle::test {
+
+// The datastore plugin a brindle.toml names, loaded from its [plugins] search_path with its
+// [datastore] section, as brindled loads it. `file_name` names the configuration in errors.
+class DatastorePlugin {
+ public:
+  DatastorePlugin(const std::string& toml, const std::string& node_name,
+                  const std::string& file_name = "test-datastore.toml");
+  DatastorePlugin(const DatastorePlugin&) = delete;
+  DatastorePlugin& operator=(const DatastorePlugin&) = delete;
+
+  // The plugin's own function table and instance (for a client, or a wrapped copy of the table).
+  const brindle_datastore_vtable_t* vtable() const { return plugin_->library().datastore(); }
+  brindle_instance_t* instance() const { return plugin_->instance(); }
+
+ private:
+  config::Config config_;
+  std::unique_ptr<loader::LoadedPlugin> plugin_;
+};
 
 class DatastoreConnection {
  public:
@@ -20,8 +39,7 @@ class DatastoreConnection {
   const datastore::Client& client() const { return *client_; }
 
  private:
-  config::Config config_;
-  std::unique_ptr<loader::LoadedPlugin> plugin_;
+  DatastorePlugin plugin_;
   std::unique_ptr<datastore::Client> client_;
 };
 

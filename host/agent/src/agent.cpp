@@ -7,6 +7,7 @@
 #include "brindle/daemon/plugin_set.hpp"
 #include "brindle/ipam/store.hpp"
 #include "brindle/netlink/netlink.hpp"
+#include "local_routes.hpp"
 
 namespace brindle::agent {
 
@@ -70,6 +71,65 @@ brindle_encap_node_t encap_node(const calc::NodeInfo& info, calc::Encap kind) {
   return n;
 }
 
+const char* peer_type_name(calc::PeerType type) {
+  switch (type) {
+    case calc::PeerType::mesh:
+      return "mesh";
+    case calc::PeerType::global:
+      return "global";
+    case calc::PeerType::node:
+      return "node";
+    case calc::PeerType::rr_client:
+      return "rr-client";
+  }
+  return "";
+}
+
+// This node's BGP settings and peers, BGP passwords read from [routing] secrets_dir.
+calc::BgpState current_bgp(const Agent::Impl& self) {
+  const calc::SecretsDirectory secrets(self.config.bgp_secrets_dir);
+  return calc::compute_bgp(
+      self.node.name, self.nodes_full, self.bgp_configs, self.bgp_peers,
+      [&secrets](const model::SecretKeySelector& ref) { return secrets.read(ref); });
+}
+
+// Withheld BGP sessions (password unresolved) are logged when they appear or their reason
+// changes, and when they come back; not on every sync.
+void log_withheld_changes(const std::optional<calc::BgpState>& before, const calc::BgpState& now) {
+  std::map<std::string, std::string> old_errors;
+  if (before) {
+    for (const calc::BgpPeerInfo& p : before->withheld_peers) {
+      old_errors[p.name] = p.error;
+    }
+  }
+  for (const calc::BgpPeerInfo& p : now.withheld_peers) {
+    auto it = old_errors.find(p.name);
+    if (it == old_errors.end() || it->second != p.error) {
+      log::error("BGP session not started: its password cannot be read",
+                 {{"peer", p.name}, {"address", p.address.to_string()}, {"error", p.error}});
+    }
+    old_errors.erase(p.name);
+  }
+  for (const calc::BgpPeerInfo& p : now.peers) {
+    if (old_errors.count(p.name) != 0) {
+      log::info("BGP session configured: its password is readable again", {{"peer", p.name}});
+    }
+  }
+}
+
+// BGP passwords are files: re-read them periodically, so that a rotated secret reaches BIRD
+// (which applies a new password with `configure`) without a datastore change.
+void recheck_bgp_secrets(Agent::Impl& self) {
+  if (!self.sent_bgp || self.plugins.get(PluginKind::routing) == nullptr) {
+    return;
+  }
+  const bool any_password = std::any_of(self.bgp_peers.begin(), self.bgp_peers.end(),
+                                        [](const auto& p) { return p.second.spec.password; });
+  if (any_password && current_bgp(self) != *self.sent_bgp) {
+    self.schedule_sync();
+  }
+}
+
 }  // namespace
 
 Agent::Impl::Impl(asio::io_context& io_context, const config::Config& cfg,
@@ -114,26 +174,37 @@ void Agent::Impl::start() {
   register_node();
   ensure_encapsulation();
   std::weak_ptr<Impl> weak = shared_from_this();
+  // The pods' host routes follow this node's endpoints (owned by the sync callbacks, so it lives
+  // as long as the syncer).
+  auto local =
+      LocalRoutes::create(io, workers,
+                          {node.name, plumbing, std::chrono::seconds(config.plugin_refresh_seconds),
+                           workload::kDefaultRouteCleanupGrace});
   datastore::SyncCallbacks callbacks;
-  callbacks.upsert = [weak](const datastore::Stored& s) {
+  callbacks.upsert = [weak, local](const datastore::Stored& s) {
     if (auto self = weak.lock()) {
-      asio::post(self->io, [self, s] {
+      asio::post(self->io, [self, local, s] {
         self->on_upsert(s);
+        local->on_upsert(s);
         self->schedule_sync();
       });
     }
   };
-  callbacks.remove = [weak](const datastore::Key& k) {
+  callbacks.remove = [weak, local](const datastore::Key& k) {
     if (auto self = weak.lock()) {
-      asio::post(self->io, [self, k] {
+      asio::post(self->io, [self, local, k] {
         self->on_remove(k);
+        local->on_remove(k);
         self->schedule_sync();
       });
     }
   };
-  callbacks.in_sync = [weak] {
+  callbacks.in_sync = [weak, local] {
     if (auto self = weak.lock()) {
-      asio::post(self->io, [self] { self->on_in_sync(); });
+      asio::post(self->io, [self, local] {
+        self->on_in_sync();
+        local->on_in_sync();
+      });
     }
   };
   callbacks.log_warning = [](const std::string& message) { log::warn(message); };
@@ -229,6 +300,9 @@ void Agent::Impl::ensure_encapsulation() {
   if (tunnel_address) {
     (encap_kind == calc::Encap::ipip ? self.ipip_tunnel : self.vxlan_tunnel) = *tunnel_address;
   }
+  if (encap_kind == calc::Encap::vxlan) {
+    self.vxlan_tunnel_v6 = tunnel_address6;
+  }
   const brindle_encap_node_t raw_node = encap_node(self, encap_kind);
   brindle_encap_local_config_t cfg{};
   cfg.struct_size = sizeof(cfg);
@@ -280,45 +354,68 @@ void Agent::Impl::ensure_encapsulation() {
     });
   }
   tunnel_requested = tunnel_requested || state.needs_tunnel_address == 0;
-  if (state.needs_tunnel_address != 0 && !tunnel_address && synced) {
-    request_tunnel_address();
+  if (state.needs_tunnel_address != 0 && synced) {
+    request_tunnel_address();  // does nothing when every family that needs one has its address
   }
 }
 
-// Allocates this node's tunnel address from the pools that use our encapsulation, records it on
-// the Node resource and hands it to the encapsulation plugin.
+// Allocates this node's tunnel addresses from the pools that use our encapsulation (IPv4; with
+// VXLAN also IPv6, for the IPv6-underlay device, when this node has an IPv6 address), records
+// them on the Node resource and hands them to the encapsulation plugin. Does nothing when every
+// family with such a pool already has its address.
 void Agent::Impl::request_tunnel_address() {
   if (tunnel_requested) {
     return;
   }
-  std::vector<IpPrefix> pools;
+  std::vector<IpPrefix> pools4, pools6;
   for (const calc::PoolInfo& p : routes.pools()) {
-    if (!p.disabled && p.cidr.is_v4() && p.encap() == encap_kind) {
-      pools.push_back(p.cidr);
+    if (p.disabled || p.encap() != encap_kind) {
+      continue;
+    }
+    if (p.cidr.is_v4() && !tunnel_address) {
+      pools4.push_back(p.cidr);
+    } else if (!p.cidr.is_v4() && encap_kind == calc::Encap::vxlan && node.ipv6 &&
+               !tunnel_address6) {
+      pools6.push_back(p.cidr);
     }
   }
-  if (pools.empty()) {
-    return;  // no pool uses the tunnel yet: asked again when one appears
+  if (pools4.empty() && pools6.empty()) {
+    return;  // nothing missing, or no pool uses the tunnel yet: asked again when one appears
   }
   tunnel_requested = true;
-  asio::post(workers, [self = shared_from_this(), pools] {
+  asio::post(workers, [self = shared_from_this(), pools4, pools6] {
     const std::string handle = tunnel_handle(self->encap_kind, self->node.name);
     try {
       ipam::Ipam ipam(*self->client);
-      std::optional<model::IpAddress> address;
+      std::optional<model::IpAddress> address4, address6;
       for (const auto& a : ipam.addresses_of_handle(handle)) {
-        if (a.is_v4()) {
-          address = a;
-        }
+        (a.is_v4() ? address4 : address6) = a;
       }
-      if (!address) {
+      const bool need4 = !pools4.empty() && !address4;
+      const bool need6 = !pools6.empty() && !address6;
+      if (need4 || need6) {
         ipam::AssignRequest request;
         request.handle_id = handle;
         request.node = self->node.name;
         request.use = model::AllowedUse::kTunnel;
-        request.pools_v4 = pools;
+        request.pools_v4 = pools4;
+        request.pools_v6 = pools6;
+        request.num_v4 = need4 ? 1 : 0;
+        request.num_v6 = need6 ? 1 : 0;
         request.attributes = {{"node", self->node.name}, {"type", "tunnel"}};
-        address = ipam.auto_assign(request).v4.at(0).address();
+        const ipam::AssignResult r = ipam.auto_assign(request);
+        if (need4) {
+          address4 = r.v4.at(0).address();
+        }
+        if (need6) {
+          address6 = r.v6.at(0).address();
+        }
+      }
+      if (pools4.empty()) {
+        address4.reset();  // already known: not ours to publish again
+      }
+      if (pools6.empty()) {
+        address6.reset();
       }
       const ipam::Store store(*self->client);
       for (int attempt = 0; attempt < 20; ++attempt) {
@@ -328,12 +425,20 @@ void Agent::Impl::request_tunnel_address() {
             break;
           }
           model::Node doc = current->doc;
-          auto& field = self->encap_kind == calc::Encap::ipip ? doc.spec.ipip_tunnel_address
-                                                              : doc.spec.vxlan_tunnel_address;
-          if (field == address) {
+          auto& field4 = self->encap_kind == calc::Encap::ipip ? doc.spec.ipip_tunnel_address
+                                                               : doc.spec.vxlan_tunnel_address;
+          auto& field6 = doc.spec.vxlan_tunnel_address_v6;
+          const bool change4 = address4 && field4 != address4;
+          const bool change6 = address6 && field6 != address6;
+          if (!change4 && !change6) {
             break;
           }
-          field = address;
+          if (change4) {
+            field4 = address4;
+          }
+          if (change6) {
+            field6 = address6;
+          }
           store.update(doc, current->revision);
           break;
         } catch (const datastore::DatastoreError& e) {
@@ -342,9 +447,17 @@ void Agent::Impl::request_tunnel_address() {
           }
         }
       }
-      log::info("tunnel address assigned", {{"address", address->to_string()}});
-      asio::post(self->io, [self, address] {
-        self->tunnel_address = address;
+      log::info("tunnel address assigned",
+                {{"address", address4 ? address4->to_string() : std::string("-")},
+                 {"address6", address6 ? address6->to_string() : std::string("-")}});
+      asio::post(self->io, [self, address4, address6] {
+        if (address4) {
+          self->tunnel_address = address4;
+        }
+        if (address6) {
+          self->tunnel_address6 = address6;
+        }
+        self->tunnel_requested = false;  // a pool of the other family may come later
         self->ensure_encapsulation();
         self->schedule_sync();
       });
@@ -380,8 +493,8 @@ void Agent::Impl::on_upsert(const datastore::Stored& s) {
         std::lock_guard lock(ipam_cache_mutex);
         ipam_cache.pools[s.key.name] = pool;
       }
-      if (synced && !tunnel_address) {
-        request_tunnel_address();
+      if (synced) {
+        request_tunnel_address();  // a new pool may need a tunnel address of its family
       }
     } else if (s.key.kind == "IPAMBlock") {
       model::IPAMBlock block = model::decode<model::IPAMBlockSpec>(r);
@@ -473,7 +586,7 @@ void Agent::Impl::set_affinity(
 void Agent::Impl::on_in_sync() {
   synced = true;
   log::info("datastore in sync");
-  if (!tunnel_address && encap_kind != calc::Encap::none) {
+  if (encap_kind != calc::Encap::none) {
     request_tunnel_address();
   }
   schedule_sync();
@@ -637,7 +750,7 @@ void Agent::Impl::sync_dataplane() {
       update.n_pools = pool_pointers.size();
       sent_pools = pools;
     }
-    const calc::BgpState bgp = calc::compute_bgp(node.name, nodes_full, bgp_configs, bgp_peers);
+    const calc::BgpState bgp = current_bgp(*this);
     brindle_bgp_settings_t raw_bgp{};
     std::vector<brindle_bgp_peer_t> raw_peers;
     std::vector<const brindle_bgp_peer_t*> peer_pointers;
@@ -664,6 +777,7 @@ void Agent::Impl::sync_dataplane() {
         rp.asn = p.asn;
         rp.port = p.port;
         rp.source = str(strings.emplace_back(p.source));
+        rp.password = str(strings.emplace_back(p.password));
         raw_peers.push_back(rp);
       }
       for (const auto& rp : raw_peers) {
@@ -673,6 +787,7 @@ void Agent::Impl::sync_dataplane() {
       update.bgp = &raw_bgp;
       update.peers = peer_pointers.data();
       update.n_peers = peer_pointers.size();
+      log_withheld_changes(sent_bgp, bgp);
       sent_bgp = bgp;
     }
     if (vt->update(routing->instance(), &update, &err) != BRINDLE_OK) {
@@ -747,6 +862,7 @@ void Agent::Impl::schedule_gc() {
         !self->policy_pending.empty()) {
       self->schedule_sync();  // retry what failed
     }
+    recheck_bgp_secrets(*self);
     self->collect_empty_blocks();
     self->schedule_gc();
   });
@@ -772,10 +888,17 @@ void Agent::Impl::schedule_routing_check() {
     if (self->applied_once) {
       brindle_error_t err{};
       int ready = 1;
-      auto ignore_peer = [](void*, const brindle_routing_peer_status_t*) {};
-      if (routing->library().routing()->status(routing->instance(), ignore_peer, nullptr, &ready,
+      size_t peers = 0;
+      auto count_peer = [](void* n, const brindle_routing_peer_status_t*) {
+        ++*static_cast<size_t*>(n);
+      };
+      if (routing->library().routing()->status(routing->instance(), count_peer, &peers, &ready,
                                                &err) == BRINDLE_OK) {
-        self->routing_ready = ready != 0;
+        // A plugin without peers is ready, but not when the host withheld every peer this node
+        // should have (their passwords cannot be read): that node has no routes to offer.
+        const bool all_withheld =
+            peers == 0 && self->sent_bgp && !self->sent_bgp->withheld_peers.empty();
+        self->routing_ready = ready != 0 && !all_withheld;
       }
     }
     self->schedule_routing_check();
@@ -847,7 +970,8 @@ bool Agent::ready() const {
 std::string Agent::not_ready_reason() const {
   std::lock_guard lock(impl_->reason_mutex);
   if (impl_->ready_flag && !impl_->routing_ready) {
-    return "the routing plugin is not ready (no routing session established)";
+    return "the routing plugin is not ready (no routing session established; a BGP peer whose "
+           "password cannot be read gets none: see brindlectl node status)";
   }
   return impl_->reason;
 }
@@ -892,6 +1016,18 @@ nlohmann::json Agent::status() const {
         BRINDLE_OK) {
       routing_ready = ready != 0;
     }
+    // Sessions the host withheld (their password cannot be read): the plugin never saw them.
+    if (impl_->sent_bgp) {
+      for (const calc::BgpPeerInfo& p : impl_->sent_bgp->withheld_peers) {
+        peers.push_back({{"name", p.name},
+                         {"address", p.address.to_string()},
+                         {"type", peer_type_name(p.type)},
+                         {"state", "Down"},
+                         {"since", ""},
+                         {"info", "no session: " + p.error},
+                         {"established", false}});
+      }
+    }
   }
   nlohmann::json policy = nullptr;
   if (impl_->policy_engine) {
@@ -911,6 +1047,8 @@ nlohmann::json Agent::status() const {
           {"underlay_device", impl_->underlay_device},
           {"tunnel_address",
            impl_->tunnel_address ? impl_->tunnel_address->to_string() : std::string()},
+          {"tunnel_address6",
+           impl_->tunnel_address6 ? impl_->tunnel_address6->to_string() : std::string()},
           {"routes", routes},
           {"dataplane_error", impl_->last_dataplane_error}};
 }

@@ -67,7 +67,8 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   bool sync_posted = false;
   std::string underlay_device;
   uint32_t underlay_mtu = 1500;
-  std::optional<model::IpAddress> tunnel_address;  // ours, from IPAM
+  std::optional<model::IpAddress> tunnel_address;   // ours, from IPAM
+  std::optional<model::IpAddress> tunnel_address6;  // VXLAN over an IPv6 underlay only
   bool tunnel_requested = false;
   std::map<model::IpPrefix, std::string> unresolved;  // remote blocks without a route form yet
   std::string last_dataplane_error;
@@ -106,6 +107,17 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   };
   mutable std::mutex ipam_cache_mutex;
   IpamCache ipam_cache;
+  // This node's endpoints as this agent's CNI ADDs wrote them, by (namespace, name): a DEL starts
+  // from them instead of reading (cni_methods.cpp). Only hints: every write from them is
+  // conditional on their revisions, and without an entry (e.g. after a restart) a DEL reads.
+  struct LocalEndpoint {
+    std::string container_id;
+    std::string revision;  // the WorkloadEndpoint's
+    std::string handle_id;
+    std::optional<ipam::Versioned<model::IPAMHandleSpec>> handle;  // as the ADD left it
+  };
+  std::mutex local_endpoints_mutex;
+  std::map<std::pair<std::string, std::string>, LocalEndpoint> local_endpoints;
   std::atomic<uint32_t> pod_mtu{1500};
   std::atomic<bool> ready_flag{false};
   // The routing plugin's own readiness (e.g. a BGP session established), polled on the loop.
@@ -149,6 +161,19 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   void cni_check(const cni::Params& params);
   void cni_gc(const cni::Params& params);
   std::string handle_id(const std::string& network, const std::string& container_id) const;
+  // The blocks CNI workers wrote, ahead of the watch (which delivers them a little later): what
+  // was written last, and the revisions it replaced in order, oldest first. Under
+  // ipam_cache_mutex; kept by cni_methods.cpp.
+  struct WrittenBlockCopy {
+    ipam::Versioned<model::IPAMBlockSpec> now;
+    std::deque<std::string> superseded;
+  };
+  std::map<model::IpPrefix, WrittenBlockCopy> written_block_copies;
+  // The newest copy of one of this node's blocks: the watch's, or a worker's write that the watch
+  // has not delivered yet. Null when the block is not ours (any more). Under ipam_cache_mutex.
+  const ipam::Versioned<model::IPAMBlockSpec>* newest_own_block(const model::IpPrefix& cidr);
+  // Records the blocks `ipam` wrote, where the write replaced the newest copy.
+  void note_written_blocks(const ipam::Ipam& ipam);
 };
 
 }  // namespace brindle::agent

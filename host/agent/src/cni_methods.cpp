@@ -4,7 +4,13 @@
 // result; any failure undoes what was done. DEL: plumbing torn down, endpoint removed, addresses
 // released; everything already gone is success. The work runs on the agent's worker pool; the
 // reply is posted back to the event loop that owns the connection.
+//
+// With a datastore that has transactions, the endpoint's creation goes into the IPAM transaction
+// of the allocation and its removal into that of the release, so that an ADD or a DEL from the
+// agent's synced copies is one datastore round trip; a DEL tears the pod's interface down while
+// that write is under way.
 #include <chrono>
+#include <future>
 #include <sstream>
 
 #include "agent_impl.hpp"
@@ -175,6 +181,44 @@ std::string Agent::Impl::handle_id(const std::string& network,
   return network + "." + container_id;
 }
 
+const ipam::Versioned<model::IPAMBlockSpec>* Agent::Impl::newest_own_block(const IpPrefix& cidr) {
+  const auto watched = ipam_cache.own_block_docs.find(cidr);
+  auto written = written_block_copies.find(cidr);
+  if (watched == ipam_cache.own_block_docs.end()) {
+    if (written != written_block_copies.end()) {
+      written_block_copies.erase(written);  // not ours any more
+    }
+    return nullptr;
+  }
+  if (written == written_block_copies.end()) {
+    return &watched->second;
+  }
+  // Watch events come in order and a worker's writes form one compare-and-swap chain: a watched
+  // revision in the chain is older than the worker's copy; one outside it is newer (someone
+  // else wrote after the chain's last write).
+  auto& chain = written->second.superseded;
+  const auto at = std::find(chain.begin(), chain.end(), watched->second.revision);
+  if (at == chain.end()) {
+    written_block_copies.erase(written);  // the watch caught up with it, or overtook it
+    return &watched->second;
+  }
+  chain.erase(chain.begin(), at);  // the watch is past those
+  return &written->second.now;
+}
+
+void Agent::Impl::note_written_blocks(const ipam::Ipam& ipam) {
+  std::lock_guard lock(ipam_cache_mutex);
+  for (const auto& [cidr, written] : ipam.written_blocks()) {
+    const ipam::Versioned<model::IPAMBlockSpec>* newest = newest_own_block(cidr);
+    if (newest == nullptr || newest->revision != written.previous_revision) {
+      continue;  // not ours, or not written from the newest copy: the watch will tell
+    }
+    WrittenBlockCopy& copy = written_block_copies[cidr];
+    copy.superseded.push_back(written.previous_revision);
+    copy.now = written.now;
+  }
+}
+
 void Agent::Impl::register_methods(daemon::MethodTable& methods) {
   std::weak_ptr<Impl> weak = shared_from_this();
   // Runs `work` on the worker pool and posts its outcome back to the loop as the reply.
@@ -278,14 +322,42 @@ json Agent::Impl::cni_add(const cni::Params& params) {
     request.known_config = ipam_cache.config;
     request.node_labels = ipam_cache.node_labels;
     request.known_own_blocks.emplace(ipam_cache.own_blocks.begin(), ipam_cache.own_blocks.end());
-    request.known_blocks = ipam_cache.own_block_docs;
+    // Copies of the blocks that can serve the request (full ones are only tried, and read, when
+    // these turn out full too).
+    request.known_blocks.emplace();
+    for (const auto& [cidr, watched] : ipam_cache.own_block_docs) {
+      const ipam::Versioned<model::IPAMBlockSpec>* block = newest_own_block(cidr);
+      if (block != nullptr && !block->doc.spec.unallocated.empty()) {
+        request.known_blocks->emplace(cidr, *block);
+      }
+    }
   }
 
   std::vector<IpPrefix> addresses;
   const ipam::Store store(*client);
   const std::string wep_name = endpoint_name(node.name, pod);
   const std::string wep_namespace = endpoint_namespace(pod);
-  bool wep_written = false;
+  model::WorkloadEndpoint wep;
+  wep.metadata.name = wep_name;
+  wep.metadata.namespace_ = wep_namespace;
+  wep.metadata.labels = pod_labels(params);
+  wep.spec.node = node.name;
+  wep.spec.orchestrator = pod.pod_name.empty() ? "cni" : "k8s";
+  wep.spec.pod = pod.pod_name.empty() ? pod.container_id.substr(0, 12) : pod.pod_name;
+  wep.spec.container_id = pod.container_id;
+  wep.spec.endpoint = pod.ifname;
+  wep.spec.interface_name = workload::host_veth_name(pod, plumbing.veth_prefix);
+  wep.spec.ports = ports;
+  if (!pod.pod_namespace.empty()) {
+    wep.spec.profiles = {"kns." + pod.pod_namespace};
+  }
+  auto with_addresses = [&wep](const std::vector<IpPrefix>& held) {
+    model::WorkloadEndpoint doc = wep;
+    doc.spec.ip_networks = held;
+    return doc;
+  };
+  std::string wep_revision;  // set once the endpoint is written
+  std::optional<ipam::Versioned<model::IPAMHandleSpec>> handle_doc;
   // Microseconds per phase, logged with the result: where an ADD's time goes.
   auto phase_start = std::chrono::steady_clock::now();
   auto lap = [&phase_start] {
@@ -296,7 +368,7 @@ json Agent::Impl::cni_add(const cni::Params& params) {
   };
   long ipam_us = 0, endpoint_us = 0, policy_us = 0;
   try {
-    // 1. addresses
+    // 1. addresses, and with them (one transaction) usually the endpoint record
     if (!choice.requested.empty()) {
       for (const model::IpAddress& a : choice.requested) {
         addresses.push_back(IpPrefix::host(ipam.assign_address(a, request).address()));
@@ -304,31 +376,34 @@ json Agent::Impl::cni_add(const cni::Params& params) {
     } else {
       request.num_v4 = choice.v4 ? 1 : 0;
       request.num_v6 = choice.v6 ? 1 : 0;
+      // Usually a new pod: the endpoint is created with the allocation's last write. An earlier
+      // sandbox's endpoint refuses the create; it is updated below instead.
+      request.extra_ops = [&](const ipam::AssignResult& r) {
+        std::vector<IpPrefix> held;
+        for (const auto* list : {&r.v4, &r.v6}) {
+          for (const IpPrefix& p : *list) {
+            held.push_back(IpPrefix::host(p.address()));
+          }
+        }
+        return std::vector<datastore::TxnOp>{ipam::Store::create_op(with_addresses(held))};
+      };
       const ipam::AssignResult r = ipam.auto_assign(request);
       for (const auto* list : {&r.v4, &r.v6}) {
         for (const IpPrefix& p : *list) {
           addresses.push_back(IpPrefix::host(p.address()));
         }
       }
+      if (r.extra == ipam::ExtraOps::written) {
+        wep_revision = r.extra_stored.at(0).revision;
+      }
+      handle_doc = r.handle;
     }
+    note_written_blocks(ipam);
     ipam_us = lap();
-    // 2. the endpoint record (policy is computed from it before the pod can send anything)
-    model::WorkloadEndpoint wep;
-    wep.metadata.name = wep_name;
-    wep.metadata.namespace_ = wep_namespace;
-    wep.metadata.labels = pod_labels(params);
-    wep.spec.node = node.name;
-    wep.spec.orchestrator = pod.pod_name.empty() ? "cni" : "k8s";
-    wep.spec.pod = pod.pod_name.empty() ? pod.container_id.substr(0, 12) : pod.pod_name;
-    wep.spec.container_id = pod.container_id;
-    wep.spec.endpoint = pod.ifname;
-    wep.spec.interface_name = workload::host_veth_name(pod, plumbing.veth_prefix);
-    wep.spec.ip_networks = addresses;
-    wep.spec.ports = ports;
-    if (!pod.pod_namespace.empty()) {
-      wep.spec.profiles = {"kns." + pod.pod_namespace};
-    }
-    for (int attempt = 0;; ++attempt) {
+    // 2. the endpoint record, if the allocation did not carry it (policy is computed from it
+    // before the pod can send anything)
+    wep = with_addresses(addresses);
+    for (int attempt = 0; wep_revision.empty(); ++attempt) {
       try {
         // Usually a new pod: create without reading first.
         std::optional<ipam::Versioned<model::WorkloadEndpointSpec>> existing;
@@ -336,17 +411,22 @@ json Agent::Impl::cni_add(const cni::Params& params) {
           existing = store.get<model::WorkloadEndpointSpec>(wep_name, wep_namespace);
         }
         if (existing) {
-          store.update(wep, existing->revision);  // an earlier sandbox of the same pod
+          // an earlier sandbox of the same pod
+          wep_revision = store.update(wep, existing->revision).revision;
         } else {
-          store.create(wep);
+          wep_revision = store.create(wep).revision;
         }
-        wep_written = true;
-        break;
       } catch (const datastore::DatastoreError& e) {
         if (attempt >= 10 || (!e.conflict() && !e.already_exists())) {
           throw;
         }
       }
+    }
+    {
+      // From now on a DEL of this pod can start from what was written here.
+      std::lock_guard lock(local_endpoints_mutex);
+      local_endpoints[{wep_namespace, wep_name}] = {pod.container_id, wep_revision, handle,
+                                                    handle_doc};
     }
     endpoint_us = lap();
     // 3. policy: enforced before the interface exists, so the pod is never reachable without it
@@ -369,15 +449,24 @@ json Agent::Impl::cni_add(const cni::Params& params) {
                             {"plumbing_us", lap()}});
     return cni::to_json(workload::to_cni_result(plumbed));
   } catch (...) {
-    // Undo in reverse order; what is already gone is fine.
+    // Undo in reverse order; what is already gone is fine. The endpoint may have been written by
+    // the allocation's transaction even when a later step failed: look for it either way.
     try {
-      if (wep_written) {
+      {
+        std::lock_guard lock(local_endpoints_mutex);
+        auto it = local_endpoints.find({wep_namespace, wep_name});
+        if (it != local_endpoints.end() && it->second.container_id == pod.container_id) {
+          local_endpoints.erase(it);
+        }
+      }
+      if (!wep_revision.empty()) {
         auto existing = store.get<model::WorkloadEndpointSpec>(wep_name, wep_namespace);
         if (existing && existing->doc.spec.container_id == pod.container_id) {
           store.remove<model::WorkloadEndpointSpec>(wep_name, existing->revision, wep_namespace);
         }
       }
       ipam.release_by_handle(handle);
+      note_written_blocks(ipam);
     } catch (const std::exception& e) {
       log::error("rollback of a failed ADD is incomplete; GC will finish it",
                  {{"container", pod.container_id}, {"error", e.what()}});
@@ -407,24 +496,130 @@ void Agent::Impl::cni_del(const cni::Params& params) {
   const ipam::Store store(*client);
   const std::string wep_name = endpoint_name(node.name, pod);
   const std::string wep_namespace = endpoint_namespace(pod);
-  try {
-    auto wep = store.get<model::WorkloadEndpointSpec>(wep_name, wep_namespace);
-    // Only the sandbox that owns the endpoint may tear down the interface: a late DEL of an old
-    // sandbox must not remove its successor's network.
-    const bool owner = !wep || wep->doc.spec.container_id == pod.container_id;
-    if (owner) {
-      workload::teardown_pod(pod, plumbing);
+  const std::string handle = handle_id(params.network_name, pod.container_id);
+  auto remove_wep_op = [&](const std::string& revision) {
+    return ipam::Store::remove_op<model::WorkloadEndpointSpec>(wep_name, revision, wep_namespace);
+  };
+  // The pod's interface is torn down on a thread of its own while the datastore work goes on.
+  // Only the sandbox that owns the endpoint may tear it down: a late DEL of an old sandbox must
+  // not remove its successor's network (the host side is named after the pod, not the sandbox).
+  std::future<void> teardown;
+  auto start_teardown = [&] {
+    if (!teardown.valid()) {
+      teardown =
+          std::async(std::launch::async, [&pod, this] { workload::teardown_pod(pod, plumbing); });
     }
-    if (wep && owner) {
-      try {
-        store.remove<model::WorkloadEndpointSpec>(wep_name, wep->revision, wep_namespace);
-      } catch (const datastore::DatastoreError& e) {
-        if (!e.not_found()) {
-          throw;
+  };
+  try {
+    ipam::Ipam ipam(*client);
+    if (!store.supports_txn()) {
+      // Single writes in the crash-safe order: the endpoint before its addresses.
+      auto wep = store.get<model::WorkloadEndpointSpec>(wep_name, wep_namespace);
+      const bool owner = !wep || wep->doc.spec.container_id == pod.container_id;
+      if (owner) {
+        workload::teardown_pod(pod, plumbing);
+      }
+      if (wep && owner) {
+        try {
+          store.remove<model::WorkloadEndpointSpec>(wep_name, wep->revision, wep_namespace);
+        } catch (const datastore::DatastoreError& e) {
+          if (!e.not_found()) {
+            throw;
+          }
         }
       }
+      ipam.release_by_handle(handle);
+    } else {
+      // One transaction: the endpoint's removal rides on the release's first write.
+      ipam::ReleaseRequest release;
+      release.handle_id = handle;
+      // What this agent's ADD wrote, if it did: then nothing needs reading first.
+      std::optional<LocalEndpoint> local;
+      {
+        std::lock_guard lock(local_endpoints_mutex);
+        if (auto it = local_endpoints.find({wep_namespace, wep_name});
+            it != local_endpoints.end()) {
+          local = it->second;
+        }
+      }
+      std::optional<std::string> wep_revision;  // the endpoint to remove, if it is ours
+      if (local && local->container_id == pod.container_id) {
+        wep_revision = local->revision;
+        if (local->handle_id == handle) {
+          release.known_handle = local->handle;
+        }
+      }
+      {
+        // Copies of the blocks the handle holds addresses in (all own blocks if not known).
+        std::lock_guard lock(ipam_cache_mutex);
+        release.known_blocks.emplace();
+        for (const auto& [cidr, watched] : ipam_cache.own_block_docs) {
+          if (!release.known_handle ||
+              release.known_handle->doc.spec.block.count(cidr.to_string()) != 0) {
+            if (const auto* block = newest_own_block(cidr)) {
+              release.known_blocks->emplace(cidr, *block);
+            }
+          }
+        }
+      }
+      // Without a copy, or with a stale one (a refused condition; nothing was written), the
+      // endpoint as stored decides.
+      bool read_endpoint = !local;
+      for (int attempt = 0;; ++attempt) {
+        if (read_endpoint) {
+          auto wep = store.get<model::WorkloadEndpointSpec>(wep_name, wep_namespace);
+          const bool owner = !wep || wep->doc.spec.container_id == pod.container_id;
+          wep_revision.reset();
+          if (wep && owner) {
+            wep_revision = wep->revision;
+          }
+          if (owner) {
+            start_teardown();
+          }
+        } else if (wep_revision) {
+          start_teardown();
+        }
+        release.extra_ops.clear();
+        if (wep_revision) {
+          release.extra_ops.push_back(remove_wep_op(*wep_revision));
+        }
+        const ipam::ReleaseResult r = ipam.release(release);
+        if (r.extra == ipam::ExtraOps::not_written && wep_revision) {
+          // The handle holds nothing: the endpoint on its own.
+          try {
+            store.client().remove(
+                ipam::Store::key<model::WorkloadEndpointSpec>(wep_name, wep_namespace),
+                *wep_revision);
+            break;
+          } catch (const datastore::DatastoreError& e) {
+            if (e.not_found()) {
+              break;
+            }
+            if (!e.conflict() || attempt >= 10) {
+              throw;
+            }
+          }
+        } else if (r.extra != ipam::ExtraOps::refused) {
+          break;
+        } else if (attempt >= 10) {
+          fail(cni::errors::kTryAgainLater,
+               "the endpoint " + wep_namespace + "/" + wep_name + " keeps changing");
+        }
+        read_endpoint = true;
+        release.known_handle.reset();
+      }
     }
-    ipam::Ipam(*client).release_by_handle(handle_id(params.network_name, pod.container_id));
+    note_written_blocks(ipam);
+    {
+      std::lock_guard lock(local_endpoints_mutex);
+      auto it = local_endpoints.find({wep_namespace, wep_name});
+      if (it != local_endpoints.end() && it->second.container_id == pod.container_id) {
+        local_endpoints.erase(it);
+      }
+    }
+    if (teardown.valid()) {
+      teardown.get();  // its PlumbingError, if any
+    }
   } catch (const ipam::IpamError& e) {
     fail(cni::errors::kTryAgainLater, e.what());
   } catch (const workload::PlumbingError& e) {
@@ -494,6 +689,10 @@ void Agent::Impl::cni_gc(const cni::Params& params) {
       workload::delete_host_veth(spec.interface_name, plumbing);
       store.remove<model::WorkloadEndpointSpec>(wep.doc.metadata.name, wep.revision,
                                                 wep.doc.metadata.namespace_);
+      {
+        std::lock_guard lock(local_endpoints_mutex);
+        local_endpoints.erase({wep.doc.metadata.namespace_, wep.doc.metadata.name});
+      }
       ipam.release_by_handle(handle_id(params.network_name, spec.container_id));
       log::info("gc removed an attachment", {{"container", spec.container_id}});
     }

@@ -3,6 +3,8 @@
 // Everything here runs on the loop thread except program_endpoint_policy(), which a CNI worker
 // calls and which waits for the loop. A pod's endpoint is given to the engine and applied by the
 // plugin before its interface is created, so it is never reachable without its policy.
+#include <malloc.h>
+
 #include "agent_impl.hpp"
 #include "brindle/common/log.hpp"
 #include "brindle/daemon/plugin_set.hpp"
@@ -17,6 +19,11 @@ namespace {
 
 // How long a CNI ADD waits for the policy plugin before failing with "try again".
 constexpr std::chrono::seconds kEndpointPolicyTimeout{10};
+
+// After an apply of at least this many changes (a resync, a policy used by many endpoints), the
+// heap's free pages go back to the system: the changes, the plugin's rendering and libiptc's
+// table images are transient, and glibc keeps what they freed (tens of MB at 10k endpoints).
+constexpr size_t kTrimAfterChanges = 256;
 
 std::optional<IpPrefix> host_prefix(const std::optional<strings::IpPrefix>& p) {
   if (!p) {
@@ -114,6 +121,8 @@ std::string Agent::Impl::sync_policy() {
   }
   const brindle_policy_vtable_t& vt = *plugin->library().policy();
   brindle_error_t err{};
+  const bool first_apply = !policy_in_sync_sent;
+  const size_t sent = policy_pending.size();
   while (!policy_pending.empty()) {
     if (policy::send_change(vt, plugin->instance(), policy_pending.front(), &err) != BRINDLE_OK) {
       return std::string("policy: ") + err.message;
@@ -126,7 +135,12 @@ std::string Agent::Impl::sync_policy() {
     }
     policy_in_sync_sent = true;
   }
-  if (vt.apply(plugin->instance(), &err) != BRINDLE_OK) {
+  const brindle_status_t applied = vt.apply(plugin->instance(), &err);
+  if (first_apply || sent >= kTrimAfterChanges) {
+    policy_pending.shrink_to_fit();
+    malloc_trim(0);
+  }
+  if (applied != BRINDLE_OK) {
     return std::string("policy apply: ") + err.message;
   }
   return {};

@@ -1,8 +1,10 @@
 #include "brindle/calc/bgp_calculator.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "brindle/model/selector.hpp"
+#include "sha256.hpp"
 
 namespace brindle::calc {
 namespace {
@@ -24,11 +26,48 @@ bool selects(const std::string& selector, const model::Node& node) {
   return !selector.empty() && model::Selector::parse(selector).matches(node.metadata.labels);
 }
 
+// The password of a BGPPeer, or why it cannot be used (`error`).
+SecretValue resolve_password(const std::string& peer_name, const model::BGPPeerSpec& spec,
+                             const SecretLookup& secrets) {
+  if (!spec.password || !spec.password->secret_key_ref) {
+    return {};
+  }
+  const model::SecretKeySelector& ref = *spec.password->secret_key_ref;
+  const std::string what = "password of BGPPeer \"" + peer_name + "\"";
+  if (!secrets) {
+    return {{}, what + ": no secrets source configured"};
+  }
+  SecretValue v = secrets(ref);
+  if (v.error.empty()) {
+    if (std::string why = check_bgp_password(v.value); !why.empty()) {
+      v = {{}, "secret \"" + ref.name + "\" key \"" + ref.key + "\" " + why};
+    }
+  }
+  if (!v.error.empty()) {
+    v.value.clear();
+    v.error = what + ": " + v.error;
+  }
+  return v;
+}
+
 }  // namespace
+
+model::IpAddress hash_router_id(const std::string& node_name) {
+  const std::array<uint8_t, 32> digest = detail::sha256(node_name);
+  std::array<uint8_t, 4> id = {digest[0], digest[1], digest[2], digest[3]};
+  if (id[0] > 223) {
+    id[0] = static_cast<uint8_t>(id[0] - 32);
+  }
+  if (id == std::array<uint8_t, 4>{}) {
+    id[3] = 1;  // BIRD refuses router id 0
+  }
+  return model::IpAddress::from_bytes(model::IpFamily::kV4, id.data());
+}
 
 BgpState compute_bgp(const std::string& self, const std::map<std::string, model::Node>& nodes,
                      const std::map<std::string, model::BGPConfiguration>& configurations,
-                     const std::map<std::string, model::BGPPeer>& peers) {
+                     const std::map<std::string, model::BGPPeer>& peers,
+                     const SecretLookup& secrets) {
   BgpState state;
   uint32_t global_asn = kDefaultAsn;
   bool mesh = true;
@@ -41,20 +80,26 @@ BgpState compute_bgp(const std::string& self, const std::map<std::string, model:
     state.listen_port = it->second.spec.listen_port.value_or(state.listen_port);
   }
   auto me = nodes.find(self);
-  if (me == nodes.end() || !me->second.spec.ipv4_address) {
+  if (me == nodes.end() || (!me->second.spec.ipv4_address && !me->second.spec.ipv6_address)) {
     state.local_asn = global_asn;
-    return state;  // no IPv4 address: no router id, no sessions
+    return state;  // no address: nothing to speak from, no sessions
   }
   const model::Node& self_node = me->second;
   state.local_asn = asn_of(self_node, global_asn);
-  state.router_id = self_node.spec.ipv4_address->address();
+  // The router id is 32 bits whatever the family; an IPv6-only node derives it from its name,
+  // as Calico does with CALICO_ROUTER_ID=hash.
+  state.router_id =
+      self_node.spec.ipv4_address ? self_node.spec.ipv4_address->address() : hash_router_id(self);
   state.route_reflector_cluster_id = cluster_of(self_node);
 
   // As in Calico, each family has its own sessions: IPv4 ones between IPv4 addresses carry
-  // IPv4 blocks, IPv6 ones between IPv6 addresses carry IPv6 blocks. A node without an IPv6
-  // address has no IPv6 sessions (nothing to speak from, nor a next hop to give).
+  // IPv4 blocks, IPv6 ones between IPv6 addresses carry IPv6 blocks. A node without an address
+  // of a family has no sessions of that family (nothing to speak from, nor a next hop to give).
+  const bool self_v4 = self_node.spec.ipv4_address.has_value();
   const bool self_v6 = self_node.spec.ipv6_address.has_value();
-  std::map<std::string, BgpPeerInfo> out;  // by address: one session per peer address
+  // By address: one session per peer address. A withheld peer (password unresolved) keeps its
+  // address too, so that no other (unauthenticated) session to it is started instead.
+  std::map<std::string, BgpPeerInfo> out;
   auto add = [&](BgpPeerInfo p) {
     const std::string key = p.address.to_string();
     if (out.find(key) == out.end()) {
@@ -64,13 +109,16 @@ BgpState compute_bgp(const std::string& self, const std::map<std::string, model:
   // Another node's addresses to peer with: IPv4 ("<kind>-<node>") and, when both have one, IPv6
   // ("<kind>6-<node>"; node names cannot make "mesh-" names start with "mesh6-").
   auto add_node = [&](const std::string& kind, const std::string& other_name,
-                      const model::Node& other, PeerType type, const std::string& source) {
+                      const model::Node& other, PeerType type, const std::string& source,
+                      const SecretValue& password) {
     const uint32_t asn = asn_of(other, global_asn);
-    if (other.spec.ipv4_address) {
-      add({kind + "-" + other_name, type, other.spec.ipv4_address->address(), asn, 0, source});
+    if (self_v4 && other.spec.ipv4_address) {
+      add({kind + "-" + other_name, type, other.spec.ipv4_address->address(), asn, 0, source,
+           password.value, password.error});
     }
     if (self_v6 && other.spec.ipv6_address) {
-      add({kind + "6-" + other_name, type, other.spec.ipv6_address->address(), asn, 0, source});
+      add({kind + "6-" + other_name, type, other.spec.ipv6_address->address(), asn, 0, source,
+           password.value, password.error});
     }
   };
   // Explicit peers first: they win over the mesh for the same address (their ASN and type).
@@ -81,9 +129,11 @@ BgpState compute_bgp(const std::string& self, const std::map<std::string, model:
     if (!applies) {
       continue;
     }
-    if (s.peer_ip && (s.peer_ip->ip.is_v4() || self_v6)) {
+    const SecretValue password = resolve_password(name, s, secrets);
+    if (s.peer_ip && (s.peer_ip->ip.is_v4() ? self_v4 : self_v6)) {
       add({"peer-" + name, s.node == self ? PeerType::node : PeerType::global, s.peer_ip->ip,
-           s.as_number.value_or(global_asn), s.peer_ip->port.value_or(0), name});
+           s.as_number.value_or(global_asn), s.peer_ip->port.value_or(0), name, password.value,
+           password.error});
     }
     if (!s.peer_selector.empty()) {
       for (const auto& [other_name, other] : nodes) {
@@ -92,7 +142,8 @@ BgpState compute_bgp(const std::string& self, const std::map<std::string, model:
         }
         const bool client = !state.route_reflector_cluster_id.empty() &&
                             cluster_of(other) != state.route_reflector_cluster_id;
-        add_node("node", other_name, other, client ? PeerType::rr_client : PeerType::node, name);
+        add_node("node", other_name, other, client ? PeerType::rr_client : PeerType::node, name,
+                 password);
       }
     }
   }
@@ -105,14 +156,15 @@ BgpState compute_bgp(const std::string& self, const std::map<std::string, model:
       if (cluster_of(other).empty() != state.route_reflector_cluster_id.empty()) {
         continue;
       }
-      add_node("mesh", other_name, other, PeerType::mesh, "node-to-node mesh");
+      add_node("mesh", other_name, other, PeerType::mesh, "node-to-node mesh", {});
     }
   }
   for (auto& [key, p] : out) {
-    state.peers.push_back(std::move(p));
+    (p.error.empty() ? state.peers : state.withheld_peers).push_back(std::move(p));
   }
-  std::sort(state.peers.begin(), state.peers.end(),
-            [](const BgpPeerInfo& a, const BgpPeerInfo& b) { return a.name < b.name; });
+  const auto by_name = [](const BgpPeerInfo& a, const BgpPeerInfo& b) { return a.name < b.name; };
+  std::sort(state.peers.begin(), state.peers.end(), by_name);
+  std::sort(state.withheld_peers.begin(), state.withheld_peers.end(), by_name);
   return state;
 }
 

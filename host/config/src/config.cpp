@@ -155,7 +155,8 @@ class ConfigReader {
       } else if (key == "datastore") {
         config.datastore = read_slot(table_value(value, "[datastore]"), key);
       } else if (key == "routing") {
-        config.routing = read_slot(table_value(value, "[routing]"), key);
+        config.routing = read_slot(table_value(value, "[routing]"), key, {"secrets_dir"});
+        read_routing_host_keys(value, config);
       } else if (key == "encapsulation") {
         config.encapsulation = read_slot(table_value(value, "[encapsulation]"), key);
       } else if (key == "policy") {
@@ -327,7 +328,9 @@ class ConfigReader {
     }
   }
 
-  PluginSlot read_slot(const Value& table, const std::string& slot_name) const {
+  // `host_keys`: keys of the slot's table that the host itself reads (not the plugin's).
+  PluginSlot read_slot(const Value& table, const std::string& slot_name,
+                       std::initializer_list<std::string_view> host_keys = {}) const {
     const std::string table_name = "[" + slot_name + "]";
     const Value* plugin = find(table, "plugin");
     if (plugin == nullptr) {
@@ -356,7 +359,8 @@ class ConfigReader {
     section->root = Value(detail::Table{});
     section->fallback_location = detail::location_of(table, slot.location);
     for (const auto& [key, value] : table.as_table()) {
-      if (key == "plugin" || key == "path") {
+      if (key == "plugin" || key == "path" ||
+          std::find(host_keys.begin(), host_keys.end(), key) != host_keys.end()) {
         continue;
       }
       if (key == slot.plugin) {
@@ -370,9 +374,12 @@ class ConfigReader {
                         "] does not match plugin = " + quote(slot.plugin) + "; expected [" +
                         slot_name + "." + key_text(slot.plugin) + "]");
       } else {
-        fail(value, "unknown key " + quote(key) + " in " + table_name +
-                        "; expected one of: plugin, path, [" + slot_name + "." +
-                        key_text(slot.plugin) + "]");
+        std::string expected = "plugin, path";
+        for (const std::string_view host_key : host_keys) {
+          expected += ", " + std::string(host_key);
+        }
+        fail(value, "unknown key " + quote(key) + " in " + table_name + "; expected one of: " +
+                        expected + ", [" + slot_name + "." + key_text(slot.plugin) + "]");
       }
     }
     slot.section = std::make_shared<const PluginSection>(std::move(section));
@@ -406,6 +413,21 @@ class ConfigReader {
                "\", or \"\" to disable");
     }
     return *listen;
+  }
+
+  // [routing] keys of the host: where BGP passwords (BGPPeer secret references) are read from.
+  void read_routing_host_keys(const Value& table, Config& config) const {
+    auto dir = string_at(table, "[routing]", "secrets_dir");
+    if (!dir) {
+      return;
+    }
+    if (dir->empty() || dir->front() != '/' || dir->find('\0') != std::string::npos) {
+      fail(*find(table, "secrets_dir"),
+           "invalid [routing] secrets_dir " + quote(*dir) +
+               ": expected the absolute path of a directory laid out like a Kubernetes Secret "
+               "volume (<secrets_dir>/<secret name>/<key>), e.g. \"/etc/brindle/secrets\"");
+    }
+    config.bgp_secrets_dir = std::move(*dir);
   }
 
   void read_control(const Value& table, Config& config) const {

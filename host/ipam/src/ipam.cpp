@@ -246,31 +246,36 @@ void Ipam::ensure_handle(const std::string& handle_id, const IpPrefix& block, in
       });
 }
 
-bool Ipam::write_block_and_handle(const Versioned<model::IPAMBlockSpec>& block,
-                                  const IpPrefix& cidr, const std::string& handle_id, int delta,
-                                  bool drop) {
+Ipam::WriteOutcome Ipam::write_block_and_handle(const Versioned<model::IPAMBlockSpec>* block,
+                                                const IpPrefix& cidr, const std::string& handle_id,
+                                                int delta, bool drop,
+                                                const std::vector<datastore::TxnOp>* extras,
+                                                std::vector<datastore::Stored>* extra_stored) {
   const std::string name = handle_resource_name(handle_id);
   if (!store_.supports_txn()) {
     // Single writes, in the order that is safe if the process stops between them (see ipam.hpp).
+    // Extra operations need a transaction: the callers do not pass them here.
     const bool allocating = delta > 0 && !drop;
     if (allocating) {
       ensure_handle(handle_id, cidr, delta);
     }
-    try {
-      store_.update(block.doc, block.revision);
-    } catch (const DatastoreError& e) {
-      if (!e.conflict() && !e.not_found()) {
-        throw;
+    if (block != nullptr) {
+      try {
+        written_blocks_[cidr] = {block->revision, store_.update(block->doc, block->revision)};
+      } catch (const DatastoreError& e) {
+        if (!e.conflict() && !e.not_found()) {
+          throw;
+        }
+        if (allocating) {
+          ensure_handle(handle_id, cidr, -delta);  // nothing was allocated after all
+        }
+        return WriteOutcome::block_changed;
       }
-      if (allocating) {
-        ensure_handle(handle_id, cidr, -delta);  // nothing was allocated after all
-      }
-      return false;
     }
     if (!allocating) {
       ensure_handle(handle_id, cidr, delta, drop);
     }
-    return true;
+    return WriteOutcome::written;
   }
 
   // One transaction: the block and the handle are both written or neither is, so no stop of the
@@ -310,7 +315,16 @@ bool Ipam::write_block_and_handle(const Versioned<model::IPAMBlockSpec>& block,
       }
     }
     const size_t handle_ops = ops.size();
-    ops.push_back(Store::update_op(block.doc, block.revision));
+    if (block != nullptr) {
+      ops.push_back(Store::update_op(block->doc, block->revision));
+    }
+    const size_t own_ops = ops.size();
+    if (extras != nullptr) {
+      ops.insert(ops.end(), extras->begin(), extras->end());
+    }
+    if (ops.empty()) {
+      return WriteOutcome::written;  // dropping the entry of a handle that is gone
+    }
     std::vector<datastore::Stored> stored;
     try {
       stored = store_.txn(ops);
@@ -318,8 +332,11 @@ bool Ipam::write_block_and_handle(const Versioned<model::IPAMBlockSpec>& block,
       if (!e.op_index() || (!e.conflict() && !e.not_found() && !e.already_exists())) {
         throw;
       }
+      if (*e.op_index() >= own_ops) {
+        return WriteOutcome::extras_refused;  // the caller's view is stale: nothing was written
+      }
       if (*e.op_index() >= handle_ops) {
-        return false;  // the block changed: nothing was written
+        return WriteOutcome::block_changed;  // nothing was written
       }
       // The handle was not what we thought (an earlier attempt of this request, or a retried
       // CNI ADD, created it): read it and try again with the same block.
@@ -331,7 +348,14 @@ bool Ipam::write_block_and_handle(const Versioned<model::IPAMBlockSpec>& block,
     } else {
       handles_[name] = Store::decode<model::IPAMHandleSpec>(stored.front());
     }
-    return true;
+    if (block != nullptr) {
+      written_blocks_[cidr] = {block->revision,
+                               Store::decode<model::IPAMBlockSpec>(stored[handle_ops])};
+    }
+    if (extra_stored != nullptr) {
+      extra_stored->assign(stored.begin() + static_cast<std::ptrdiff_t>(own_ops), stored.end());
+    }
+    return WriteOutcome::written;
   }
   throw IpamError(IpamError::Code::conflict_retries,
                   "update handle " + handle_id + ": gave up after " +
@@ -339,7 +363,8 @@ bool Ipam::write_block_and_handle(const Versioned<model::IPAMBlockSpec>& block,
 }
 
 std::vector<IpPrefix> Ipam::allocate_in_block(const IpPrefix& block, int count,
-                                              const AssignRequest& request, bool require_affinity) {
+                                              const AssignRequest& request, bool require_affinity,
+                                              Finisher* finisher) {
   const std::string name = model::block_name(block);
   std::vector<IpPrefix> allocated;
   enum class Outcome { written, nothing, conflict };
@@ -372,8 +397,24 @@ std::vector<IpPrefix> Ipam::allocate_in_block(const IpPrefix& block, int count,
       allocated.emplace_back(*block.address_at(static_cast<uint64_t>(ordinal)),
                              block.prefix_length());
     }
-    // The addresses and the handle's count for them: both written or neither.
-    if (!write_block_and_handle(next, block, request.handle_id, n, false)) {
+    // The addresses and the handle's count for them: both written or neither. The write that
+    // completes the request carries the caller's extra operations.
+    std::vector<datastore::TxnOp> extras;
+    const bool finishing =
+        finisher != nullptr && finisher->outcome == ExtraOps::not_written && n == count;
+    if (finishing) {
+      extras = finisher->build(allocated);
+    }
+    WriteOutcome outcome = write_block_and_handle(&next, block, request.handle_id, n, false,
+                                                  finishing ? &extras : nullptr,
+                                                  finishing ? &finisher->stored : nullptr);
+    if (outcome == WriteOutcome::extras_refused) {
+      finisher->outcome = ExtraOps::refused;  // the allocation goes on without them
+      outcome = write_block_and_handle(&next, block, request.handle_id, n, false);
+    } else if (outcome == WriteOutcome::written && finishing) {
+      finisher->outcome = ExtraOps::written;
+    }
+    if (outcome != WriteOutcome::written) {
       allocated.clear();
       return Outcome::conflict;  // the block changed meanwhile: read it again
     }
@@ -513,12 +554,27 @@ AssignResult Ipam::auto_assign(const AssignRequest& request) {
   AssignResult result;
   const model::IPAMConfigSpec cfg = request.known_config ? *request.known_config : config();
   const std::string affinity_value = kAffinityPrefix + request.node;
+  // The caller's extra operations ride on the write that completes the request: the last one
+  // of the last family asked for.
+  std::optional<Finisher> finisher;
+  const IpFamily last_family = request.num_v6 > 0 ? IpFamily::kV6 : IpFamily::kV4;
+  if (request.extra_ops && store_.supports_txn()) {
+    finisher.emplace();
+    finisher->build = [&](const std::vector<IpPrefix>& last_write) {
+      AssignResult all = result;
+      for (const IpPrefix& p : last_write) {
+        (p.is_v4() ? all.v4 : all.v6).push_back(p);
+      }
+      return request.extra_ops(all);
+    };
+  }
 
   auto assign_family = [&](IpFamily family, int want, const std::vector<IpPrefix>& restrict_to,
                            std::vector<IpPrefix>& out) {
     if (want <= 0) {
       return;
     }
+    Finisher* finishing = family == last_family && finisher ? &*finisher : nullptr;
     const std::vector<PoolView> pools = usable_pools(request, family, restrict_to);
     if (pools.empty()) {
       throw IpamError(IpamError::Code::no_pool, "no enabled " +
@@ -540,7 +596,8 @@ AssignResult Ipam::auto_assign(const AssignRequest& request) {
         if (block.family() != family || !in_pools(block) || !tried.insert(block.masked()).second) {
           continue;
         }
-        for (const IpPrefix& a : allocate_in_block(block.masked(), need, request, true)) {
+        for (const IpPrefix& a :
+             allocate_in_block(block.masked(), need, request, true, finishing)) {
           out.push_back(a);
           --need;
         }
@@ -549,6 +606,15 @@ AssignResult Ipam::auto_assign(const AssignRequest& request) {
     if (request.known_own_blocks) {
       std::vector<IpPrefix> known = *request.known_own_blocks;
       std::sort(known.begin(), known.end());
+      // Blocks whose known copy has room first: one the copy shows full (or that has no copy)
+      // would cost a read to check, and is only tried when those are full after all.
+      std::stable_partition(known.begin(), known.end(), [&](const IpPrefix& block) {
+        if (!request.known_blocks) {
+          return false;
+        }
+        const auto it = request.known_blocks->find(block.masked());
+        return it != request.known_blocks->end() && !it->second.doc.spec.unallocated.empty();
+      });
       allocate_in_own(known);
       if (need == 0) {
         return;
@@ -587,7 +653,7 @@ AssignResult Ipam::auto_assign(const AssignRequest& request) {
         break;
       }
       ++blocks_of_node;
-      for (const IpPrefix& a : allocate_in_block(*claimed, need, request, true)) {
+      for (const IpPrefix& a : allocate_in_block(*claimed, need, request, true, finishing)) {
         out.push_back(a);
         --need;
       }
@@ -608,7 +674,8 @@ AssignResult Ipam::auto_assign(const AssignRequest& request) {
             b.doc.spec.unallocated.empty() || b.doc.spec.deleted) {
           continue;
         }
-        for (const IpPrefix& a : allocate_in_block(b.doc.spec.cidr, need, request, false)) {
+        for (const IpPrefix& a :
+             allocate_in_block(b.doc.spec.cidr, need, request, false, finishing)) {
           out.push_back(a);
           --need;
         }
@@ -643,6 +710,13 @@ AssignResult Ipam::auto_assign(const AssignRequest& request) {
       }
     }
     throw;
+  }
+  if (finisher) {
+    result.extra = finisher->outcome;
+    result.extra_stored = std::move(finisher->stored);
+  }
+  if (auto h = handles_.find(handle_resource_name(request.handle_id)); h != handles_.end()) {
+    result.handle = h->second;
   }
   return result;
 }
@@ -722,7 +796,8 @@ IpPrefix Ipam::assign_address(const IpAddress& address, const AssignRequest& req
         free_list.erase(
             std::remove(free_list.begin(), free_list.end(), static_cast<int32_t>(ordinal)),
             free_list.end());
-        return write_block_and_handle(next, block, request.handle_id, 1, false);
+        return write_block_and_handle(&next, block, request.handle_id, 1, false) ==
+               WriteOutcome::written;
       });
   if (taken_by_other) {
     throw IpamError(IpamError::Code::address_in_use, address.to_string() + " is already in use");
@@ -730,52 +805,83 @@ IpPrefix Ipam::assign_address(const IpAddress& address, const AssignRequest& req
   return IpPrefix(address, block_size);
 }
 
-void Ipam::release_in_block(const IpPrefix& block, const std::string& handle_id,
-                            const std::vector<IpAddress>* only, std::vector<IpAddress>* released) {
+bool Ipam::release_in_block(const IpPrefix& block, const std::string& handle_id,
+                            const std::vector<IpAddress>* only, std::vector<IpAddress>* released,
+                            const Versioned<model::IPAMBlockSpec>* copy,
+                            const std::vector<datastore::TxnOp>* extras, bool* extras_written) {
   const std::string name = model::block_name(block);
   std::vector<std::pair<IpAddress, std::string>> freed;  // address, its handle
+  enum class Outcome { written, nothing, conflict, refused };
+  auto try_block = [&](const std::optional<Versioned<model::IPAMBlockSpec>>& current) {
+    freed.clear();
+    if (!current) {
+      return Outcome::nothing;
+    }
+    Versioned<model::IPAMBlockSpec> next = *current;
+    model::IPAMBlock& doc = next.doc;
+    for (size_t ordinal = 0; ordinal < doc.spec.allocations.size(); ++ordinal) {
+      auto& slot = doc.spec.allocations[ordinal];
+      if (!slot) {
+        continue;
+      }
+      const std::string& owner = doc.spec.attributes[static_cast<size_t>(*slot)].handle_id;
+      const IpAddress address = *block.address_at(ordinal);
+      const bool match = only != nullptr
+                             ? std::find(only->begin(), only->end(), address) != only->end()
+                             : owner == handle_id;
+      if (!match) {
+        continue;
+      }
+      freed.emplace_back(address, owner);
+      slot.reset();
+      doc.spec.unallocated.push_back(static_cast<int32_t>(ordinal));  // reused last
+    }
+    if (freed.empty()) {
+      return Outcome::nothing;
+    }
+    compact_attributes(doc.spec);
+    if (only == nullptr) {
+      // By handle: the addresses and the handle's entry for this block go together (the
+      // handle itself with its last entry), and with them the caller's extra operations.
+      switch (write_block_and_handle(&next, block, handle_id, 0, /*drop=*/true, extras)) {
+        case WriteOutcome::written:
+          if (extras != nullptr && extras_written != nullptr) {
+            *extras_written = true;
+          }
+          return Outcome::written;
+        case WriteOutcome::block_changed:
+          freed.clear();
+          return Outcome::conflict;
+        case WriteOutcome::extras_refused:
+          freed.clear();
+          return Outcome::refused;
+      }
+    }
+    // Specific addresses of possibly several handles (`ipam release --ip`): the block first,
+    // then each handle below; a stop in between leaves handle entries that `ipam check`
+    // reports and release_by_handle() cleans up.
+    store_.update(doc, current->revision);
+    return Outcome::written;
+  };
+  bool refused = false;
   with_retries(
       options_.max_retries, [this](int a) { retry_pause(a); }, "release in " + name,
       [&] {
-        freed.clear();
-        auto current = store_.get<model::IPAMBlockSpec>(name);
-        if (!current) {
-          return true;
-        }
-        Versioned<model::IPAMBlockSpec> next = *current;
-        model::IPAMBlock& doc = next.doc;
-        for (size_t ordinal = 0; ordinal < doc.spec.allocations.size(); ++ordinal) {
-          auto& slot = doc.spec.allocations[ordinal];
-          if (!slot) {
-            continue;
+        if (const auto* c = std::exchange(copy, nullptr)) {
+          const Outcome outcome = try_block(*c);
+          if (outcome == Outcome::written || outcome == Outcome::refused) {
+            refused = outcome == Outcome::refused;
+            return true;
           }
-          const std::string& owner = doc.spec.attributes[static_cast<size_t>(*slot)].handle_id;
-          const IpAddress address = *block.address_at(ordinal);
-          const bool match = only != nullptr
-                                 ? std::find(only->begin(), only->end(), address) != only->end()
-                                 : owner == handle_id;
-          if (!match) {
-            continue;
-          }
-          freed.emplace_back(address, owner);
-          slot.reset();
-          doc.spec.unallocated.push_back(static_cast<int32_t>(ordinal));  // reused last
+          // Stale, or nothing to release by the copy: decide on the stored block, no pause.
         }
-        if (freed.empty()) {
-          return true;
-        }
-        compact_attributes(doc.spec);
-        if (only == nullptr) {
-          // By handle: the addresses and the handle's entry for this block go together (the
-          // handle itself with its last entry).
-          return write_block_and_handle(next, block, handle_id, 0, /*drop=*/true);
-        }
-        // Specific addresses of possibly several handles (`ipam release --ip`): the block first,
-        // then each handle below; a stop in between leaves handle entries that `ipam check`
-        // reports and release_by_handle() cleans up.
-        store_.update(doc, current->revision);
-        return true;
+        const Outcome outcome = try_block(store_.get<model::IPAMBlockSpec>(name));
+        refused = outcome == Outcome::refused;
+        return outcome != Outcome::conflict;
       });
+  if (refused) {
+    return false;
+  }
   for (const auto& [address, owner] : freed) {
     if (released != nullptr) {
       released->push_back(address);
@@ -784,42 +890,112 @@ void Ipam::release_in_block(const IpPrefix& block, const std::string& handle_id,
       ensure_handle(owner, block, -1);
     }
   }
+  return true;
 }
 
 int Ipam::release_by_handle(const std::string& handle_id) {
-  const std::string name = handle_resource_name(handle_id);
+  ReleaseRequest request;
+  request.handle_id = handle_id;
+  return release(request).released;
+}
+
+ReleaseResult Ipam::release(const ReleaseRequest& request) {
+  const std::string name = handle_resource_name(request.handle_id);
+  ReleaseResult result;
   std::vector<IpAddress> released;
+  // The extra operations go with the first write; without transactions the caller writes them.
+  const std::vector<datastore::TxnOp>* extras =
+      !request.extra_ops.empty() && store_.supports_txn() ? &request.extra_ops : nullptr;
+  bool extras_written = false;
   try {
-    auto handle = store_.get<model::IPAMHandleSpec>(name);
-    if (!handle) {
-      return 0;
+    if (request.known_handle && request.known_handle->doc.metadata.name == name) {
+      handles_[name] = request.known_handle;
+    } else {
+      handles_[name] = store_.get<model::IPAMHandleSpec>(name);
     }
-    handles_[name] = handle;
-    for (const auto& [cidr, count] : handle->doc.spec.block) {
-      release_in_block(IpPrefix::parse(cidr), handle_id, nullptr, &released);
+    if (!handles_[name]) {
+      return result;
     }
-    // Each block's release took its entry off the handle, and the last one the handle itself.
-    // What is left (entries for blocks that are gone or held nothing of this handle, or a
-    // datastore without transactions) is deleted now: an interrupted release is finished by the
-    // next one.
-    const auto known = handles_.find(name);
-    if (known != handles_.end() && !known->second) {
-      return static_cast<int>(released.size());
+    // Block by block, each write taking the block's entry off the handle and the last one the
+    // handle itself. The handle is followed as written (or re-read: a stale known copy, or a
+    // datastore without transactions), so entries it gained meanwhile are released too.
+    std::set<std::string> done;
+    for (;;) {
+      auto known = handles_.find(name);
+      if (known == handles_.end()) {
+        known = handles_.emplace(name, store_.get<model::IPAMHandleSpec>(name)).first;
+      }
+      if (!known->second) {
+        break;  // the handle is gone with its last entry
+      }
+      std::optional<std::string> cidr;
+      for (const auto& [entry, count] : known->second->doc.spec.block) {
+        if (done.count(entry) == 0) {
+          cidr = entry;
+          break;
+        }
+      }
+      if (!cidr) {
+        break;
+      }
+      done.insert(*cidr);
+      const IpPrefix block = IpPrefix::parse(*cidr).masked();
+      const Versioned<model::IPAMBlockSpec>* copy = nullptr;
+      if (request.known_blocks) {
+        if (auto it = request.known_blocks->find(block); it != request.known_blocks->end()) {
+          copy = &it->second;
+        }
+      }
+      if (!release_in_block(block, request.handle_id, nullptr, &released, copy,
+                            extras_written ? nullptr : extras, &extras_written)) {
+        // Only the first write carries them: nothing of the release is written yet.
+        result.extra = ExtraOps::refused;
+        return result;
+      }
     }
-    with_retries(
-        options_.max_retries, [this](int a) { retry_pause(a); }, "delete handle " + handle_id,
-        [&] {
-          auto current = store_.get<model::IPAMHandleSpec>(name);
-          if (current) {
-            store_.remove<model::IPAMHandleSpec>(name, current->revision);
+    // What is left (entries for blocks that are gone or held nothing of this handle) is dropped
+    // now, entry by entry, with the extra operations if no block write carried them: an
+    // interrupted release is finished by the next one.
+    for (int attempt = 0; attempt < options_.max_retries; ++attempt) {
+      auto known = handles_.find(name);
+      if (known == handles_.end()) {
+        known = handles_.emplace(name, store_.get<model::IPAMHandleSpec>(name)).first;
+      }
+      if (!known->second) {
+        break;
+      }
+      if (known->second->doc.spec.block.empty()) {
+        // Not normally stored (the last entry takes the handle with it): delete it as it is.
+        try {
+          store_.remove<model::IPAMHandleSpec>(name, known->second->revision);
+          handles_[name] = std::nullopt;
+        } catch (const DatastoreError& e) {
+          if (!e.conflict() && !e.not_found()) {
+            throw;
           }
-          return true;
-        });
-    handles_[name] = std::nullopt;
+          handles_.erase(name);
+        }
+        continue;
+      }
+      const IpPrefix block = IpPrefix::parse(known->second->doc.spec.block.begin()->first);
+      const WriteOutcome outcome = write_block_and_handle(
+          nullptr, block, request.handle_id, 0, /*drop=*/true, extras_written ? nullptr : extras);
+      if (outcome == WriteOutcome::extras_refused) {
+        result.extra = ExtraOps::refused;
+        result.released = static_cast<int>(released.size());
+        return result;
+      }
+      extras_written = extras_written || extras != nullptr;
+      if (!store_.supports_txn()) {
+        handles_.erase(name);  // ensure_handle() keeps nothing: read it again
+      }
+    }
   } catch (const DatastoreError& e) {
     datastore_failure(e);
   }
-  return static_cast<int>(released.size());
+  result.released = static_cast<int>(released.size());
+  result.extra = extras_written ? ExtraOps::written : ExtraOps::not_written;
+  return result;
 }
 
 std::vector<IpAddress> Ipam::release_addresses(const std::vector<IpAddress>& addresses) {

@@ -28,6 +28,40 @@ struct SelectionState;
 struct IpSetState;
 struct PolicyState;
 
+// A small set of pointers kept as a sorted vector: an endpoint is in a few dozen selections, and
+// a hash set spends a node (32 bytes) and a bucket per member on that.
+template <typename T>
+class FlatSet {
+ public:
+  bool insert(T value) {
+    const auto it = std::lower_bound(items_.begin(), items_.end(), value, std::less<T>());
+    if (it != items_.end() && *it == value) {
+      return false;
+    }
+    items_.insert(it, value);
+    return true;
+  }
+  size_t erase(T value) {
+    const auto it = std::lower_bound(items_.begin(), items_.end(), value, std::less<T>());
+    if (it == items_.end() || *it != value) {
+      return 0;
+    }
+    items_.erase(it);
+    return 1;
+  }
+  size_t count(T value) const {
+    return std::binary_search(items_.begin(), items_.end(), value, std::less<T>()) ? 1 : 0;
+  }
+  void clear() { std::vector<T>().swap(items_); }
+  bool empty() const { return items_.empty(); }
+  size_t size() const { return items_.size(); }
+  typename std::vector<T>::const_iterator begin() const { return items_.begin(); }
+  typename std::vector<T>::const_iterator end() const { return items_.end(); }
+
+ private:
+  std::vector<T> items_;
+};
+
 struct MemberHash {
   size_t operator()(const IpSetMember& m) const {
     const auto& b = m.net.address().bytes();
@@ -90,14 +124,16 @@ struct EndpointState {
   std::string id;
   std::string namespace_;
   bool local = false;
-  Labels own;        // the pod's labels
-  Labels effective;  // plus inherited profile labels
+  // The pod's labels, and those plus the inherited profile labels. Never null; shared with every
+  // endpoint that has equal labels (State::intern).
+  std::shared_ptr<const Labels> own;
+  std::shared_ptr<const Labels> effective;
   std::vector<IpPrefix> ips;
   std::vector<model::NamedPort> ports;
   std::vector<std::string> profile_names;
   std::string interface_name;
   std::optional<model::MacAddress> mac;
-  std::unordered_set<SelectionState*> selections;
+  FlatSet<SelectionState*> selections;
   // As of the last flush (what the model's endpoint record says).
   std::vector<PolicyState*> ingress;
   std::vector<PolicyState*> egress;
@@ -169,6 +205,34 @@ bool policy_before(const PolicyState* a, const PolicyState* b) {
 
 const Labels kNoLabels;
 
+// A 64-bit fingerprint of everything in an endpoint record (length-prefixed fields, FNV-1a): the
+// engine remembers what it sent per endpoint by this, not by a second copy of the record.
+uint64_t fingerprint(const Endpoint& e) {
+  std::string text;
+  const auto field = [&text](std::string_view value) {
+    text += std::to_string(value.size());
+    text += ':';
+    text += value;
+  };
+  field(e.id);
+  field(e.interface_name);
+  for (const IpPrefix& a : e.addresses) {
+    field(a.to_string());
+  }
+  field(e.mac ? e.mac->to_string() : std::string("-"));
+  for (const auto* list : {&e.ingress_policies, &e.egress_policies, &e.profiles}) {
+    field(std::to_string(list->size()));
+    for (const std::string& id : *list) {
+      field(id);
+    }
+  }
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const char c : text) {
+    hash = (hash ^ static_cast<uint8_t>(c)) * 0x100000001b3ULL;
+  }
+  return hash;
+}
+
 }  // namespace
 
 struct PolicyEngine::State {
@@ -197,9 +261,30 @@ struct PolicyEngine::State {
   std::set<PolicyKey> dirty_policies;
   std::set<std::string> dirty_sets;
   // What the plugin has.
-  std::unordered_map<std::string, Endpoint> emitted_endpoints;
+  std::unordered_map<std::string, uint64_t> emitted_endpoints;  // id -> fingerprint()
   std::map<PolicyKey, Policy> emitted_policies;
   std::unordered_set<std::string> emitted_sets;
+
+  // ---- Label maps, stored once per distinct content ------------------------------------------
+
+  struct LabelsLess {
+    bool operator()(const std::shared_ptr<const Labels>& a,
+                    const std::shared_ptr<const Labels>& b) const {
+      return *a < *b;
+    }
+  };
+  std::set<std::shared_ptr<const Labels>, LabelsLess> label_pool;
+
+  std::shared_ptr<const Labels> intern(Labels labels) {
+    return *label_pool.insert(std::make_shared<const Labels>(std::move(labels))).first;
+  }
+  // Drops one endpoint's use of an interned map (the pool forgets it with its last user).
+  void release(std::shared_ptr<const Labels>& labels) {
+    if (labels && labels.use_count() == 2) {
+      label_pool.erase(labels);
+    }
+    labels.reset();
+  }
 
   // ---- Namespaces and namespace selectors --------------------------------------------------
 
@@ -232,7 +317,7 @@ struct PolicyEngine::State {
 
   bool matches(SelectionState& s, const EndpointState& ep) {
     return scope_matches(s, ep.namespace_) &&
-           s.spec.selector.matches(s.spec.flavor == Flavor::kPods ? ep.own : ep.effective);
+           s.spec.selector.matches(s.spec.flavor == Flavor::kPods ? *ep.own : *ep.effective);
   }
 
   bool matches(SelectionState& s, const NetsetState& n) {
@@ -601,7 +686,7 @@ struct PolicyEngine::State {
   }
 
   Labels effective_labels(const EndpointState& ep) const {
-    Labels out = ep.own;
+    Labels out = *ep.own;
     for (const std::string& name : ep.profile_names) {
       auto it = profiles.find(name);
       if (it == profiles.end() || !it->second.spec) {
@@ -725,8 +810,8 @@ struct PolicyEngine::State {
     }
     EndpointState& ep = *slot;
     const bool was_local = ep.local;
-    Labels old_own = std::move(ep.own);
-    Labels old_effective = std::move(ep.effective);
+    std::shared_ptr<const Labels> old_own = std::move(ep.own);
+    std::shared_ptr<const Labels> old_effective = std::move(ep.effective);
     std::vector<IpPrefix> old_ips = std::move(ep.ips);
     std::vector<model::NamedPort> old_ports = std::move(ep.ports);
     std::vector<std::string> old_profiles = std::move(ep.profile_names);
@@ -735,7 +820,7 @@ struct PolicyEngine::State {
                                 old_profiles != profile_names;
 
     ep.local = config.all_endpoints_local || spec.node == config.node_name;
-    ep.own = wep.metadata.labels;
+    ep.own = intern(wep.metadata.labels);
     ep.ips = std::move(ips);
     ep.ports = spec.ports;
     ep.profile_names = std::move(profile_names);
@@ -755,19 +840,21 @@ struct PolicyEngine::State {
         sync_profile_policy(name, false);
       }
     }
-    ep.effective = effective_labels(ep);
+    ep.effective = intern(effective_labels(ep));
 
     std::vector<std::string> keys;
     if (is_new) {
-      for (const auto& [k, v] : ep.effective) {
+      for (const auto& [k, v] : *ep.effective) {
         keys.push_back(k);  // effective includes own
       }
     } else {
-      keys = changed_keys(old_own, ep.own);
-      for (std::string& k : changed_keys(old_effective, ep.effective)) {
+      keys = changed_keys(*old_own, *ep.own);
+      for (std::string& k : changed_keys(*old_effective, *ep.effective)) {
         keys.push_back(std::move(k));
       }
     }
+    release(old_own);
+    release(old_effective);
     const bool addresses_changed = !is_new && (old_ips != ep.ips || old_ports != ep.ports);
     reconcile(ep, keys, is_new, addresses_changed ? &old_ips : nullptr,
               addresses_changed ? &old_ports : nullptr, {});
@@ -809,6 +896,8 @@ struct PolicyEngine::State {
     }
     needs_lists.erase(ep);
     dirty_endpoints.insert(id);
+    release(ep->own);
+    release(ep->effective);
     endpoints.erase(it);
   }
 
@@ -851,10 +940,11 @@ struct PolicyEngine::State {
     }
     static const std::vector<SelectionState*> kNone;
     for (EndpointState* ep : affected) {
-      Labels before = std::move(ep->effective);
-      ep->effective = effective_labels(*ep);
-      reconcile(*ep, changed_keys(before, ep->effective), false, nullptr, nullptr,
+      std::shared_ptr<const Labels> before = std::move(ep->effective);
+      ep->effective = intern(effective_labels(*ep));
+      reconcile(*ep, changed_keys(*before, *ep->effective), false, nullptr, nullptr,
                 ep->namespace_ == ns ? scope_changed : kNone);
+      release(before);
     }
   }
 
@@ -1111,9 +1201,10 @@ struct PolicyEngine::State {
         continue;
       }
       Endpoint rendered = render_endpoint(*it->second);
-      auto [e, inserted] = emitted_endpoints.try_emplace(id);
-      if (inserted || e->second != rendered) {
-        e->second = rendered;
+      const uint64_t sent = fingerprint(rendered);
+      auto [e, inserted] = emitted_endpoints.try_emplace(id, sent);
+      if (inserted || e->second != sent) {
+        e->second = sent;
         out.push_back(UpsertEndpoint{std::move(rendered)});
       }
     }

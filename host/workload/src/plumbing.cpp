@@ -7,13 +7,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <random>
+#include <span>
 #include <system_error>
 
 #include "brindle/common/log.hpp"
 #include "brindle/netlink/netns.hpp"
+#include "host_sysctls.hpp"
 #include "link_reaper.hpp"
 #include "sha1.hpp"
 
@@ -147,53 +151,15 @@ Netlink netlink_in(int netns_fd) {
 
 // /proc/sys/net/... resolves in the network namespace of the calling thread.
 void write_sysctl(const std::string& path, std::string_view value) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) {
+  if (int error = detail::write_sysctl(path, value); error != 0) {
     throw PlumbingError(
-        Kind::kernel, "write " + std::string(value) + " to " + path + ": " + std::strerror(errno));
+        Kind::kernel, "write " + std::string(value) + " to " + path + ": " + std::strerror(error));
   }
-  ssize_t written = ::write(fd, value.data(), value.size());
-  int error = errno;
-  ::close(fd);
-  if (written != static_cast<ssize_t>(value.size())) {
-    throw PlumbingError(Kind::kernel, "write " + std::string(value) + " to " + path + ": " +
-                                          (written < 0 ? std::strerror(error) : "short write"));
-  }
-}
-
-std::optional<std::string> read_sysctl(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return std::nullopt;
-  }
-  char buffer[64];
-  ssize_t n = ::read(fd, buffer, sizeof(buffer));
-  ::close(fd);
-  if (n < 0) {
-    return std::nullopt;
-  }
-  std::string text(buffer, static_cast<size_t>(n));
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-    text.pop_back();
-  }
-  return text;
 }
 
 void configure_host_sysctls(const std::string& ifname, bool has_v4, bool has_v6) {
-  if (has_v4) {
-    const std::string conf = "/proc/sys/net/ipv4/conf/" + ifname + "/";
-    write_sysctl(conf + "proxy_arp", "1");
-    write_sysctl("/proc/sys/net/ipv4/neigh/" + ifname + "/proxy_delay", "0");
-    write_sysctl(conf + "forwarding", "1");
-  }
-  if (has_v6) {
-    const std::string conf = "/proc/sys/net/ipv6/conf/" + ifname + "/";
-    write_sysctl(conf + "accept_ra", "0");
-    write_sysctl(conf + "proxy_ndp", "1");
-    write_sysctl(conf + "forwarding", "1");
-    // No automatic link-local address: the fixed gateway address is added explicitly, without
-    // duplicate address detection, so that it answers neighbour solicitations at once.
-    write_sysctl(conf + "addr_gen_mode", "1");
+  for (const detail::Sysctl& sysctl : detail::host_veth_sysctls(ifname, has_v4, has_v6)) {
+    write_sysctl(sysctl.path, sysctl.value);
   }
 }
 
@@ -201,21 +167,53 @@ void throw_change_failure(const netlink::ChangeResult& result) {
   throw NetlinkError(result.error, result.message, result.kernel_errno);
 }
 
-// Creates the pair with the container side directly in the pod's namespace. A host side of that
-// name left by an earlier incarnation of the pod ("file exists") is removed first.
-void create_veth_pair(Netlink& host, const std::string& host_name, const std::string& ifname,
-                      int pod_netns_fd, uint32_t mtu) {
-  netlink::VethSpec spec{host_name, ifname, pod_netns_fd, mtu};
+// A random locally administered unicast MAC, as the kernel would give the container end; chosen
+// here so that the result knows it without asking the pod's namespace.
+MacAddress random_container_mac() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  uint64_t bits = generator();
+  std::array<uint8_t, 6> bytes{};
+  for (uint8_t& byte : bytes) {
+    byte = static_cast<uint8_t>(bits);
+    bits >>= 8;
+  }
+  bytes[0] = static_cast<uint8_t>((bytes[0] & 0xfe) | 0x02);
+  return MacAddress(bytes);
+}
+
+// Creates the pair in one request: the container side directly in the pod's namespace (down),
+// the host side up with its fixed MAC, both with the MTU; returns the host link (its link_index
+// is the container side's ifindex). "File exists" is resolved after the fact, so that the common
+// case costs no lookup: `ifname` already in the pod (perhaps a DEL's pair still waiting for the
+// reaper: waited for) fails the ADD; a host side left by an earlier incarnation of the pod is
+// removed and the pair created again.
+LinkInfo create_veth_pair(Netlink& host, Netlink& in_pod, const std::string& host_name,
+                          const PodIdentity& pod, int pod_netns_fd, uint32_t mtu,
+                          const MacAddress& container_mac) {
+  netlink::VethSpec spec;
+  spec.name = host_name;
+  spec.peer_name = pod.ifname;
+  spec.peer_netns_fd = pod_netns_fd;
+  spec.mtu = mtu;
+  spec.mac = host_mac();
+  spec.peer_mac = container_mac;
+  spec.up = true;  // no carrier before the container side is up
   try {
-    host.create_veth(spec);
+    return host.create_veth(spec);
   } catch (const NetlinkError& e) {
-    if (!e.is_exists() || !host.find_link(host_name)) {
+    if (!e.is_exists()) {
       throw;
     }
+  }
+  if (in_pod.find_link(pod.ifname) && (flush_pending_teardowns(), in_pod.find_link(pod.ifname))) {
+    throw PlumbingError(Kind::interface_exists, "interface " + in_quotes(pod.ifname) +
+                                                    " already exists in " + pod.netns_path);
+  }
+  if (host.find_link(host_name)) {
     log::warn("replacing a stale host veth", {{"interface", host_name}});
     host.delete_link(host_name);
-    host.create_veth(spec);
   }
+  return host.create_veth(spec);
 }
 
 // Deletes the host veth (and its peer with it) unless commit() was called.
@@ -276,19 +274,26 @@ std::string link_name(Netlink& nl, int ifindex) {
   return "ifindex " + std::to_string(ifindex);
 }
 
-// Adds the host routes; an existing route to a pod address is accepted only if it already
-// points to this pod's veth.
-void add_host_routes(Netlink& host, int host_ifindex, const std::string& host_name,
-                     const std::vector<IpPrefix>& addresses, uint8_t protocol) {
+// The host routes to a pod's addresses.
+std::vector<RouteChange> host_route_changes(RouteOp op, int host_ifindex,
+                                            const std::vector<IpPrefix>& addresses,
+                                            uint8_t protocol) {
   std::vector<RouteChange> changes;
   for (const IpPrefix& address : addresses) {
     RouteSpec route;
     route.destination = address;
     route.ifindex = host_ifindex;
     route.protocol = protocol;
-    changes.push_back(RouteChange{RouteOp::add, route});
+    changes.push_back(RouteChange{op, route});
   }
-  std::vector<netlink::ChangeResult> results = host.apply_routes(changes);
+  return changes;
+}
+
+// Checks the results of adding the host routes to `addresses`: an existing route to a pod
+// address is accepted only if it already points to this pod's veth.
+void check_host_routes(Netlink& host, int host_ifindex, const std::string& host_name,
+                       const std::vector<IpPrefix>& addresses,
+                       std::span<const netlink::ChangeResult> results) {
   for (size_t i = 0; i < results.size(); ++i) {
     if (results[i].ok()) {
       continue;
@@ -318,6 +323,14 @@ void add_host_routes(Netlink& host, int host_ifindex, const std::string& host_na
   }
 }
 
+void check_all(std::span<const netlink::ChangeResult> results) {
+  for (const netlink::ChangeResult& result : results) {
+    if (!result.ok()) {
+      throw_change_failure(result);
+    }
+  }
+}
+
 // Converts the adapter's and the system's exceptions into PlumbingError with context.
 template <typename Fn>
 auto with_context(const std::string& context, Fn&& fn) {
@@ -338,51 +351,42 @@ bool is_link_local(const IpPrefix& address) {
                          : (bytes[0] == 169 && bytes[1] == 254);
 }
 
-// Removes the host routes to a pod: to `addresses` when known, else every route of our protocol
-// through the pod's veth. Routes already gone are fine.
-void remove_host_routes(Netlink& host, int host_ifindex, const std::vector<IpPrefix>* addresses,
-                        uint8_t protocol) {
-  std::vector<RouteChange> changes;
-  auto remove = [&](const IpPrefix& destination) {
-    RouteSpec route;
-    route.destination = destination;
-    route.ifindex = host_ifindex;
-    route.protocol = protocol;
-    changes.push_back(RouteChange{RouteOp::remove, route});
-  };
+// Removes the host routes to a pod (to `addresses` when known, else every route of our protocol
+// through the pod's veth; routes already gone are fine) and marks the host veth for the reaper,
+// in one batch; the calling thread is in the host namespace.
+void release_host_veth(Netlink& host, int host_ifindex, const std::vector<IpPrefix>* addresses,
+                       const PlumbingOptions& options) {
+  std::vector<netlink::Change> changes;
   if (addresses != nullptr) {
-    for (const IpPrefix& address : *addresses) {
-      remove(address);
+    for (RouteChange& change :
+         host_route_changes(RouteOp::remove, host_ifindex, *addresses, options.route_protocol)) {
+      changes.emplace_back(std::move(change));
     }
   } else {
     netlink::RouteFilter filter;
-    filter.protocol = protocol;
+    filter.protocol = options.route_protocol;
     filter.table = netlink::kMainTable;
     for (const RouteSpec& route : host.routes(filter)) {
       if (route.ifindex == host_ifindex) {
-        remove(route.destination);
+        changes.emplace_back(RouteChange{RouteOp::remove, route});
       }
     }
   }
-  for (const netlink::ChangeResult& result : host.apply_routes(changes)) {
-    if (!result.ok() && result.error != make_error_code(netlink::Errc::not_found)) {
-      throw_change_failure(result);
+  changes.emplace_back(netlink::LinkChange{.ifindex = host_ifindex, .group = options.reap_group});
+  std::vector<netlink::ChangeResult> results = host.apply(changes);
+  for (size_t i = 0; i + 1 < results.size(); ++i) {
+    if (!results[i].ok() && results[i].error != make_error_code(netlink::Errc::not_found)) {
+      throw_change_failure(results[i]);
     }
   }
-}
-
-// Marks the host veth for the reaper (the calling thread is in the host namespace).
-void reap_host_veth(int host_ifindex, uint32_t group) {
-  detail::RtnlSocket socket;
-  int rc = socket.set_link_group(host_ifindex, group);
-  if (rc == -ENODEV) {
-    return;
+  const netlink::ChangeResult& marked = results.back();
+  if (!marked.ok()) {
+    if (marked.kernel_errno == ENODEV) {
+      return;  // already gone
+    }
+    throw PlumbingError(Kind::kernel, marked.message);
   }
-  if (rc != 0) {
-    throw PlumbingError(Kind::kernel, "set device group " + std::to_string(group) + " on ifindex " +
-                                          std::to_string(host_ifindex) + ": " + std::strerror(-rc));
-  }
-  detail::LinkReaper::instance().schedule(group);
+  detail::LinkReaper::instance().schedule(options.reap_group);
 }
 
 std::vector<IpPrefix> pod_addresses(const PodNetworkSpec& network) {
@@ -453,40 +457,44 @@ PodPlumbing setup_pod(const PodIdentity& pod, const PodNetworkSpec& network,
     HostScope host_scope(options);
     Netlink host;
     Netlink in_pod = netlink_in(pod_netns->get());
-    if (in_pod.find_link(pod.ifname) && (flush_pending_teardowns(), in_pod.find_link(pod.ifname))) {
-      // (A DEL just before may have left this pod's veth to the reaper: waited for it above.)
-      throw PlumbingError(Kind::interface_exists, "interface " + in_quotes(pod.ifname) +
-                                                      " already exists in " + pod.netns_path);
-    }
-    create_veth_pair(host, host_name, pod.ifname, pod_netns->get(), network.mtu);
+    // Three round trips: create the pair; configure the pod side; configure the host side. The
+    // host end is up from the start, without carrier (and so without IPv6 autoconfiguration)
+    // until the pod side comes up, after the sysctls.
+    const MacAddress container_mac = random_container_mac();
+    LinkInfo host_link = create_veth_pair(host, in_pod, host_name, pod, pod_netns->get(),
+                                          network.mtu, container_mac);
     VethRollback rollback(host, host_name);
+    const int pod_ifindex =
+        host_link.link_index > 0 ? host_link.link_index : in_pod.link(pod.ifname).index;
 
-    LinkInfo host_link = host.link(host_name);
-    host.set_link_mac(host_link.index, host_mac());
     configure_host_sysctls(host_name, has_v4, has_v6);
-    if (has_v6) {
-      host.add_address(host_link.index, gateway_v6().with_prefix_len(64), true);
-    }
-    host.set_link_up(host_link.index, true);
 
-    LinkInfo pod_link = in_pod.link(pod.ifname);
+    std::vector<netlink::Change> pod_changes;
     for (const IpPrefix& address : addresses) {
-      in_pod.add_address(pod_link.index, address, true);
+      pod_changes.emplace_back(netlink::AddressChange{.ifindex = pod_ifindex, .address = address});
     }
-    in_pod.set_link_up(pod_link.index, true);
-    std::vector<RouteSpec> routes = pod_routes(pod_link.index, has_v4, has_v6);
-    std::vector<RouteChange> changes;
+    pod_changes.emplace_back(netlink::LinkChange{.ifindex = pod_ifindex, .up = true});
+    std::vector<RouteSpec> routes = pod_routes(pod_ifindex, has_v4, has_v6);
     for (const RouteSpec& route : routes) {
-      changes.push_back(RouteChange{RouteOp::add, route});
+      pod_changes.emplace_back(RouteChange{RouteOp::add, route});
     }
-    for (const netlink::ChangeResult& result : in_pod.apply_routes(changes)) {
-      if (!result.ok()) {
-        throw_change_failure(result);
-      }
-    }
+    check_all(in_pod.apply(pod_changes));
 
     // Last: the host routes make the pod reachable.
-    add_host_routes(host, host_link.index, host_name, addresses, options.route_protocol);
+    std::vector<netlink::Change> host_changes;
+    if (has_v6) {
+      host_changes.emplace_back(netlink::AddressChange{
+          .ifindex = host_link.index, .address = gateway_v6().with_prefix_len(64)});
+    }
+    const size_t first_route = host_changes.size();
+    for (RouteChange& change :
+         host_route_changes(RouteOp::add, host_link.index, addresses, options.route_protocol)) {
+      host_changes.emplace_back(std::move(change));
+    }
+    std::vector<netlink::ChangeResult> host_results = host.apply(host_changes);
+    check_all(std::span(host_results).first(first_route));
+    check_host_routes(host, host_link.index, host_name, addresses,
+                      std::span(host_results).subspan(first_route));
     rollback.commit();
 
     PodPlumbing result;
@@ -494,10 +502,10 @@ PodPlumbing setup_pod(const PodIdentity& pod, const PodNetworkSpec& network,
     result.host_ifindex = host_link.index;
     result.host_mac = host_mac();
     result.container_ifname = pod.ifname;
-    result.container_ifindex = pod_link.index;
-    result.container_mac = pod_link.mac;
+    result.container_ifindex = pod_ifindex;
+    result.container_mac = container_mac;
     result.netns_path = pod.netns_path;
-    result.mtu = pod_link.mtu;
+    result.mtu = host_link.mtu;  // both ends have the same
     result.addresses = addresses;
     for (const RouteSpec& route : routes) {
       if (!route.gateway.empty()) {
@@ -540,8 +548,7 @@ void teardown_pod(const PodIdentity& pod, const PlumbingOptions& options) {
           }
           return;
         }
-        remove_host_routes(host, host_link->index, &addresses, options.route_protocol);
-        reap_host_veth(host_link->index, options.reap_group);
+        release_host_veth(host, host_link->index, &addresses, options);
         return;
       }
     }
@@ -551,8 +558,7 @@ void teardown_pod(const PodIdentity& pod, const PlumbingOptions& options) {
     if (!host_link || host_link->kind != "veth") {
       return;
     }
-    remove_host_routes(host, host_link->index, nullptr, options.route_protocol);
-    reap_host_veth(host_link->index, options.reap_group);
+    release_host_veth(host, host_link->index, nullptr, options);
   });
 }
 
@@ -594,7 +600,8 @@ std::vector<std::string> check_pod(const PodIdentity& pod, const PodNetworkSpec&
         report("host interface " + host_name + " has MTU " + std::to_string(host_link->mtu) +
                " instead of " + std::to_string(network.mtu));
       }
-      if (has_v4 && read_sysctl("/proc/sys/net/ipv4/conf/" + host_name + "/proxy_arp") != "1") {
+      if (has_v4 &&
+          detail::read_sysctl("/proc/sys/net/ipv4/conf/" + host_name + "/proxy_arp") != "1") {
         report("proxy_arp is not enabled on " + host_name);
       }
       netlink::RouteFilter filter;
@@ -697,8 +704,7 @@ void delete_host_veth(std::string_view name, const PlumbingOptions& options) {
     if (!link) {
       return;
     }
-    remove_host_routes(host, link->index, nullptr, options.route_protocol);
-    reap_host_veth(link->index, options.reap_group);
+    release_host_veth(host, link->index, nullptr, options);
   });
 }
 

@@ -270,13 +270,33 @@ void Dataplane::upsert_endpoint(const Endpoint& endpoint) {
                                                   endpoint.interface +
                                                   "\" must be 1 to 15 characters");
   }
-  endpoints_[endpoint.id] = endpoint;
+  StoredEndpoint& stored = endpoints_[endpoint.id];
+  std::shared_ptr<const EndpointLists> old = std::move(stored.lists);
+  stored.interface = endpoint.interface;
+  stored.lists = intern({endpoint.ingress_policies, endpoint.egress_policies, endpoint.profiles});
+  forget(std::move(old));
   dirty_endpoints_.insert(endpoint.id);
 }
 
 void Dataplane::remove_endpoint(std::string_view id) {
-  if (endpoints_.erase(std::string(id)) > 0) {
+  const auto it = endpoints_.find(std::string(id));
+  if (it != endpoints_.end()) {
+    std::shared_ptr<const EndpointLists> lists = std::move(it->second.lists);
+    endpoints_.erase(it);
+    forget(std::move(lists));
     dirty_endpoints_.insert(std::string(id));
+  }
+}
+
+std::shared_ptr<const Dataplane::EndpointLists> Dataplane::intern(EndpointLists lists) {
+  auto shared = std::make_shared<const EndpointLists>(std::move(lists));
+  return *endpoint_lists_.insert(std::move(shared)).first;
+}
+
+void Dataplane::forget(std::shared_ptr<const EndpointLists> lists) {
+  // The set's own reference and this one: no endpoint uses the copy any more.
+  if (lists && lists.use_count() == 2) {
+    endpoint_lists_.erase(lists);
   }
 }
 
@@ -444,7 +464,7 @@ void Dataplane::update_derived() {
   for (const std::string& interface : interfaces) {
     std::optional<DispatchTarget> wanted;
     if (const auto claim = claims_.find(interface); claim != claims_.end()) {
-      const Endpoint& e = endpoints_.at(*claim->second.begin());
+      const EndpointLists& e = *endpoints_.at(*claim->second.begin()).lists;
       // Acquired before the old ones are released: an unchanged chain is never dropped.
       wanted = DispatchTarget{acquire_endpoint_chain({true, e.ingress_policies, e.profiles}),
                               acquire_endpoint_chain({false, e.egress_policies, e.profiles})};

@@ -14,6 +14,7 @@
 #include <brindle/sdk.hpp>
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -64,6 +65,26 @@ class Dataplane {
     std::set<std::string> added;
     std::set<std::string> removed;
   };
+  // What the rendering needs of an endpoint (its addresses and MAC are not used by iptables): the
+  // interface and its ordered lists. Endpoints with equal lists (most of them: the pods of one
+  // workload) share one copy.
+  struct EndpointLists {
+    std::vector<std::string> ingress_policies;
+    std::vector<std::string> egress_policies;
+    std::vector<std::string> profiles;
+    auto operator<=>(const EndpointLists&) const = default;
+  };
+  struct StoredEndpoint {
+    std::string interface;
+    std::shared_ptr<const EndpointLists> lists;
+  };
+  struct ByLists {
+    using is_transparent = void;
+    bool operator()(const std::shared_ptr<const EndpointLists>& a,
+                    const std::shared_ptr<const EndpointLists>& b) const {
+      return *a < *b;
+    }
+  };
   struct InternalRecord {
     InternalSet set;
     size_t refs = 0;  // policy chains (of either family) using it
@@ -102,6 +123,9 @@ class Dataplane {
   std::set<std::string> member_texts(const ModelSet& set,
                                      const std::vector<IpSetMember>& members) const;
   static std::set<std::string> referenced_sets(const Policy& policy);
+  // The shared copy of `lists`; forget() drops one endpoint's use of a copy.
+  std::shared_ptr<const EndpointLists> intern(EndpointLists lists);
+  void forget(std::shared_ptr<const EndpointLists> lists);
 
   // ---- derived state
   void rebuild();
@@ -157,7 +181,8 @@ class Dataplane {
   std::map<std::string, std::string> set_ids_;  // kernel name -> model id
   std::map<std::string, Policy> policies_;
   std::map<std::string, Policy> profiles_;
-  std::map<std::string, Endpoint> endpoints_;
+  std::map<std::string, StoredEndpoint> endpoints_;
+  std::set<std::shared_ptr<const EndpointLists>, ByLists> endpoint_lists_;  // the shared copies
   std::map<std::string, std::set<PolicyKey>> set_users_;  // model set id -> policies naming it
   bool in_sync_ = false;
 

@@ -34,12 +34,17 @@ std::string protocol_text(uint8_t protocol) {
   }
 }
 
-// "198.18.1.1" -> "198.18.1.1/32" (ipset prints host entries without a length).
-std::string canonical_net(const std::string& net) {
-  if (net.find('/') != std::string::npos) {
-    return net;
+// Host entries without their length, as ipset prints them: "198.18.1.1/32" -> "198.18.1.1".
+// (Shorter: most IPv4 members then fit in a std::string without a heap allocation.)
+std::string canonical_net(std::string net) {
+  const size_t slash = net.find('/');
+  if (slash != std::string::npos) {
+    const std::string_view length = std::string_view(net).substr(slash + 1);
+    if (length == (net.find(':') != std::string::npos ? "128" : "32")) {
+      net.resize(slash);
+    }
   }
-  return net + (net.find(':') != std::string::npos ? "/128" : "/32");
+  return net;
 }
 
 std::string canonical_member(const std::string& text) {
@@ -67,9 +72,9 @@ std::vector<std::string> member_texts(const IpPrefix& net, SetType type, uint8_t
   }
   std::vector<std::string> out;
   for (const IpPrefix& n : nets) {
-    out.push_back(type == SetType::kNet
-                      ? n.to_string()
-                      : n.to_string() + "," + protocol_text(protocol) + ":" + std::to_string(port));
+    out.push_back(type == SetType::kNet ? canonical_net(n.to_string())
+                                        : canonical_net(n.to_string()) + "," +
+                                              protocol_text(protocol) + ":" + std::to_string(port));
   }
   return out;
 }

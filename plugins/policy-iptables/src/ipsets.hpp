@@ -27,8 +27,8 @@ struct SetHeader {
   uint32_t max_elements = 65536;
 };
 
-// A member in the canonical text of ipset's own syntax: "198.18.0.0/24", "198.18.1.1/32,tcp:80"
-// (host prefixes always carry their length here; ipset prints them without). hash:net cannot hold
+// A member in the canonical text of ipset's own syntax: "198.18.0.0/24", "198.18.1.1,tcp:80"
+// (host prefixes without their length, as ipset prints them). hash:net cannot hold
 // a /0, so 0.0.0.0/0 becomes its two halves. Throws Error(INVALID_ARGUMENT) for a protocol a
 // hash:net,port set cannot hold (tcp, udp, sctp and udplite can).
 std::vector<std::string> member_texts(const IpPrefix& net, SetType type, uint8_t protocol,

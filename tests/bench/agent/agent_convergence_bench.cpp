@@ -21,16 +21,13 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -46,13 +43,17 @@
 #include <thread>
 #include <vector>
 
+#include "bench_process.hpp"
 #include "brindle/common/log.hpp"
 #include "brindle/ipam/store.hpp"
 #include "brindle/model/kinds.hpp"
 #include "brindled_process.hpp"
 #include "etcd_datastore.hpp"
+#include "etcd_writers.hpp"
+#include "samples.hpp"
 
 using namespace brindle;
+using namespace brindle::bench;
 using Clock = std::chrono::steady_clock;
 using model::IpAddress;
 using model::IpPrefix;
@@ -254,36 +255,9 @@ bool is_route(const KernelEvent& e) {
 
 // ---- statistics ----------------------------------------------------------------------------
 
-struct Stats {
-  std::vector<double> ms;
-  int timeouts = 0;
-  double pct(double p) const {
-    if (ms.empty()) {
-      return 0;
-    }
-    std::vector<double> v = ms;
-    std::sort(v.begin(), v.end());
-    const auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-    return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
-  }
-  double max() const { return ms.empty() ? 0 : *std::max_element(ms.begin(), ms.end()); }
-};
-
-void print_stats_row(const std::string& name, const Stats& s) {
+void print_stats_row(const std::string& name, const Samples& s) {
   std::printf("  %-26s %5zu %8.1f %8.1f %8.1f %8.1f %8d\n", name.c_str(), s.ms.size(), s.pct(50),
               s.pct(90), s.pct(99), s.max(), s.timeouts);
-}
-
-long status_kib(pid_t pid, const char* field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  const std::string prefix = std::string(field) + ":";
-  while (std::getline(in, line)) {
-    if (line.rfind(prefix, 0) == 0) {
-      return std::stol(line.substr(prefix.size()));
-    }
-  }
-  return -1;
 }
 
 // ---- the fake cluster ----------------------------------------------------------------------
@@ -396,20 +370,6 @@ struct Options {
   std::vector<std::string> encaps = {"none", "vxlan"};
 };
 
-bool sh(const std::string& command) {
-  if (std::system(command.c_str()) != 0) {
-    std::cerr << "failed: " << command << "\n";
-    return false;
-  }
-  return true;
-}
-
-std::string log_tail(const std::string& file) {
-  std::ifstream in(file);
-  std::string all((std::istreambuf_iterator<char>(in)), {});
-  return all.size() > 3000 ? all.substr(all.size() - 3000) : all;
-}
-
 // Waits until every route in `want` (dst -> gateway), and with vxlan every neighbour
 // (tunnel IP -> MAC) and FDB entry (MAC -> node IP), is present. Returns the arrival time of the
 // first and the last event that was needed, or nullopt on timeout.
@@ -472,14 +432,7 @@ std::optional<Completion> wait_complete(Monitor& monitor, size_t from,
 int run_mode(const std::string& encap, const Options& options) {
   const bool vxlan = encap == "vxlan";
   // The "node": lo and an underlay veth with 198.19.0.1/20 (4k on-link node addresses).
-  if (unshare(CLONE_NEWNET) != 0) {
-    perror("unshare(CLONE_NEWNET)");
-    return 1;
-  }
-  if (!sh("ip link set lo up && ip link add brt-up0 type veth peer name brt-up1 && "
-          "ip link set brt-up0 up && ip link set brt-up1 up && "
-          "ip addr add " +
-          std::string(kUnderlay) + " dev brt-up0")) {
+  if (!test::become_node_namespace(kUnderlay, false)) {
     return 1;
   }
   Monitor monitor;
@@ -505,32 +458,15 @@ int run_mode(const std::string& encap, const Options& options) {
   }
   std::vector<int> owner(4096, -1);  // block index -> node index
   const auto populate_start = Clock::now();
-  {
-    std::atomic<int> next{0};
-    std::atomic<bool> failed{false};
-    std::vector<std::thread> writers;
-    for (int t = 0; t < 4; ++t) {
-      writers.emplace_back([&] {
-        try {
-          const auto own = etcd.connect("bench-writer");
-          Cluster c(own->client(), vxlan);
-          for (int i = next++; i < n_nodes; i = next++) {
-            c.create_node(nodes[static_cast<size_t>(i)]);
-            c.create_block(block_at(i), nodes[static_cast<size_t>(i)].name);
-            c.create_affinity(block_at(i), nodes[static_cast<size_t>(i)].name);
-          }
-        } catch (const std::exception& e) {
-          std::cerr << "populating etcd: " << e.what() << "\n";
-          failed = true;
-        }
+  const bool written =
+      write_in_parallel(etcd, 4, nodes.size(), [&](const ipam::Store& store, size_t i) {
+        const Cluster c(store.client(), vxlan);
+        c.create_node(nodes[i]);
+        c.create_block(block_at(static_cast<int>(i)), nodes[i].name);
+        c.create_affinity(block_at(static_cast<int>(i)), nodes[i].name);
       });
-    }
-    for (auto& w : writers) {
-      w.join();
-    }
-    if (failed) {
-      return 1;
-    }
+  if (!written) {
+    return 1;
   }
   for (int i = 0; i < n_nodes; ++i) {
     owner[static_cast<size_t>(i)] = i;
@@ -567,7 +503,7 @@ int run_mode(const std::string& encap, const Options& options) {
   const std::optional<Completion> resync =
       wait_complete(monitor, mark, want_routes, want_neigh, want_fdb);
   if (!resync) {
-    std::cerr << "brindled log:\n" << log_tail(log_file);
+    std::cerr << "brindled log:\n" << test::log_tail(log_file);
     return 1;
   }
   const long hwm_start = status_kib(daemon->pid(), "VmHWM");
@@ -608,7 +544,7 @@ int run_mode(const std::string& encap, const Options& options) {
     std::cerr << "restart: drift not repaired (stale removed " << stale_gone << ", route back "
               << route_back << ", neighbour back " << neigh_back << ", FDB back " << fdb_back
               << ")\nbrindled log:\n"
-              << log_tail(log_file);
+              << test::log_tail(log_file);
     return 1;
   }
   // Let the restarted agent finish what it does after the repair, then count what the restart
@@ -641,8 +577,8 @@ int run_mode(const std::string& encap, const Options& options) {
   };
   const char* kinds[] = {"affinity created", "affinity moved", "affinity deleted", "node added",
                          "node deleted"};
-  std::map<std::string, Stats> per_kind;
-  Stats overall, writes;
+  std::map<std::string, Samples> per_kind;
+  Samples overall, writes;
   std::mt19937 rng(42);
   std::uniform_int_distribution<int> pick(0, n_nodes - 1);
   int block = -1;        // the block of the current affinity cycle
@@ -821,21 +757,7 @@ int main(int argc, char** argv) {
   }
   int status = 0;
   for (const std::string& encap : options.encaps) {
-    std::fflush(stdout);
-    const pid_t child = fork();
-    if (child == 0) {
-      int rc = 1;
-      try {
-        rc = run_mode(encap, options);
-      } catch (const std::exception& e) {
-        std::cerr << "encapsulation " << encap << ": " << e.what() << "\n";
-      }
-      std::fflush(stdout);
-      _exit(rc);
-    }
-    int wstatus = 0;
-    waitpid(child, &wstatus, 0);
-    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+    if (run_forked("encapsulation " + encap, [&] { return run_mode(encap, options); }) != 0) {
       std::cerr << "encapsulation " << encap << ": failed\n";
       status = 1;
     }

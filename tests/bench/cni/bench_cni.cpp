@@ -1,7 +1,11 @@
 // CNI ADD/DEL latency of Brindle (brindle-cni -> brindled: IPAM in etcd, endpoint record, pod
 // plumbing) against Debian's containernetworking-plugins ptp + host-local, driven identically:
-// 200 sequential pods, then a 100-pod burst with 8 in parallel. Also brindled's RSS.
-// Runs in a network namespace of its own (the "node"), like the agent tests. Prints figures.
+// 200 sequential pods, then a 100-pod burst with 8 in parallel. Also brindled's RSS (idle, and
+// with 1000 pods), and IPAM alone: allocations per second per node with 3 agents racing on one
+// etcd. Runs in a network namespace of its own (the "node"), like the agent tests. Prints figures.
+//
+//   cmake -S . -B build-rel -G Ninja -DCMAKE_BUILD_TYPE=Release -DBRINDLE_BENCH=ON
+//   cmake --build build-rel --target bench_cni && build-rel/tests/bench/cni/bench_cni
 #include <sched.h>
 
 #include <algorithm>
@@ -13,12 +17,14 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "brindle/ipam/ipam.hpp"
 #include "brindle/ipam/store.hpp"
 #include "brindled_process.hpp"
 #include "cni_test_support.hpp"
@@ -106,15 +112,135 @@ Result drive(const std::string& binary, const std::string& config, const std::st
   return result;
 }
 
-long rss_kib(pid_t pid) {
+// A field of /proc/<pid>/status in KiB ("VmRSS", "VmHWM"), -1 if absent.
+long status_kib(pid_t pid, const std::string& field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::stol(line.substr(6));
+    if (line.rfind(field + ":", 0) == 0) {
+      return std::stol(line.substr(field.size() + 1));
     }
   }
   return -1;
+}
+
+struct Memory {
+  long rss = -1, hwm = -1;
+};
+Memory memory_of(pid_t pid) {
+  return {status_kib(pid, "VmRSS"), status_kib(pid, "VmHWM")};
+}
+
+// brindled with 1000 pods (added 8 in parallel): its memory with them all present.
+Memory memory_with_pods(pid_t daemon, const std::string& config) {
+  constexpr int kPods = 1000;
+  std::vector<std::unique_ptr<TestPod>> pods;
+  for (int i = 0; i < kPods; ++i) {
+    pods.push_back(std::make_unique<TestPod>());
+  }
+  auto env = [&](const std::string& cmd, int i) {
+    auto e = cni_env(cmd, "rss-c" + std::to_string(i), pods[i]->path(), "eth0", "bench",
+                     "rss-" + std::to_string(i));
+    e["CNI_PATH"] = "/usr/lib/cni";
+    return e;
+  };
+  auto in_parallel = [&](const std::string& cmd) {
+    std::atomic<int> next{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&] {
+        for (int i = next++; i < kPods; i = next++) {
+          timed("", env(cmd, i), config);
+        }
+      });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+  };
+  in_parallel("ADD");
+  const Memory with_pods = memory_of(daemon);
+  in_parallel("DEL");
+  return with_pods;
+}
+
+// IPAM alone: `kNodes` agents (each its own datastore connection, as separate nodes have)
+// allocate one address per request at the same time from one pool on one etcd. Every request
+// carries what an agent knows from its synced copy (pools, IPAM config, its own blocks), but no
+// block copies: each allocation reads its block and writes it with the handle.
+struct IpamRace {
+  double per_node_per_second = 0;
+  Stats latency;
+};
+
+IpamRace ipam_race(test::EtcdDatastore& etcd) {
+  constexpr int kNodes = 3;
+  constexpr int kPerNode = 300;
+  const model::IpPrefix pool_cidr = model::IpPrefix::parse("198.18.128.0/18");
+  model::IPPool pool;
+  pool.metadata.name = "ipam-race";
+  pool.spec.cidr = pool_cidr;
+  ipam::Store(etcd.client()).create(pool);
+  std::vector<std::unique_ptr<test::DatastoreConnection>> connections;
+  for (int n = 0; n < kNodes; ++n) {
+    connections.push_back(etcd.connect("race-" + std::to_string(n)));
+  }
+  std::vector<Stats> latencies(kNodes);
+  std::vector<double> seconds(kNodes);
+  std::vector<std::thread> nodes;
+  for (int n = 0; n < kNodes; ++n) {
+    nodes.emplace_back([&, n] {
+      const std::string node = "race-" + std::to_string(n);
+      ipam::Ipam ipam(connections[n]->client());
+      std::set<model::IpPrefix> own_blocks;
+      const auto start = Clock::now();
+      for (int i = 0; i < kPerNode; ++i) {
+        ipam::AssignRequest r;
+        r.handle_id = "race." + node + "-" + std::to_string(i);
+        r.node = node;
+        r.attributes = {{"node", node}};
+        r.node_labels = model::Labels{};
+        r.pools_v4 = {pool_cidr};
+        r.known_pools = std::vector<model::IPPool>{pool};
+        r.known_config = model::IPAMConfigSpec{};
+        r.known_own_blocks = std::vector<model::IpPrefix>(own_blocks.begin(), own_blocks.end());
+        const auto t0 = Clock::now();
+        const model::IpPrefix got = ipam.auto_assign(r).v4.at(0);
+        latencies[n].ms.push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        own_blocks.insert(got.masked());
+      }
+      seconds[n] = std::chrono::duration<double>(Clock::now() - start).count();
+    });
+  }
+  for (auto& t : nodes) {
+    t.join();
+  }
+  IpamRace race;
+  for (int n = 0; n < kNodes; ++n) {
+    race.per_node_per_second += kPerNode / seconds[n] / kNodes;
+    race.latency.ms.insert(race.latency.ms.end(), latencies[n].ms.begin(), latencies[n].ms.end());
+  }
+  // Every address once.
+  std::set<model::IpAddress> distinct;
+  size_t allocated = 0;
+  for (const auto& b : ipam::Store(etcd.client()).list<model::IPAMBlockSpec>()) {
+    if (!pool_cidr.contains(b.doc.spec.cidr)) {
+      continue;
+    }
+    for (size_t o = 0; o < b.doc.spec.allocations.size(); ++o) {
+      if (b.doc.spec.allocations[o]) {
+        ++allocated;
+        distinct.insert(*b.doc.spec.cidr.masked().address_at(o));
+      }
+    }
+  }
+  if (allocated != kNodes * kPerNode || distinct.size() != allocated) {
+    std::cerr << "IPAM race: " << allocated << " allocations, " << distinct.size()
+              << " distinct; expected " << kNodes * kPerNode << "\n";
+    std::exit(1);
+  }
+  return race;
 }
 
 }  // namespace
@@ -147,14 +273,15 @@ int main() {
        ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  const long rss_idle = rss_kib(daemon.pid());
+  const Memory idle = memory_of(daemon.pid());
   const std::string brindle_config = json{
       {"cniVersion", "1.0.0"},
       {"name", "bench"},
       {"type", "brindle-cni"},
       {"control_socket", socket}}.dump();
   const Result brindle = drive("", brindle_config, "brindle");
-  const long rss_after = rss_kib(daemon.pid());
+  const Memory after_runs = memory_of(daemon.pid());
+  const Memory with_1k = memory_with_pods(daemon.pid(), brindle_config);
 
   const std::string ptp_config = json{{"cniVersion", "1.0.0"},
                                       {"name", "bench-ptp"},
@@ -166,6 +293,7 @@ int main() {
                                         {"dataDir", (dir.path() / "host-local").string()}}}}
                                      .dump();
   const Result ptp = drive("/usr/lib/cni/ptp", ptp_config, "ptp");
+  const IpamRace race = ipam_race(etcd);
 
   std::printf("\nCNI latency, ms (200 sequential pods; burst: 100 pods, 8 in parallel)\n");
   std::printf("%-22s %9s %9s %9s %9s %10s\n", "plugin", "ADD p50", "ADD p99", "DEL p50", "DEL p99",
@@ -179,12 +307,26 @@ int main() {
               brindle.add.pct(50) / ptp.add.pct(50), brindle.add.pct(99) / ptp.add.pct(99),
               brindle.del.pct(50) / ptp.del.pct(50), brindle.del.pct(99) / ptp.del.pct(99),
               brindle.burst_seconds / ptp.burst_seconds);
-  std::printf("brindled RSS: idle %ld KiB, after the runs %ld KiB\n", rss_idle, rss_after);
+  std::printf(
+      "brindled memory, KiB (VmRSS / VmHWM): idle %ld / %ld, after the runs %ld / %ld, "
+      "with 1000 pods %ld / %ld\n",
+      idle.rss, idle.hwm, after_runs.rss, after_runs.hwm, with_1k.rss, with_1k.hwm);
+  std::printf(
+      "IPAM alone, 3 agents racing on one etcd: %.0f allocations/s per node, "
+      "p50 %.2f ms, p99 %.2f ms\n",
+      race.per_node_per_second, race.latency.pct(50), race.latency.pct(99));
   // Where brindled's ADD time goes: the per-phase figures of its "pod added" log lines.
   std::map<std::string, Stats> phases;
   std::ifstream log(log_file);
   for (std::string line; std::getline(log, line);) {
     if (line.find("msg=\"pod added\"") == std::string::npos) {
+      continue;
+    }
+    // Only the 200 sequential pods ("bench/brindle-<0..199>"): the burst and the 1000 pods run
+    // in parallel, which is not what the phases are meant to show.
+    const size_t pod_at = line.find("bench/brindle-");
+    if (pod_at == std::string::npos ||
+        std::stoi(line.substr(pod_at + std::strlen("bench/brindle-"))) >= 200) {
       continue;
     }
     for (const char* phase : {"ipam_us", "endpoint_us", "policy_us", "plumbing_us"}) {
@@ -194,7 +336,7 @@ int main() {
       }
     }
   }
-  std::printf("brindled ADD phases, ms (p50 / p99):");
+  std::printf("brindled ADD phases of the sequential pods, ms (p50 / p99):");
   for (const auto& [phase, stats] : phases) {
     std::printf("  %s %.2f / %.2f", phase.substr(0, phase.size() - 3).c_str(), stats.pct(50),
                 stats.pct(99));

@@ -3,7 +3,7 @@
 # bare kernel references built in the same run.
 #
 #   tests/bench/datapath/datapath.sh [--build-dir DIR] [--id ID] [--duration S] [--rounds N]
-#                                    [--policies N]
+#                                    [--policies N] [--variants a2,b,c,d]
 #
 # Variants (each: iperf3 TCP for --duration seconds (default 5) with 1 and with 4 streams, and
 # ping RTT avg over 200 pings at a 10 ms interval; with --rounds N (default 3) the median of N):
@@ -27,6 +27,7 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../../.."
 lab=tests/lab/brindle-lab
 build_dir=${BRINDLE_BUILD_DIR:-build/default} id=dpbench duration=5 rounds=3 policies=100
+variants=,a2,b,c,d,
 while (($#)); do
   case $1 in
     --build-dir) build_dir=$2; shift 2 ;;
@@ -34,6 +35,7 @@ while (($#)); do
     --duration) duration=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --policies) policies=$2; shift 2 ;;
+    --variants) variants=,$2,; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -288,22 +290,32 @@ apply_policies() {  # apply_policies <count>
 # --- run ---------------------------------------------------------------------------------------------
 [[ -z $(ref_namespaces) ]] || { echo "namespaces $ref_prefix* exist: another run with --id $id?" >&2; exit 1; }
 say "datapath benchmark: iperf3 TCP ${duration}s x1 and x4 streams, ping 200 x 10 ms; median of $rounds round(s); load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cpus"
+# --variants: a subset (a, the reference, is always measured: every variant is paired with it).
+wants() { [[ $variants == *,$1,* ]]; }
 ref_router_up
-ref_labshape_up
-measure a2 client_a2 "$ip_a2" -
-stop_server "$tmp/iperf3-a2.pid"
-lab_up none
-measure_lab b
-lab_down
-lab_up vxlan
-measure_lab c
-say "d1: 1 NetworkPolicy"
-apply_policies 1
-measure_lab d1
-say "d$policies: $policies NetworkPolicies"
-apply_policies "$policies"
-measure_lab "d$policies"
-lab_down
+if wants a2; then
+  ref_labshape_up
+  measure a2 client_a2 "$ip_a2" -
+  stop_server "$tmp/iperf3-a2.pid"
+fi
+if wants b; then
+  lab_up none
+  measure_lab b
+  lab_down
+fi
+if wants c || wants d; then
+  lab_up vxlan
+  if wants c; then measure_lab c; fi
+  if wants d; then
+    say "d1: 1 NetworkPolicy"
+    apply_policies 1
+    measure_lab d1
+    say "d$policies: $policies NetworkPolicies"
+    apply_policies "$policies"
+    measure_lab "d$policies"
+  fi
+  lab_down
+fi
 ref_down
 
 # --- table -------------------------------------------------------------------------------------------

@@ -6,11 +6,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "brindle/ipam/ipam.hpp"
 #include "brindle/ipam/store.hpp"
 #include "brindled_process.hpp"
 #include "cni_test_support.hpp"
@@ -237,6 +239,145 @@ TEST_F(AgentPolicyTest, NoUnprotectedWindowWhileAPodIsAdded) {
   const PluginRun added_second = add("c-second", second.pod, "second", {{"app", "server"}});
   ASSERT_EQ(added_second.exit_code, 0) << added_second.stdout_text;
   EXPECT_TRUE(connects(prober, address_of(added_second)));
+}
+
+// The mechanism behind the property above, with a test-only policy plugin
+// (recording_policy_plugin.cpp) that programs nothing, takes 400 ms per apply and records every
+// endpoint it applied, with timestamps and whether the endpoint's interface existed by then.
+class AgentPolicyMechanismTest : public AgentPolicyTest {
+ protected:
+  AgentPolicyMechanismTest() { extra_config_ = "[encapsulation]\nplugin = \"none\"\n"; }
+
+  static constexpr int kApplyDelayMs = 400;
+
+  // The base starts brindled without a policy plugin; it is then restarted with the recording
+  // plugin (its folder added to [plugins] search_path, which the base's config already sets).
+  void SetUp() override {
+    AgentPolicyTest::SetUp();
+    if (HasFatalFailure()) {
+      return;
+    }
+    record_dir_ = std::make_unique<test::TempDir>("recording");
+    record_file_ = (record_dir_->path() / "applied.txt").string();
+    fail_file_ = (record_dir_->path() / "fail").string();
+    daemon_.reset();
+    std::string config;
+    {
+      std::ifstream in(config_);
+      config.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const std::string search_path = "search_path = [\"";
+    const size_t at = config.find(search_path);
+    ASSERT_NE(at, std::string::npos) << config;
+    config.insert(at + search_path.size(), std::string(BRINDLE_RECORDING_PLUGIN_DIR) + "\", \"");
+    std::ofstream(config_) << config << "[policy]\nplugin = \"recording\"\n"
+                           << "[policy.recording]\nrecord_file = \"" << record_file_
+                           << "\"\napply_delay_ms = " << kApplyDelayMs << "\nfail_file = \""
+                           << fail_file_ << "\"\n";
+    daemon_ = std::make_unique<test::Brindled>(config_, log_);
+    ASSERT_TRUE(wait_ready()) << log_tail();
+  }
+
+  struct Applied {
+    bool failed = false;
+    std::chrono::steady_clock::time_point started, finished;
+    std::string endpoint, interface;
+    bool interface_existed = false;
+  };
+  std::vector<Applied> records() const {
+    std::vector<Applied> out;
+    std::ifstream in(record_file_);
+    std::string verdict;
+    unsigned long long started = 0, finished = 0;
+    Applied a;
+    int existed = 0;
+    while (in >> verdict >> started >> finished >> a.endpoint >> a.interface >> existed) {
+      a.failed = verdict == "failed";
+      a.started = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(started));
+      a.finished = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(finished));
+      a.interface_existed = existed != 0;
+      out.push_back(a);
+    }
+    return out;
+  }
+  // The records of the endpoint of pod `name` (ids are "<namespace>/<node>-k8s-<pod>-<ifname>").
+  std::vector<Applied> records_of(const std::string& name) const {
+    std::vector<Applied> out;
+    for (const Applied& a : records()) {
+      if (a.endpoint.find("-k8s-" + name + "-") != std::string::npos) {
+        out.push_back(a);
+      }
+    }
+    return out;
+  }
+
+  std::unique_ptr<test::TempDir> record_dir_;
+  std::string record_file_, fail_file_;
+};
+
+// CNI ADD returns only after the policy plugin applied the new endpoint, and the plugin applied
+// it before the pod's interface existed. Without ADD's wait for the plugin, the datastore watch
+// applies the endpoint while the interface is created: the interface check fails (the timing
+// checks alone would not: the reply goes through the event loop that the slow apply blocks).
+TEST_F(AgentPolicyMechanismTest, AddReturnsOnlyAfterThePluginAppliedTheEndpoint) {
+  for (const std::string name : {"first", "second"}) {
+    TestPod pod;
+    const auto before = std::chrono::steady_clock::now();
+    const PluginRun added = add("c-" + name, pod, name, {{"app", name}});
+    const auto returned = std::chrono::steady_clock::now();
+    ASSERT_EQ(added.exit_code, 0) << added.stdout_text << added.stderr_text;
+    const std::string interface =
+        json::parse(added.stdout_text).at("interfaces").at(0).at("name").get<std::string>();
+
+    const std::vector<Applied> applied = records_of(name);
+    ASSERT_FALSE(applied.empty()) << "the plugin never applied pod " << name;
+    const Applied& first = applied.front();
+    EXPECT_FALSE(first.failed);
+    EXPECT_EQ(first.interface, interface);
+    EXPECT_GE(first.started, before);
+    EXPECT_LE(first.finished, returned)
+        << "ADD returned "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(first.finished - returned).count()
+        << " ms before the plugin had applied the endpoint";
+    EXPECT_FALSE(first.interface_existed)
+        << "the pod's interface " << interface << " existed before its policy was applied";
+    EXPECT_GE(returned - before, std::chrono::milliseconds(kApplyDelayMs));
+    // The datastore watch brings the same endpoint again: nothing more to apply.
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(records_of(name).size(), 1u);
+  }
+}
+
+// An apply failure fails the ADD with CNI code 103 (policy failed) and undoes it: no interface,
+// no endpoint record, the address released (the same address can be taken again right away).
+TEST_F(AgentPolicyMechanismTest, AnApplyFailureFailsTheAddAndRollsItBack) {
+  constexpr const char* kAddress = "198.18.8.77";
+  std::ofstream(fail_file_) << "fail\n";
+  TestPod pod;
+  const PluginRun failed = add("c-doomed", pod, "doomed", {{"app", "doomed"}}, kAddress);
+  EXPECT_NE(failed.exit_code, 0);
+  const json error = json::parse(failed.stdout_text);
+  EXPECT_EQ(error.at("code"), 103) << failed.stdout_text;
+  EXPECT_NE(error.at("msg").get<std::string>().find("polic"), std::string::npos)
+      << failed.stdout_text;
+
+  const std::vector<Applied> tried = records_of("doomed");
+  ASSERT_FALSE(tried.empty());
+  EXPECT_TRUE(tried.front().failed);
+  EXPECT_FALSE(tried.front().interface_existed);
+  // Rolled back: no interface in the pod, no endpoint record, the address free.
+  EXPECT_NE(run_shell("ip netns exec " + pod.name() + " ip link show eth0 >/dev/null 2>&1"), 0);
+  for (const auto& wep : store_->list<model::WorkloadEndpointSpec>()) {
+    EXPECT_NE(wep.doc.spec.pod, "doomed") << "the endpoint record of the failed ADD is still there";
+  }
+  EXPECT_TRUE(ipam::Ipam(etcd_->client()).addresses_of_handle("k8s-pod-network.c-doomed").empty());
+
+  // Once the dataplane works again, the same pod gets the same address.
+  std::filesystem::remove(fail_file_);
+  const PluginRun retried = add("c-doomed", pod, "doomed", {{"app", "doomed"}}, kAddress);
+  ASSERT_EQ(retried.exit_code, 0) << retried.stdout_text << retried.stderr_text;
+  EXPECT_EQ(address_of(retried), kAddress);
+  EXPECT_FALSE(records_of("doomed").back().failed);
 }
 
 }  // namespace

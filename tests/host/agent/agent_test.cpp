@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "brindle/ipam/check.hpp"
+#include "brindle/ipam/ipam.hpp"
 #include "brindle/ipam/store.hpp"
 #include "brindled_process.hpp"
 #include "cni_test_support.hpp"
@@ -38,6 +39,7 @@ using cni::testing::cni_env;
 using cni::testing::run_cni_binary;
 using cni::testing::run_shell;
 using cni::testing::TestPod;
+using test::eventually;
 using json = nlohmann::json;
 
 constexpr const char* kNodeAddress = "198.19.0.1";
@@ -154,6 +156,110 @@ TEST_F(AgentTest, FailedAddLeavesNothingBehind) {
   EXPECT_NE(add.stdout_text.find("\"code\""), std::string::npos) << add.stdout_text;
   EXPECT_TRUE(store_->list<model::WorkloadEndpointSpec>().empty());
   EXPECT_EQ(ipam::check(*store_).allocated, 0u);
+  EXPECT_TRUE(ipam::check(*store_).clean());  // no handle left either
+}
+
+// Whether a pod's interface goes within 3 s (a DEL leaves the veth pair to a reaper).
+bool eventually_gone(const std::string& ifname, const TestPod& pod) {
+  for (int i = 0; i < 60; ++i) {
+    if (run_shell("ip netns exec " + pod.name() + " ip link show " + ifname + " >/dev/null 2>&1") !=
+        0) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// With etcd's transactions an ADD from this node's block is ONE datastore write (addresses,
+// handle and WorkloadEndpoint together) and so is a DEL.
+TEST_F(AgentTest, AddAndDelAreOneDatastoreWriteEach) {
+  TestPod a, b;
+  ASSERT_EQ(cni("ADD", "container-a", &a, "pod-a").exit_code, 0);  // claims the block
+  auto& cluster = etcd_->cluster();
+  int64_t before = cluster.revision();
+  const auto add = cni("ADD", "container-b", &b, "pod-b");
+  ASSERT_EQ(add.exit_code, 0) << add.stdout_text << add.stderr_text;
+  EXPECT_EQ(cluster.revision(), before + 1) << log_tail();
+  const auto weps = store_->list<model::WorkloadEndpointSpec>();
+  ASSERT_EQ(weps.size(), 2u);
+  const auto handle = store_->get<model::IPAMHandleSpec>("k8s-pod-network.container-b");
+  ASSERT_TRUE(handle);
+  EXPECT_EQ(handle->revision, std::to_string(before + 1));  // etcd's mod_revision
+
+  before = cluster.revision();
+  const auto del = cni("DEL", "container-b", &b, "pod-b");
+  ASSERT_EQ(del.exit_code, 0) << del.stdout_text << del.stderr_text;
+  EXPECT_EQ(cluster.revision(), before + 1) << log_tail();
+  EXPECT_EQ(store_->list<model::WorkloadEndpointSpec>().size(), 1u);
+  EXPECT_FALSE(store_->get<model::IPAMHandleSpec>("k8s-pod-network.container-b"));
+  EXPECT_TRUE(eventually_gone("eth0", b));  // the veth pair is deleted by the reaper
+  ASSERT_EQ(cni("DEL", "container-a", &a, "pod-a").exit_code, 0);
+  EXPECT_TRUE(ipam::check(*store_).clean());
+  EXPECT_EQ(ipam::check(*store_).allocated, 0u);
+}
+
+// The agent's copy of an endpoint is only a hint: changed by someone else since the ADD (its
+// revision is stale), the DEL's transaction is refused and the DEL goes on from a read.
+TEST_F(AgentTest, DelWithAStaleEndpointCopyReadsAndStillCleansUp) {
+  TestPod a;
+  ASSERT_EQ(cni("ADD", "container-a", &a, "pod-a").exit_code, 0);
+  auto weps = store_->list<model::WorkloadEndpointSpec>();
+  ASSERT_EQ(weps.size(), 1u);
+  model::WorkloadEndpoint relabelled = weps[0].doc;
+  relabelled.metadata.labels["touched"] = "yes";
+  store_->update(relabelled, weps[0].revision);
+  const auto del = cni("DEL", "container-a", &a, "pod-a");
+  ASSERT_EQ(del.exit_code, 0) << del.stdout_text << del.stderr_text;
+  EXPECT_TRUE(store_->list<model::WorkloadEndpointSpec>().empty());
+  EXPECT_EQ(ipam::check(*store_).allocated, 0u);
+  EXPECT_TRUE(ipam::check(*store_).clean());
+  EXPECT_TRUE(eventually_gone("eth0", a));
+  EXPECT_EQ(run_shell("ip route show proto 201 | grep -q ."), 1);
+}
+
+// A late DEL of an old sandbox (here without its namespace, which is gone by then) must leave
+// the pod's new sandbox alone: its endpoint, its addresses and its interface, whose host side
+// has the same name. Both from the agent's own copy and, after a restart, from a read.
+TEST_F(AgentTest, ALateDelOfAnOldSandboxLeavesItsSuccessorAlone) {
+  TestPod first, second;
+  ASSERT_EQ(cni("ADD", "sandbox-1", &first, "web").exit_code, 0);
+  auto old_endpoint = store_->list<model::WorkloadEndpointSpec>().at(0);
+  ASSERT_EQ(cni("DEL", "sandbox-1", &first, "web").exit_code, 0);
+  // The old sandbox's endpoint is left over (as if its DEL had not finished): the new sandbox's
+  // ADD takes the endpoint over.
+  old_endpoint.doc.metadata.revision.clear();
+  store_->create(old_endpoint.doc);
+  const auto add = cni("ADD", "sandbox-2", &second, "web");
+  ASSERT_EQ(add.exit_code, 0) << add.stdout_text << add.stderr_text;
+  const std::string address = address_of(add.stdout_text);
+  auto successor_intact = [&](const std::string& when) {
+    const auto weps = store_->list<model::WorkloadEndpointSpec>();
+    ASSERT_EQ(weps.size(), 1u) << when;
+    EXPECT_EQ(weps[0].doc.spec.container_id, "sandbox-2") << when;
+    EXPECT_EQ(run_shell("ip link show " + weps[0].doc.spec.interface_name + " >/dev/null 2>&1"), 0)
+        << when;
+    EXPECT_EQ(run_shell("ip netns exec " + second.name() + " ping -c1 -W2 " + kNodeAddress +
+                        " >/dev/null"),
+              0)
+        << when;
+    ipam::Ipam ipam(etcd_->client());
+    EXPECT_EQ(ipam.addresses_of_handle("k8s-pod-network.sandbox-2"),
+              std::vector<model::IpAddress>{model::IpAddress::parse(address)})
+        << when;
+    EXPECT_TRUE(ipam::check(*store_).clean()) << when;
+  };
+  successor_intact("after the ADD");
+  ASSERT_EQ(cni("DEL", "sandbox-1", nullptr, "web").exit_code, 0);
+  successor_intact("after a late DEL");
+  daemon_.reset();
+  daemon_ = std::make_unique<test::Brindled>(config_, log_);  // forgets what it wrote
+  ASSERT_TRUE(wait_ready()) << log_tail();
+  ASSERT_EQ(cni("DEL", "sandbox-1", nullptr, "web").exit_code, 0);
+  successor_intact("after a late DEL to a restarted daemon");
+  ASSERT_EQ(cni("DEL", "sandbox-2", &second, "web").exit_code, 0);
+  EXPECT_TRUE(store_->list<model::WorkloadEndpointSpec>().empty());
+  EXPECT_EQ(ipam::check(*store_).allocated, 0u);
 }
 
 TEST_F(AgentTest, ExhaustedPoolIsACniError) {
@@ -206,16 +312,6 @@ std::string status_json(const std::string& config) {
   const int rc = test::run_command(
       {BRINDLECTL_PATH, "--config", config, "node", "status", "-o", "json"}, &out);
   return "exit " + std::to_string(rc) + ": " + out;
-}
-
-bool eventually(const std::function<bool()>& condition) {
-  for (int i = 0; i < 150; ++i) {
-    if (condition()) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
 }
 
 TEST_F(AgentTest, BlockAffinitiesMoveAndAreForgottenEvenWhenTheirNodeIsGone) {

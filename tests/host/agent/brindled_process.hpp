@@ -1,5 +1,6 @@
 // Test support: brindled as a child process of the test, stopped with SIGTERM (SIGKILL if it
-// hangs) on destruction, its output in a log file.
+// hangs) on destruction, its output in a log file; the node namespace it runs in, its readiness
+// and its log records (for the agent tests and the agent benchmarks).
 #pragma once
 
 #include <fcntl.h>
@@ -12,6 +13,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <regex>
 #include <string>
 #include <thread>
 
@@ -60,18 +66,65 @@ class Brindled {
 };
 
 // Moves the calling process into a network namespace of its own that looks like a node: lo up,
-// an uplink veth brt-up0 with 198.19.0.1/24 and a default route (proxy ARP for pods needs one).
-// Call first thing in main(), before any thread exists. Returns false on failure.
-inline bool become_node_namespace() {
+// an uplink veth brt-up0 with `underlay` (default 198.19.0.1/24) and, unless `default_route` is
+// false, a default route over it (proxy ARP for pods needs one). Call first thing in main() (or
+// in a forked child), before any thread exists. Returns false on failure.
+inline bool become_node_namespace(const std::string& underlay = "198.19.0.1/24",
+                                  bool default_route = true) {
   if (unshare(CLONE_NEWNET) != 0) {
     perror("unshare(CLONE_NEWNET)");
     return false;
   }
-  return std::system(
-             "ip link set lo up && ip link add brt-up0 type veth peer name brt-up1 && "
-             "ip link set brt-up0 up && ip link set brt-up1 up && "
-             "ip addr add 198.19.0.1/24 dev brt-up0 && "
-             "ip route add default via 198.19.0.2 dev brt-up0") == 0;
+  const std::string command =
+      "ip link set lo up && ip link add brt-up0 type veth peer name brt-up1 && "
+      "ip link set brt-up0 up && ip link set brt-up1 up && ip addr add " +
+      underlay + " dev brt-up0" +
+      (default_route ? " && ip route add default via 198.19.0.2 dev brt-up0" : "");
+  if (std::system(command.c_str()) != 0) {
+    std::cerr << "failed: " << command << "\n";
+    return false;
+  }
+  return true;
+}
+
+// The last `max_chars` characters of a (log) file.
+inline std::string log_tail(const std::string& file, size_t max_chars = 3000) {
+  std::ifstream in(file);
+  std::string all((std::istreambuf_iterator<char>(in)), {});
+  return all.size() > max_chars ? all.substr(all.size() - max_chars) : all;
+}
+
+// The numeric fields (`name=123`) of the last record with msg="<message>" in brindled's log;
+// empty when there is none.
+inline std::map<std::string, std::string> last_log_record(const std::string& log_file,
+                                                          const std::string& message) {
+  std::ifstream in(log_file);
+  std::string line, found;
+  while (std::getline(in, line)) {
+    if (line.find("msg=\"" + message + "\"") != std::string::npos) {
+      found = line;
+    }
+  }
+  std::map<std::string, std::string> fields;
+  static const std::regex kField(R"(([a-z_]+)=([0-9]+))");
+  for (std::sregex_iterator it(found.begin(), found.end(), kField), end; it != end; ++it) {
+    fields[(*it)[1]] = (*it)[2];
+  }
+  return fields;
+}
+
+// Polls brindled's /readyz on 127.0.0.1:<health_port> until it answers or `timeout` passes.
+inline bool wait_ready(int health_port, std::chrono::milliseconds timeout) {
+  const std::string command =
+      "curl -sf http://127.0.0.1:" + std::to_string(health_port) + "/readyz >/dev/null 2>&1";
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (std::system(command.c_str()) == 0) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
 }
 
 }  // namespace brindle::test

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +18,20 @@
 #include "etcd_datastore.hpp"
 
 namespace brindle::test {
+
+// Polls `condition` every `interval` until it holds or `timeout` passes.
+inline bool eventually(const std::function<bool()>& condition,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(15),
+                       std::chrono::milliseconds interval = std::chrono::milliseconds(100)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) {
+      return true;
+    }
+    std::this_thread::sleep_for(interval);
+  }
+  return condition();
+}
 
 class SingleAgentTest : public ::testing::Test {
  protected:
@@ -55,22 +70,9 @@ class SingleAgentTest : public ::testing::Test {
     }
   }
 
-  std::string log_tail() const {
-    std::ifstream in(log_);
-    std::string all((std::istreambuf_iterator<char>(in)), {});
-    return all.size() > 6000 ? all.substr(all.size() - 6000) : all;
-  }
+  std::string log_tail() const { return test::log_tail(log_, 6000); }
 
-  bool wait_ready() const {
-    for (int i = 0; i < 200; ++i) {
-      if (cni::testing::run_shell("curl -sf http://127.0.0.1:" + std::to_string(health_port_) +
-                                  "/readyz >/dev/null 2>&1") == 0) {
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
+  bool wait_ready() const { return test::wait_ready(health_port_, std::chrono::seconds(10)); }
 
   std::string pool_cidr_, extra_config_;
   std::unique_ptr<EtcdDatastore> etcd_;

@@ -105,6 +105,10 @@ const std::vector<BadConfig> kBadConfigs = {
      "unknown key \"format\" in [log]; expected one of: level"},
     {"UnknownSlotKey", "[policy]\nplugin = \"iptables\"\nchains = 3\n", "bad.toml:3:10",
      "unknown key \"chains\" in [policy]; expected one of: plugin, path, [policy.iptables]"},
+    {"UnknownRoutingKey", "[routing]\nplugin = \"bgp\"\nsecret_dir = \"/etc/brindle/secrets\"\n",
+     "bad.toml:3:14",
+     "unknown key \"secret_dir\" in [routing]; expected one of: plugin, path, secrets_dir, "
+     "[routing.bgp]"},
     {"SectionOfAnotherPlugin",
      "[encapsulation]\nplugin = \"none\"\n\n[encapsulation.vxlan]\nvni = 4096\n", "bad.toml:4:1",
      "section [encapsulation.vxlan] does not match plugin = \"none\"; expected "
@@ -135,6 +139,8 @@ const std::vector<BadConfig> kBadConfigs = {
      "[control] socket must be a string, found a boolean"},
     {"LevelNotAString", "[log]\nlevel = 2\n", "bad.toml:2:9",
      "[log] level must be a string, found an integer"},
+    {"SecretsDirNotAString", "[routing]\nplugin = \"bgp\"\nsecrets_dir = [\"/a\"]\n",
+     "bad.toml:3:15", "[routing] secrets_dir must be a string, found an array"},
     // Missing required values.
     {"SlotWithoutPlugin", "[node]\n[datastore]\npath = \"/x.so\"\n", "bad.toml:2:1",
      "missing required key \"plugin\" in [datastore]: expected the name of the datastore plugin, "
@@ -190,6 +196,13 @@ const std::vector<BadConfig> kBadConfigs = {
      "invalid [metrics] listen \"localhost:9091\"", true},
     {"ListenIpv6WithoutBrackets", "[health]\nlisten = \"::1:9099\"\n", "bad.toml:2:10",
      "invalid [health] listen \"::1:9099\"", true},
+    {"RelativeSecretsDir", "[routing]\nplugin = \"bgp\"\nsecrets_dir = \"secrets\"\n",
+     "bad.toml:3:15",
+     "invalid [routing] secrets_dir \"secrets\": expected the absolute path of a directory laid "
+     "out like a Kubernetes Secret volume (<secrets_dir>/<secret name>/<key>), e.g. "
+     "\"/etc/brindle/secrets\""},
+    {"EmptySecretsDir", "[routing]\nplugin = \"bgp\"\nsecrets_dir = \"\"\n", "bad.toml:3:15",
+     "invalid [routing] secrets_dir \"\"", true},
     {"RelativeSocket", "[control]\nsocket = \"brindled.sock\"\n", "bad.toml:2:10",
      "invalid [control] socket \"brindled.sock\": expected an absolute path of at most 107 "
      "bytes"},

@@ -211,6 +211,7 @@ TEST(ConfigExamples, BrindleTomlFromTheSourceTreeLoads) {
   EXPECT_THAT(config.plugin_search_path, ElementsAre(build_info::kPluginDir));
   EXPECT_EQ(config.datastore.plugin, "etcd");
   EXPECT_EQ(config.routing.plugin, "static");
+  EXPECT_EQ(config.bgp_secrets_dir, "/etc/brindle/secrets");
   EXPECT_EQ(config.encapsulation.plugin, "none");
   EXPECT_EQ(config.policy.plugin, "iptables");
   EXPECT_EQ(config.workload.interface_prefix, "brv");
@@ -301,6 +302,22 @@ TEST(ConfigPlugins, RefreshIntervalDefaultsTo90sAndIsChecked) {
     EXPECT_NE(std::string(e.what()).find("refresh_interval_seconds"), std::string::npos)
         << e.what();
   }
+}
+
+TEST(ConfigRouting, SecretsDirDefaultsToEtcBrindleSecretsAndIsNotThePluginsKey) {
+  EXPECT_EQ(parse_config("", "r.toml").bgp_secrets_dir, "/etc/brindle/secrets");
+  const Config c = parse_config(
+      "[routing]\nplugin = \"bgp\"\nsecrets_dir = \"/run/secrets/bgp\"\n[routing.bgp]\n"
+      "state_dir = \"/run/brindle/bird\"\n",
+      "r.toml");
+  EXPECT_EQ(c.bgp_secrets_dir, "/run/secrets/bgp");
+  EXPECT_EQ(c.routing.plugin, "bgp");
+  // The plugin's section holds its own keys only.
+  EXPECT_EQ(c.routing.section->size(""), 1u);
+  EXPECT_EQ(c.routing.section->type("secrets_dir"), BRINDLE_CONFIG_ABSENT);
+  // Only [routing] has it.
+  EXPECT_THROW(parse_config("[encapsulation]\nplugin = \"none\"\nsecrets_dir = \"/a\"\n", "r.toml"),
+               ConfigError);
 }
 
 }  // namespace

@@ -5,15 +5,10 @@
 #pragma once
 
 #include <cstddef>
-#include <filesystem>
 #include <memory>
 #include <string>
-#include <vector>
 
-#include "brindle/config/config.hpp"
 #include "brindle/datastore/client.hpp"
-#include "brindle/loader/loaded_plugin.hpp"
-#include "brindle/loader/plugin_library.hpp"
 #include "etcd_datastore.hpp"
 
 namespace brindle::test {
@@ -21,22 +16,12 @@ namespace brindle::test {
 class Abi01Datastore {
  public:
   Abi01Datastore(const EtcdDatastore& etcd, const std::string& node_name)
-      : config_(config::parse_config("[node]\nname = \"" + node_name + "\"\n" + etcd.config_toml(),
-                                     "abi01-datastore.toml")) {
-    std::vector<std::filesystem::path> search;
-    for (const auto& d : config_.plugin_search_path) {
-      search.emplace_back(d);
-    }
-    loader::HostEnvironment environment;
-    environment.node.name = node_name;
-    plugin_ = std::make_unique<loader::LoadedPlugin>(
-        loader::find_plugin(search, loader::PluginKind::datastore, config_.datastore.plugin),
-        config_.datastore.section, environment);
-    vtable_ = *plugin_->library().datastore();
+      : plugin_(etcd.node_config_toml(node_name), node_name, "abi01-datastore.toml"),
+        vtable_(*plugin_.vtable()) {
     // The function pointer stays set: only struct_size says it is not there, as for an old table
     // that the host copied without zero-filling.
     vtable_.struct_size = static_cast<uint32_t>(offsetof(brindle_datastore_vtable_t, txn));
-    client_ = std::make_unique<datastore::Client>(&vtable_, plugin_->instance());
+    client_ = std::make_unique<datastore::Client>(&vtable_, plugin_.instance());
   }
   ~Abi01Datastore() { client_.reset(); }
   Abi01Datastore(const Abi01Datastore&) = delete;
@@ -45,8 +30,7 @@ class Abi01Datastore {
   const datastore::Client& client() const { return *client_; }
 
  private:
-  config::Config config_;
-  std::unique_ptr<loader::LoadedPlugin> plugin_;
+  DatastorePlugin plugin_;
   brindle_datastore_vtable_t vtable_{};
   std::unique_ptr<datastore::Client> client_;
 };

@@ -1,6 +1,8 @@
 // Block IPAM against a real etcd through the datastore-etcd plugin.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <set>
@@ -546,6 +548,322 @@ TEST_F(IpamTest, CheckFindsLeaksAndOrphans) {
   EXPECT_EQ(ipam.release_addresses({leaked}).size(), 1u);
   ipam.release_by_handle("orphan");
   EXPECT_TRUE(check(*store_).clean());
+}
+
+// The etcd plugin with every datastore call counted (each is one round trip): what the known
+// state and the extra operations save is checked in calls, not only in writes. One at a time.
+class CountingDatastore {
+ public:
+  CountingDatastore(const test::EtcdDatastore& etcd, const std::string& node_name)
+      : plugin_(etcd.node_config_toml(node_name), node_name, "counting-datastore.toml") {
+    real_ = plugin_.vtable();
+    vtable_ = *real_;
+    vtable_.get = [](brindle_instance_t* i, const brindle_resource_key_t* k,
+                     brindle_resource_sink_fn sink, void* user, brindle_error_t* err) {
+      ++calls_;
+      return real_->get(i, k, sink, user, err);
+    };
+    vtable_.list = [](brindle_instance_t* i, brindle_str_t kind, brindle_str_t ns,
+                      brindle_resource_sink_fn sink, void* user, brindle_str_sink_fn rev_sink,
+                      void* rev_user, brindle_error_t* err) {
+      ++calls_;
+      return real_->list(i, kind, ns, sink, user, rev_sink, rev_user, err);
+    };
+    vtable_.create = [](brindle_instance_t* i, const brindle_resource_t* r,
+                        brindle_resource_sink_fn sink, void* user, brindle_error_t* err) {
+      ++calls_;
+      return real_->create(i, r, sink, user, err);
+    };
+    vtable_.update = [](brindle_instance_t* i, const brindle_resource_t* r,
+                        brindle_resource_sink_fn sink, void* user, brindle_error_t* err) {
+      ++calls_;
+      return real_->update(i, r, sink, user, err);
+    };
+    vtable_.remove = [](brindle_instance_t* i, const brindle_resource_key_t* k,
+                        brindle_str_t revision, brindle_error_t* err) {
+      ++calls_;
+      return real_->remove(i, k, revision, err);
+    };
+    vtable_.txn = [](brindle_instance_t* i, const brindle_txn_op_t* ops, size_t count,
+                     brindle_resource_sink_fn sink, void* user, size_t* failed,
+                     brindle_error_t* err) {
+      ++calls_;
+      return real_->txn(i, ops, count, sink, user, failed, err);
+    };
+    client_ = std::make_unique<datastore::Client>(&vtable_, plugin_.instance());
+    calls_ = 0;
+  }
+  ~CountingDatastore() { client_.reset(); }
+  CountingDatastore(const CountingDatastore&) = delete;
+  CountingDatastore& operator=(const CountingDatastore&) = delete;
+
+  const datastore::Client& client() const { return *client_; }
+  // Calls that reached the datastore since the last call of this.
+  int take_calls() { return calls_.exchange(0); }
+
+ private:
+  static inline const brindle_datastore_vtable_t* real_ = nullptr;
+  static inline std::atomic<int> calls_{0};
+  test::DatastorePlugin plugin_;
+  brindle_datastore_vtable_t vtable_{};
+  std::unique_ptr<datastore::Client> client_;
+};
+
+// A WorkloadEndpoint holding `addresses`, as the agent records a pod.
+model::WorkloadEndpoint endpoint(const std::string& name, const std::vector<IpPrefix>& addresses) {
+  model::WorkloadEndpoint wep;
+  wep.metadata.name = name;
+  wep.metadata.namespace_ = "default";
+  wep.spec.node = "node-a";
+  wep.spec.pod = name;
+  wep.spec.container_id = name;
+  wep.spec.interface_name = "brv0123456789a";
+  for (const IpPrefix& a : addresses) {
+    wep.spec.ip_networks.push_back(IpPrefix::host(a.address()));
+  }
+  return wep;
+}
+
+// The copies the agent would hold: this node's blocks as stored now.
+std::map<IpPrefix, Versioned<model::IPAMBlockSpec>> blocks_now(const Store& store) {
+  std::map<IpPrefix, Versioned<model::IPAMBlockSpec>> out;
+  for (auto& b : store.list<model::IPAMBlockSpec>()) {
+    out.emplace(b.doc.spec.cidr.masked(), b);
+  }
+  return out;
+}
+
+// An ADD from known state is ONE datastore call: the block, the handle and the caller's
+// endpoint in one transaction; a DEL likewise. Nothing is read first.
+TEST_F(IpamTest, ExtraOperationsRideOnTheAllocationAndTheRelease) {
+  add_pool("p1", "198.18.0.0/24", 28);
+  CountingDatastore counting(*etcd_, "node-a");
+  Ipam warm(counting.client());
+  const IpPrefix first = warm.auto_assign(request("net.c1", "node-a")).v4.at(0);  // claims
+  const IpPrefix block = IpPrefix(first.address(), 28).masked();
+  auto& cluster = etcd_->cluster();
+
+  Ipam ipam(counting.client());
+  AssignRequest r = request("net.c2", "node-a");
+  r.known_pools = std::vector<model::IPPool>{store_->get<model::IPPoolSpec>("p1")->doc};
+  r.known_config = model::IPAMConfigSpec{};
+  r.known_own_blocks = std::vector<IpPrefix>{block};
+  r.known_blocks = blocks_now(*store_);
+  int built = 0;
+  r.extra_ops = [&](const AssignResult& addresses) {
+    ++built;
+    return std::vector<datastore::TxnOp>{Store::create_op(endpoint("c2", addresses.v4))};
+  };
+  int64_t before = cluster.revision();
+  counting.take_calls();
+  const AssignResult result = ipam.auto_assign(r);
+  EXPECT_EQ(counting.take_calls(), 1) << "an ADD from known state is one round trip";
+  EXPECT_EQ(cluster.revision(), before + 1);
+  EXPECT_EQ(built, 1);
+  ASSERT_EQ(result.extra, ExtraOps::written);
+  ASSERT_EQ(result.extra_stored.size(), 1u);
+  const auto wep = store_->get<model::WorkloadEndpointSpec>("c2", "default");
+  ASSERT_TRUE(wep);
+  EXPECT_EQ(wep->revision, result.extra_stored[0].revision);
+  EXPECT_EQ(wep->doc.spec.ip_networks,
+            std::vector<IpPrefix>{IpPrefix::host(result.v4.at(0).address())});
+  ASSERT_TRUE(result.handle);
+  EXPECT_EQ(result.handle->revision, wep->revision);  // one transaction
+  EXPECT_EQ(ipam.written_blocks().at(block).now.revision, wep->revision);
+  EXPECT_TRUE(handles_match_blocks(*store_));
+
+  // The release from the same knowledge: the handle as the ADD left it, the block as written.
+  Ipam del(counting.client());
+  ReleaseRequest release;
+  release.handle_id = "net.c2";
+  release.known_handle = result.handle;
+  release.known_blocks.emplace();
+  release.known_blocks->emplace(block, ipam.written_blocks().at(block).now);
+  release.extra_ops = {
+      Store::remove_op<model::WorkloadEndpointSpec>("c2", wep->revision, "default")};
+  before = cluster.revision();
+  counting.take_calls();
+  const ReleaseResult released = del.release(release);
+  EXPECT_EQ(counting.take_calls(), 1) << "a DEL from known state is one round trip";
+  EXPECT_EQ(cluster.revision(), before + 1);
+  EXPECT_EQ(released.released, 1);
+  EXPECT_EQ(released.extra, ExtraOps::written);
+  EXPECT_FALSE(store_->get<model::WorkloadEndpointSpec>("c2", "default"));
+  EXPECT_FALSE(store_->get<model::IPAMHandleSpec>("net.c2"));
+  EXPECT_EQ(ipam.addresses_of_handle("net.c1").size(), 1u);
+  EXPECT_TRUE(handles_match_blocks(*store_));
+}
+
+// Dual stack: the endpoint goes with the LAST write (it names both addresses, and no address
+// before it is allocated) and its removal with the FIRST write of the release (no address is
+// free while it names it).
+TEST_F(IpamTest, DualStackExtraOperationsGoWithTheLastAllocationAndTheFirstRelease) {
+  add_pool("v4", "198.18.2.0/24", 28);
+  add_pool("v6", "2001:db8:2::/120", 124);
+  Ipam ipam(etcd_->client());
+  auto& cluster = etcd_->cluster();
+  AssignRequest r = request("net.dual", "node-a");
+  r.num_v6 = 1;
+  r.extra_ops = [&](const AssignResult& addresses) {
+    EXPECT_EQ(addresses.v4.size(), 1u);
+    EXPECT_EQ(addresses.v6.size(), 1u);
+    // At this point the IPv4 address is allocated and the IPv6 one is not yet.
+    EXPECT_EQ(ipam.describe(addresses.v4.at(0).address()).handle_id, "net.dual");
+    EXPECT_FALSE(ipam.describe(addresses.v6.at(0).address()).allocated);
+    std::vector<IpPrefix> all = addresses.v4;
+    all.insert(all.end(), addresses.v6.begin(), addresses.v6.end());
+    return std::vector<datastore::TxnOp>{Store::create_op(endpoint("dual", all))};
+  };
+  const AssignResult result = ipam.auto_assign(r);
+  ASSERT_EQ(result.extra, ExtraOps::written);
+  const auto wep = store_->get<model::WorkloadEndpointSpec>("dual", "default");
+  ASSERT_TRUE(wep);
+  EXPECT_EQ(wep->doc.spec.ip_networks.size(), 2u);
+  const IpPrefix v6_block = IpPrefix(result.v6.at(0).address(), 124).masked();
+  EXPECT_EQ(store_->get<model::IPAMBlockSpec>(model::block_name(v6_block))->revision,
+            wep->revision);
+  EXPECT_TRUE(handles_match_blocks(*store_));
+
+  ReleaseRequest release;
+  release.handle_id = "net.dual";
+  release.extra_ops = {
+      Store::remove_op<model::WorkloadEndpointSpec>("dual", wep->revision, "default")};
+  const int64_t before = cluster.revision();
+  const ReleaseResult released = Ipam(etcd_->client()).release(release);
+  EXPECT_EQ(released.released, 2);
+  EXPECT_EQ(released.extra, ExtraOps::written);
+  EXPECT_EQ(cluster.revision(), before + 2);
+  // The endpoint went with the first block's write (the IPv4 block's, the handle's first entry;
+  // the etcd plugin's revisions are etcd's mod_revision numbers).
+  const auto v4_block = store_->get<model::IPAMBlockSpec>(
+      model::block_name(IpPrefix(result.v4.at(0).address(), 28).masked()));
+  EXPECT_EQ(v4_block->revision, std::to_string(before + 1));
+  EXPECT_FALSE(store_->get<model::WorkloadEndpointSpec>("dual", "default"));
+  EXPECT_TRUE(check(*store_).clean());
+}
+
+// A refused extra operation: the allocation is written without it (the caller then writes the
+// endpoint its own way); a release writes NOTHING, and goes through once the caller's view is
+// fresh. Stale copies of the handle and the block are refused by their revisions and re-read.
+TEST_F(IpamTest, RefusedExtraOperationsAndStaleCopies) {
+  add_pool("p1", "198.18.0.0/24", 28);
+  store_->create(endpoint("taken", {}));
+  Ipam ipam(etcd_->client());
+  AssignRequest r = request("net.taken", "node-a");
+  r.extra_ops = [&](const AssignResult& addresses) {
+    return std::vector<datastore::TxnOp>{Store::create_op(endpoint("taken", addresses.v4))};
+  };
+  const AssignResult result = ipam.auto_assign(r);
+  EXPECT_EQ(result.extra, ExtraOps::refused);
+  EXPECT_TRUE(result.extra_stored.empty());
+  ASSERT_EQ(result.v4.size(), 1u);
+  EXPECT_EQ(ipam.addresses_of_handle("net.taken"), std::vector<IpAddress>{result.v4[0].address()});
+  EXPECT_TRUE(
+      store_->get<model::WorkloadEndpointSpec>("taken", "default")->doc.spec.ip_networks.empty());
+  EXPECT_TRUE(handles_match_blocks(*store_));
+
+  // Stale copies: the block changed (another allocation) and so did the handle (a second
+  // address for it) since the caller's view was taken.
+  const IpPrefix block = IpPrefix(result.v4[0].address(), 28).masked();
+  const auto old_block = store_->get<model::IPAMBlockSpec>(model::block_name(block));
+  const auto old_handle = store_->get<model::IPAMHandleSpec>("net.taken");
+  ipam.auto_assign(request("net.other", "node-a"));
+  Ipam(etcd_->client()).auto_assign(request("net.taken", "node-a"));
+  ASSERT_EQ(ipam.addresses_of_handle("net.taken").size(), 2u);
+  // ... and so did the endpoint (e.g. its labels) since the caller read it.
+  const auto stale_wep = store_->get<model::WorkloadEndpointSpec>("taken", "default");
+  model::WorkloadEndpoint relabelled = stale_wep->doc;
+  relabelled.metadata.labels["app"] = "x";
+  const auto wep = store_->update(relabelled, stale_wep->revision);
+  ReleaseRequest release;
+  release.handle_id = "net.taken";
+  release.known_handle = old_handle;
+  release.known_blocks.emplace();
+  release.known_blocks->emplace(block, *old_block);
+  release.extra_ops = {
+      Store::remove_op<model::WorkloadEndpointSpec>("taken", stale_wep->revision, "default")};
+  auto& cluster = etcd_->cluster();
+  const int64_t before = cluster.revision();
+  ReleaseResult released = Ipam(etcd_->client()).release(release);
+  EXPECT_EQ(released.extra, ExtraOps::refused);
+  EXPECT_EQ(released.released, 0);
+  EXPECT_EQ(cluster.revision(), before) << "a refused release writes nothing";
+  EXPECT_EQ(ipam.addresses_of_handle("net.taken").size(), 2u);
+
+  release.extra_ops = {
+      Store::remove_op<model::WorkloadEndpointSpec>("taken", wep.revision, "default")};
+  released = Ipam(etcd_->client()).release(release);
+  EXPECT_EQ(released.extra, ExtraOps::written);
+  EXPECT_EQ(released.released, 2) << "the handle as stored decides, not the stale copy";
+  EXPECT_EQ(cluster.revision(), before + 1);
+  EXPECT_FALSE(store_->get<model::WorkloadEndpointSpec>("taken", "default"));
+  EXPECT_TRUE(ipam.addresses_of_handle("net.taken").empty());
+  EXPECT_EQ(ipam.addresses_of_handle("net.other").size(), 1u);
+  EXPECT_TRUE(handles_match_blocks(*store_));
+
+  // Nothing held: no write carries them; the caller writes them itself.
+  release.extra_ops = {Store::remove_op<model::WorkloadEndpointSpec>("gone", "1", "default")};
+  release.known_handle.reset();
+  released = Ipam(etcd_->client()).release(release);
+  EXPECT_EQ(released.extra, ExtraOps::not_written);
+  EXPECT_EQ(released.released, 0);
+}
+
+// Without transactions (ABI 0.1) the extra operations are never written by IPAM: the caller
+// writes them in its own crash-safe order.
+TEST_F(IpamTest, ExtraOperationsNeedTransactions) {
+  add_pool("p1", "198.18.0.0/24", 28);
+  test::Abi01Datastore old(*etcd_, "node-a");
+  Ipam ipam(old.client());
+  AssignRequest r = request("net.old", "node-a");
+  int built = 0;
+  r.extra_ops = [&](const AssignResult& addresses) {
+    ++built;
+    return std::vector<datastore::TxnOp>{Store::create_op(endpoint("old", addresses.v4))};
+  };
+  const AssignResult result = ipam.auto_assign(r);
+  EXPECT_EQ(result.extra, ExtraOps::not_written);
+  EXPECT_EQ(built, 0);
+  EXPECT_FALSE(store_->get<model::WorkloadEndpointSpec>("old", "default"));
+  store_->create(endpoint("old", result.v4));
+  ReleaseRequest release;
+  release.handle_id = "net.old";
+  release.extra_ops = {Store::remove_op<model::WorkloadEndpointSpec>(
+      "old", store_->get<model::WorkloadEndpointSpec>("old", "default")->revision, "default")};
+  const ReleaseResult released = ipam.release(release);
+  EXPECT_EQ(released.extra, ExtraOps::not_written);
+  EXPECT_EQ(released.released, 1);
+  EXPECT_TRUE(store_->get<model::WorkloadEndpointSpec>("old", "default"));
+  EXPECT_TRUE(handles_match_blocks(*store_));
+}
+
+// Known copies that show a block full cost no read while another known block has room: the
+// allocation goes to the block with room, in one round trip.
+TEST_F(IpamTest, KnownFullBlocksAreTriedLast) {
+  add_pool("p1", "198.18.0.0/24", 30);  // 4 addresses per block
+  Ipam ipam(etcd_->client());
+  AssignRequest many = request("net.fill", "node-a");
+  many.num_v4 = 8;  // two full blocks
+  const AssignResult filled = ipam.auto_assign(many);
+  std::set<IpPrefix> blocks;
+  for (const IpPrefix& a : filled.v4) {
+    blocks.insert(IpPrefix(a.address(), 30).masked());
+  }
+  ASSERT_EQ(blocks.size(), 2u);
+  // Room in the block that sorts last only: the one that sorts first is full.
+  const IpAddress freed = *blocks.rbegin()->address_at(1);
+  ASSERT_EQ(ipam.release_addresses({freed}).size(), 1u);
+  CountingDatastore counting(*etcd_, "node-a");
+  Ipam fast(counting.client());
+  AssignRequest r = request("net.next", "node-a");
+  r.known_pools = std::vector<model::IPPool>{store_->get<model::IPPoolSpec>("p1")->doc};
+  r.known_config = model::IPAMConfigSpec{};
+  r.known_own_blocks = std::vector<IpPrefix>(blocks.begin(), blocks.end());
+  r.known_blocks = blocks_now(*store_);
+  counting.take_calls();
+  EXPECT_EQ(fast.auto_assign(r).v4.at(0).address(), freed);
+  EXPECT_EQ(counting.take_calls(), 1) << "the full block was read";
+  EXPECT_TRUE(handles_match_blocks(*store_));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "brindle/workload/plumbing.hpp"
 #include "cni_test_support.hpp"
 #include "sha1.hpp"
+#include "workload_test_support.hpp"
 
 namespace brindle::workload {
 namespace {
@@ -20,27 +21,10 @@ using cni::testing::TestNode;
 using cni::testing::TestPod;
 using netlink::IpPrefix;
 using ::testing::HasSubstr;
+using testing::identity;
 using ::testing::IsEmpty;
+using testing::network;
 using ::testing::Not;
-
-PodIdentity identity(const TestPod& pod, const std::string& name) {
-  PodIdentity identity;
-  identity.container_id = "ctr-" + name;
-  identity.pod_namespace = "ns1";
-  identity.pod_name = name;
-  identity.ifname = "eth0";
-  identity.netns_path = pod.path();
-  return identity;
-}
-
-PodNetworkSpec network(std::vector<std::string> addresses, uint32_t mtu = 1450) {
-  PodNetworkSpec spec;
-  for (const std::string& a : addresses) {
-    spec.addresses.push_back(IpPrefix::parse(a));
-  }
-  spec.mtu = mtu;
-  return spec;
-}
 
 std::string sha1sum(const std::string& text) {
   return shell_output("printf %s '" + text + "' | sha1sum | cut -c1-40");
@@ -139,8 +123,10 @@ TEST_F(PlumbingTest, SetupProgramsHostAndPod) {
   EXPECT_EQ(read_sysctl_in(node_.fd(), "/proc/sys/net/ipv6/conf/" + host + "/accept_ra"), "0");
   EXPECT_EQ(read_sysctl_in(node_.fd(), "/proc/sys/net/ipv6/conf/" + host + "/forwarding"), "1");
   std::string node = "ip -n " + node_.name() + " ";
-  EXPECT_THAT(shell_output(node + "-6 addr show dev " + host),
-              HasSubstr("inet6 fe80::ecee:eeff:feee:eeee/64 scope link"));
+  const std::string host_v6 = shell_output(node + "-6 addr show dev " + host);
+  EXPECT_THAT(host_v6, HasSubstr("inet6 fe80::ecee:eeff:feee:eeee/64 scope link"));
+  // addr_gen_mode took effect before the link had carrier: no automatic link-local address.
+  EXPECT_EQ(host_v6.find("inet6 fe80"), host_v6.rfind("inet6 fe80")) << host_v6;
   EXPECT_THAT(shell_output(node + "route show proto 201"),
               HasSubstr("198.18.10.2 dev " + host + " scope link"));
   EXPECT_THAT(shell_output(node + "-6 route show proto 201"),

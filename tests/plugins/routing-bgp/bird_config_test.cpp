@@ -326,24 +326,36 @@ TEST(BirdConfig, RouteReflectorOverIpv6) {
   expect_golden("route-reflector-v6", in);
 }
 
-// An IPv6-only node needs a router id from the BGP settings; IPv6 sessions then have their
-// source address and IPv4 sessions none.
-TEST(BirdConfig, Ipv6OnlyNodeWithConfiguredRouterId) {
+// An IPv6-only node needs a router id from the BGP settings (the host gives Calico's hash of
+// the node name: 102.87.15.240 for "node-a"); IPv6 sessions then have their source address,
+// there are no IPv4 sessions, and an IPv6 peer may have a password.
+TEST(BirdConfig, Ipv6OnlyNodeWithTheHostsRouterId) {
   BirdInputs in = dual_stack();
   in.node_address = IpPrefix();
   in.pools = {pool("default-v6", "2001:db8:1::/64")};
   in.local_blocks = {local_block("2001:db8:1::/122", "default-v6")};
-  in.peers = {peer("mesh6-node-b", BRINDLE_BGP_PEER_MESH, "2001:db8::2")};
+  BgpPeer tor6 = peer("peer-tor6", BRINDLE_BGP_PEER_GLOBAL, "2001:db8::fe", 65001);
+  tor6.password = "v6-only secret";
+  in.peers = {peer("mesh6-node-b", BRINDLE_BGP_PEER_MESH, "2001:db8::2"),
+              peer("mesh6-node-c", BRINDLE_BGP_PEER_MESH, "2001:db8::3"), tor6};
   EXPECT_EQ(error_of([&] { render_bird_config(in); }),
             "routing bgp: no IPv4 router id: set the node's IPv4 address or BGP router id");
-  in.settings.router_id = IpPrefix::parse("198.19.7.7");
-  const std::string text = render_bird_config(in).text;
-  EXPECT_NE(text.find("router id 198.19.7.7;"), std::string::npos);
+  in.settings.router_id = IpPrefix::parse("102.87.15.240");
+  const auto rendered = render_bird_config(in);
+  const std::string& text = rendered.text;
+  EXPECT_NE(text.find("router id 102.87.15.240;"), std::string::npos);
   EXPECT_NE(text.find("template bgp brindle_peer {\n  local as 64512;"), std::string::npos) << text;
   EXPECT_NE(text.find("template bgp brindle_peer6 {\n  local 2001:db8::1 as 64512;"),
             std::string::npos)
       << text;
-  EXPECT_EQ(bird_parse(text), "") << text;
+  EXPECT_EQ(text.find(" from brindle_peer {"), std::string::npos) << "an IPv4 session: " << text;
+  EXPECT_EQ(rendered.peers_by_protocol.size(), 3u);
+  EXPECT_EQ(block_of(text, "protocol bgp Global_peer_tor6 from brindle_peer6 {"),
+            "protocol bgp Global_peer_tor6 from brindle_peer6 {\n"
+            "  neighbor 2001:db8::fe as 65001;\n  password \"v6-only secret\";\n}\n");
+  EXPECT_EQ(block_of(text, "protocol static brindle_blocks {"),
+            "protocol static brindle_blocks {\n  ipv4;\n}\n");
+  expect_golden("ipv6-only", in);
 }
 
 TEST(BirdConfig, EmptyStateIsValid) {

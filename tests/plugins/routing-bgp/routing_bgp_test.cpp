@@ -1,6 +1,7 @@
 // brindle-routing-bgp.so loaded through the host's loader and driven through the routing C ABI,
 // with the real bird2 in two scratch network namespaces joined by a veth (198.19.0.1 and
-// 198.19.0.2, AS 64512; 2001:db8::1 and 2001:db8::2 for the dual-stack case). Every call into a
+// 198.19.0.2, AS 64512; 2001:db8::1 and 2001:db8::2 for the dual-stack and IPv6-only cases;
+// passwords are real TCP MD5 signatures between the two kernels). Every call into a
 // plugin runs on a thread inside its node's namespace, so BIRD starts there; every BIRD is stopped
 // at the end, also on failure.
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -22,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "brindle/calc/bgp_calculator.hpp"
 #include "brindle/common/strings.hpp"
 #include "brindle/config/config.hpp"
 #include "brindle/loader/loaded_plugin.hpp"
@@ -119,6 +122,8 @@ struct Desired {
   std::vector<std::pair<std::string, std::string>> local_blocks;  // cidr, pool
   std::vector<std::pair<std::string, std::string>> mesh_peers;    // name, address
   std::vector<TestRemoteBlock> remote_blocks = {};
+  std::map<std::string, std::string> passwords = {};  // peer name -> TCP MD5 password
+  std::string router_id = {};                         // empty: the node's IPv4 address
 };
 
 // One node: a plugin instance created (and always called) inside the node's namespace.
@@ -130,8 +135,10 @@ class Node {
     const std::string toml = "state_dir = \"" + state_dir +
                              "\"\nstop_on_destroy = " + (stop_on_destroy ? "true" : "false") + "\n";
     brindle::loader::HostEnvironment env;
-    env.node.name = "node-" + address;
-    env.node.ipv4 = brindle::strings::parse_ip_prefix(address);
+    env.node.name = "node-" + (address.empty() ? address6 : address);
+    if (!address.empty()) {
+      env.node.ipv4 = brindle::strings::parse_ip_prefix(address);
+    }
     if (!address6.empty()) {
       env.node.ipv6 = brindle::strings::parse_ip_prefix(address6);
     }
@@ -203,6 +210,7 @@ class Node {
     settings.local_asn = 64512;
     settings.listen_port = 179;
     settings.graceful_restart_seconds = 120;
+    settings.router_id = abi(d.router_id);
     std::vector<brindle_bgp_peer_t> peers(d.mesh_peers.size());
     std::vector<const brindle_bgp_peer_t*> peer_ptrs;
     for (size_t i = 0; i < d.mesh_peers.size(); ++i) {
@@ -212,6 +220,9 @@ class Node {
       peers[i].type = BRINDLE_BGP_PEER_MESH;
       peers[i].address = abi(d.mesh_peers[i].second);
       peers[i].asn = 64512;
+      if (auto pw = d.passwords.find(d.mesh_peers[i].first); pw != d.passwords.end()) {
+        peers[i].password = str(pw->second);
+      }
       peer_ptrs.push_back(&peers[i]);
     }
     brindle_routing_update_t u{};
@@ -385,16 +396,33 @@ class RoutingBgpTest : public ::testing::Test {
     d.pools = pools;
     return d;
   }
-  // Both nodes configured and their session Established.
-  void bring_up_both() {
-    Node& a = start_a();
-    Node& b = start_b();
-    for (auto [node, d] : {std::pair{&a, desired_a()}, std::pair{&b, desired_b()}}) {
-      ASSERT_TRUE(node->update(d).ok());
+  // Each node given its desired state: update, in_sync, apply.
+  static void configure(Node& a, const Desired& da, Node& b, const Desired& db) {
+    for (auto [node, d] : {std::pair{&a, &da}, std::pair{&b, &db}}) {
+      ASSERT_TRUE(node->update(*d).ok());
       ASSERT_TRUE(node->in_sync().ok());
       const CallResult applied = node->apply();
       ASSERT_TRUE(applied.ok()) << applied.message;
     }
+  }
+  // A's 2001:db8:1::/122 in B's kernel and B's 2001:db8:1::40/122 in A's, each through the other
+  // node's IPv6 underlay address.
+  static void expect_ipv6_blocks_exchanged(Node& a, Node& b) {
+    EXPECT_TRUE(eventually([&] {
+      return b.ip("-6 route show 2001:db8:1::/122 proto bird").find("via 2001:db8::1 dev bgp-b") !=
+             std::string::npos;
+    })) << b.ip("-6 route")
+        << b.birdc("show route all");
+    EXPECT_TRUE(eventually([&] {
+      return a.ip("-6 route show 2001:db8:1::40/122 proto bird")
+                 .find("via 2001:db8::2 dev bgp-a") != std::string::npos;
+    })) << a.ip("-6 route");
+  }
+  // Both nodes configured and their session Established.
+  void bring_up_both() {
+    Node& a = start_a();
+    Node& b = start_b();
+    ASSERT_NO_FATAL_FAILURE(configure(a, desired_a(), b, desired_b()));
     ASSERT_TRUE(eventually([&] { return a.established_peer() && b.established_peer(); }))
         << a.birdc("show protocols") << b.birdc("show protocols");
   }
@@ -749,12 +777,7 @@ TEST_F(RoutingBgpTest, DualStackCarriesIpv6BlocksOverAnIpv6Session) {
   const Desired db = {pools,
                       {{"198.18.2.0/26", "default"}, {"2001:db8:1::40/122", "default-v6"}},
                       {{"mesh-node-a", "198.19.0.1"}, {"mesh6-node-a", "2001:db8::1"}}};
-  for (auto [node, d] : {std::pair{&a, da}, std::pair{&b, db}}) {
-    ASSERT_TRUE(node->update(d).ok());
-    ASSERT_TRUE(node->in_sync().ok());
-    const CallResult applied = node->apply();
-    ASSERT_TRUE(applied.ok()) << applied.message;
-  }
+  ASSERT_NO_FATAL_FAILURE(configure(a, da, b, db));
   ASSERT_TRUE(eventually([&] { return a.all_established(2) && b.all_established(2); }))
       << a.birdc("show protocols all") << b.birdc("show protocols all");
   const std::vector<Peer> peers_a = *a.all_established(2);
@@ -766,15 +789,7 @@ TEST_F(RoutingBgpTest, DualStackCarriesIpv6BlocksOverAnIpv6Session) {
   EXPECT_EQ(a.status().ready, 1);
 
   // Each block in the other node's kernel, through the underlay address of its family.
-  EXPECT_TRUE(eventually([&] {
-    return b.ip("-6 route show 2001:db8:1::/122 proto bird").find("via 2001:db8::1 dev bgp-b") !=
-           std::string::npos;
-  })) << b.ip("-6 route")
-      << b.birdc("show route all");
-  EXPECT_TRUE(eventually([&] {
-    return a.ip("-6 route show 2001:db8:1::40/122 proto bird").find("via 2001:db8::2 dev bgp-a") !=
-           std::string::npos;
-  })) << a.ip("-6 route");
+  expect_ipv6_blocks_exchanged(a, b);
   EXPECT_TRUE(eventually([&] {
     return b.ip("route show 198.18.1.0/26 proto bird").find("via 198.19.0.1 dev bgp-b") !=
            std::string::npos;
@@ -812,6 +827,79 @@ TEST_F(RoutingBgpTest, DualStackCarriesIpv6BlocksOverAnIpv6Session) {
             std::string::npos)
       << a.ip("-6 route");
   EXPECT_TRUE(a.all_established(2).has_value()) << a.birdc("show protocols");
+}
+
+// BGP passwords are TCP MD5 signatures (RFC 2385) set by BIRD: with different passwords the
+// kernels drop each other's segments and the session never comes up; once the passwords match
+// (a password change reaches BIRD through `configure`, which restarts that session) it does.
+TEST_F(RoutingBgpTest, PasswordsMustMatchForTheSessionToComeUp) {
+  Node& a = start_a();
+  Node& b = start_b();
+  Desired da = desired_a();
+  da.passwords = {{"node-b", "s3cret pass"}};
+  Desired db = desired_b();
+  db.passwords = {{"node-a", "another one"}};
+  ASSERT_NO_FATAL_FAILURE(configure(a, da, b, db));
+  EXPECT_NE(read_file(dir_ + "/a/bird.conf").find("  password \"s3cret pass\";\n"),
+            std::string::npos)
+      << read_file(dir_ + "/a/bird.conf");
+  // Both BIRDs try to connect at once and keep trying; none of it may get through.
+  const auto deadline = std::chrono::steady_clock::now() + 4s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    ASSERT_FALSE(a.established_peer() || b.established_peer())
+        << "a session with mismatched passwords: " << a.birdc("show protocols all");
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_EQ(a.status().ready, 0);
+  EXPECT_TRUE(b.ip("route show 198.18.1.0/26 proto bird").empty()) << b.ip("route");
+
+  // B's password is rotated to A's: the session comes up and carries the blocks.
+  db.passwords = {{"node-a", "s3cret pass"}};
+  ASSERT_TRUE(b.update(db).ok());
+  const CallResult applied = b.apply();
+  ASSERT_TRUE(applied.ok()) << applied.message;
+  ASSERT_TRUE(eventually([&] { return a.established_peer() && b.established_peer(); }, 25s))
+      << a.birdc("show protocols all") << b.birdc("show protocols all");
+  EXPECT_TRUE(eventually([&] {
+    return b.ip("route show 198.18.1.0/26 proto bird").find("via 198.19.0.1 dev bgp-b") !=
+           std::string::npos;
+  })) << b.ip("route");
+}
+
+// An IPv6-only node (no IPv4 address at all): the host gives it Calico's hash router id, and its
+// IPv6 session (here with a password) carries 2001:db8:: blocks both ways.
+TEST_F(RoutingBgpTest, Ipv6OnlyNodesExchangeBlocksWithHashRouterIds) {
+  for (const auto& [ns, dev, address] : {std::tuple{&ns_a_, "bgp-a", "2001:db8::1/64"},
+                                         std::tuple{&ns_b_, "bgp-b", "2001:db8::2/64"}}) {
+    const std::string prefix = "ip -n " + ns->name() + " addr ";
+    ASSERT_EQ(std::system((prefix + "flush dev " + dev).c_str()), 0);
+    ASSERT_EQ(std::system((prefix + "add " + address + " dev " + dev + " nodad").c_str()), 0);
+  }
+  node_a_ = std::make_unique<Node>(ns_a_, "", dir_ + "/a", true, "2001:db8::1/64");
+  node_b_ = std::make_unique<Node>(ns_b_, "", dir_ + "/b", true, "2001:db8::2/64");
+  Node& a = *node_a_;
+  Node& b = *node_b_;
+  const std::string id_a = brindle::calc::hash_router_id("node-a").to_string();
+  const std::string id_b = brindle::calc::hash_router_id("node-b").to_string();
+  ASSERT_NE(id_a, id_b);
+  const std::vector<TestPool> pools = {{"default-v6", "2001:db8:1::/64", BRINDLE_ENCAP_NONE, 0}};
+  Desired da = {pools, {{"2001:db8:1::/122", "default-v6"}}, {{"mesh6-node-b", "2001:db8::2"}}};
+  da.router_id = id_a;
+  da.passwords = {{"mesh6-node-b", "v6 secret"}};
+  Desired db = {pools, {{"2001:db8:1::40/122", "default-v6"}}, {{"mesh6-node-a", "2001:db8::1"}}};
+  db.router_id = id_b;
+  db.passwords = {{"mesh6-node-a", "v6 secret"}};
+  ASSERT_NO_FATAL_FAILURE(configure(a, da, b, db));
+  ASSERT_TRUE(eventually([&] { return a.established_peer() && b.established_peer(); }))
+      << a.birdc("show protocols all") << b.birdc("show protocols all");
+  EXPECT_EQ(a.established_peer()->address, "2001:db8::2");
+  EXPECT_NE(a.birdc("show status").find("Router ID is " + id_a), std::string::npos)
+      << a.birdc("show status");
+  EXPECT_NE(b.birdc("show status").find("Router ID is " + id_b), std::string::npos)
+      << b.birdc("show status");
+  expect_ipv6_blocks_exchanged(a, b);
+  EXPECT_EQ(a.ip("-4 route show proto bird"), "");  // no IPv4 at all
+  EXPECT_EQ(a.status().ready, 1);
 }
 
 TEST_F(RoutingBgpTest, UnknownAndBadKeysAreConfigErrorsNamingTheLocation) {

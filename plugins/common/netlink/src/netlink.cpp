@@ -17,6 +17,8 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <type_traits>
+#include <variant>
 
 #include "brindle/netlink/netns.hpp"
 #include "handles.hpp"
@@ -124,6 +126,7 @@ LinkInfo to_link_info(rtnl_link* link) {
   info.up = (info.flags & IFF_UP) != 0;
   info.mac = mac_from_nl_addr(rtnl_link_get_addr(link));
   info.master_index = rtnl_link_get_master(link);
+  info.link_index = static_cast<int>(rtnl_link_get_link(link));
   if (info.kind == "vxlan" && rtnl_link_is_vxlan(link)) {
     VxlanAttributes vxlan;
     uint32_t value = 0;
@@ -641,6 +644,34 @@ struct Netlink::Impl {
     }
   }
 
+  // Sends `change` and `get` in one sendmsg (the kernel handles them in order): the change's
+  // result and the get's reply objects (to `on_object`) in one round trip. Throws the change's
+  // error, else the get's.
+  void change_then_get(nl_msg* change, const std::string& change_operation, nl_msg* get,
+                       const std::string& get_operation,
+                       const std::function<void(nl_object*)>& on_object) {
+    Exchange ex;
+    ex.first_seq = next_seq();
+    ex.final_seq = next_seq();
+    ex.replies.resize(ex.final_seq - ex.first_seq + 1);
+    ex.on_object = on_object;
+    std::vector<uint8_t> wire;
+    append(wire, change, ex.first_seq, NLM_F_REQUEST | NLM_F_ACK);
+    append(wire, get, ex.final_seq, NLM_F_REQUEST | NLM_F_ACK);
+    run(ex, wire, change_operation);
+    if (ex.failure) {
+      std::rethrow_exception(ex.failure);
+    }
+    for (size_t i : {size_t{0}, ex.replies.size() - 1}) {
+      const Reply& reply = ex.replies[i];
+      if (reply.kernel_errno != 0) {
+        throw NetlinkError(libnl_error(nl_syserr2nlerr(reply.kernel_errno)),
+                           i == 0 ? change_operation : get_operation, reply.kernel_errno,
+                           reply.kernel_message);
+      }
+    }
+  }
+
   // A single change request; throws its error.
   void change(MessageHandle message, const std::string& operation) {
     std::vector<Prepared> one(1);
@@ -734,7 +765,7 @@ MessageHandle add_link_request(rtnl_link* link, const std::string& operation) {
 }
 }  // namespace
 
-void Netlink::create_veth(const VethSpec& spec) {
+LinkInfo Netlink::create_veth(const VethSpec& spec) {
   check_name(spec.name, "veth name");
   check_name(spec.peer_name, "veth peer name");
   std::string operation = "create veth " + quoted(spec.name) + " peer " + quoted(spec.peer_name);
@@ -742,19 +773,40 @@ void Netlink::create_veth(const VethSpec& spec) {
   if (!link) {
     throw_libnl(-NLE_NOMEM, operation);
   }
-  rtnl_link_set_name(link.get(), spec.name.c_str());
-  if (spec.mtu != 0) {
-    rtnl_link_set_mtu(link.get(), spec.mtu);
-  }
   LinkHandle peer(rtnl_link_veth_get_peer(link.get()));  // our own reference
-  rtnl_link_set_name(peer.get(), spec.peer_name.c_str());
-  if (spec.mtu != 0) {
-    rtnl_link_set_mtu(peer.get(), spec.mtu);
+  // Each end's attributes go into its own ifinfomsg/attributes of the one RTM_NEWLINK request.
+  auto set_end = [](rtnl_link* end, const std::string& name, uint32_t mtu,
+                    const std::optional<MacAddress>& mac) {
+    rtnl_link_set_name(end, name.c_str());
+    if (mtu != 0) {
+      rtnl_link_set_mtu(end, mtu);
+    }
+    if (mac) {
+      AddressHandle address = to_nl_addr(*mac);
+      rtnl_link_set_addr(end, address.get());  // takes its own reference
+    }
+  };
+  set_end(link.get(), spec.name, spec.mtu, spec.mac);
+  set_end(peer.get(), spec.peer_name, spec.mtu, spec.peer_mac);
+  if (spec.up) {
+    rtnl_link_set_flags(link.get(), IFF_UP);
   }
   if (spec.peer_netns_fd >= 0) {
     rtnl_link_set_ns_fd(peer.get(), spec.peer_netns_fd);
   }
-  impl_->change(add_link_request(link.get(), operation), operation);
+  MessageHandle create = add_link_request(link.get(), operation);
+  std::string get_operation = "look up link " + quoted(spec.name);
+  nl_msg* raw = nullptr;
+  MessageHandle get =
+      built(rtnl_link_build_get_request(0, spec.name.c_str(), &raw), raw, get_operation);
+  std::optional<LinkInfo> created;
+  impl_->change_then_get(create.get(), operation, get.get(), get_operation, [&](nl_object* object) {
+    created = to_link_info(reinterpret_cast<rtnl_link*>(object));
+  });
+  if (!created) {
+    throw NetlinkError(make_error_code(Errc::no_device), get_operation, ENODEV);
+  }
+  return *created;
 }
 
 void Netlink::create_vxlan(const VxlanSpec& spec) {
@@ -818,9 +870,9 @@ void Netlink::delete_link(std::string_view name) {
 }
 
 namespace {
-// Changes the link `ifindex` with the attributes `edit` sets on a change template.
+// A change request for the link `ifindex` with the attributes `edit` sets on a change template.
 template <typename Edit>
-void change_link(Netlink::Impl& impl, int ifindex, const std::string& operation, Edit edit) {
+MessageHandle link_change_request(int ifindex, const std::string& operation, Edit edit) {
   LinkHandle original(rtnl_link_alloc());
   LinkHandle changes(rtnl_link_alloc());
   if (!original || !changes) {
@@ -829,9 +881,13 @@ void change_link(Netlink::Impl& impl, int ifindex, const std::string& operation,
   rtnl_link_set_ifindex(original.get(), ifindex);
   edit(changes.get());
   nl_msg* raw = nullptr;
-  impl.change(
-      built(rtnl_link_build_change_request(original.get(), changes.get(), 0, &raw), raw, operation),
-      operation);
+  return built(rtnl_link_build_change_request(original.get(), changes.get(), 0, &raw), raw,
+               operation);
+}
+
+template <typename Edit>
+void change_link(Netlink::Impl& impl, int ifindex, const std::string& operation, Edit edit) {
+  impl.change(link_change_request(ifindex, operation, edit), operation);
 }
 }  // namespace
 
@@ -906,24 +962,50 @@ AddrHandle to_rtnl_addr(int ifindex, const IpPrefix& address, const std::string&
 }
 }  // namespace
 
-void Netlink::add_address(int ifindex, const IpPrefix& address, bool no_dad) {
-  std::string operation = "add address " + address.to_string() + " dev " + link_label(ifindex);
-  AddrHandle addr = to_rtnl_addr(ifindex, address, operation);
-  if (no_dad && address.is_v6()) {
+namespace {
+MessageHandle address_request(const AddressChange& change, const std::string& operation) {
+  AddrHandle addr = to_rtnl_addr(change.ifindex, change.address, operation);
+  nl_msg* raw = nullptr;
+  if (change.op == AddressOp::remove) {
+    return built(rtnl_addr_build_delete_request(addr.get(), 0, &raw), raw, operation);
+  }
+  if (change.no_dad && change.address.is_v6()) {
     rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
   }
-  nl_msg* raw = nullptr;
-  impl_->change(built(rtnl_addr_build_add_request(addr.get(), NLM_F_CREATE | NLM_F_EXCL, &raw), raw,
-                      operation),
-                operation);
+  return built(rtnl_addr_build_add_request(addr.get(), NLM_F_CREATE | NLM_F_EXCL, &raw), raw,
+               operation);
+}
+
+std::string address_operation(const AddressChange& change) {
+  return std::string(change.op == AddressOp::add ? "add" : "delete") + " address " +
+         change.address.to_string() + " dev " + link_label(change.ifindex);
+}
+
+Netlink::Impl::Prepared prepare_address(const AddressChange& change) {
+  Netlink::Impl::Prepared item;
+  item.operation = address_operation(change);
+  try {
+    item.message = address_request(change, item.operation);
+  } catch (const NetlinkError& error) {
+    item.error = error;
+  } catch (const std::invalid_argument& error) {
+    item.error.emplace(make_error_code(Errc::invalid), error.what());
+  }
+  return item;
+}
+
+void change_address(Netlink::Impl& impl, const AddressChange& change) {
+  std::string operation = address_operation(change);
+  impl.change(address_request(change, operation), operation);
+}
+}  // namespace
+
+void Netlink::add_address(int ifindex, const IpPrefix& address, bool no_dad) {
+  change_address(*impl_, AddressChange{AddressOp::add, ifindex, address, no_dad});
 }
 
 void Netlink::delete_address(int ifindex, const IpPrefix& address) {
-  std::string operation = "delete address " + address.to_string() + " dev " + link_label(ifindex);
-  AddrHandle addr = to_rtnl_addr(ifindex, address, operation);
-  nl_msg* raw = nullptr;
-  impl_->change(built(rtnl_addr_build_delete_request(addr.get(), 0, &raw), raw, operation),
-                operation);
+  change_address(*impl_, AddressChange{AddressOp::remove, ifindex, address, false});
 }
 
 // --- routes -----------------------------------------------------------------------------------
@@ -995,6 +1077,67 @@ std::vector<ChangeResult> Netlink::apply_routes(std::span<const RouteChange> cha
   prepared.reserve(changes.size());
   for (const RouteChange& change : changes) {
     prepared.push_back(prepare_route(change));
+  }
+  impl_->execute(prepared);
+  std::vector<ChangeResult> results;
+  results.reserve(prepared.size());
+  for (const auto& item : prepared) {
+    results.push_back(to_result(item.error));
+  }
+  return results;
+}
+
+namespace {
+Netlink::Impl::Prepared prepare_link(const LinkChange& change) {
+  Netlink::Impl::Prepared item;
+  item.operation = "set link " + link_label(change.ifindex);
+  if (change.up) {
+    item.operation += *change.up ? " up" : " down";
+  }
+  if (change.group) {
+    item.operation += " group " + std::to_string(*change.group);
+  }
+  try {
+    if (change.ifindex <= 0) {
+      throw std::invalid_argument("no interface given");
+    }
+    item.message = link_change_request(change.ifindex, item.operation, [&](rtnl_link* edit) {
+      if (change.up) {
+        if (*change.up) {
+          rtnl_link_set_flags(edit, IFF_UP);
+        } else {
+          rtnl_link_unset_flags(edit, IFF_UP);
+        }
+      }
+      if (change.group) {
+        rtnl_link_set_group(edit, *change.group);
+      }
+    });
+  } catch (const NetlinkError& error) {
+    item.error = error;
+  } catch (const std::invalid_argument& error) {
+    item.error.emplace(make_error_code(Errc::invalid), item.operation + ": " + error.what());
+  }
+  return item;
+}
+}  // namespace
+
+std::vector<ChangeResult> Netlink::apply(std::span<const Change> changes) {
+  std::vector<Impl::Prepared> prepared;
+  prepared.reserve(changes.size());
+  for (const Change& change : changes) {
+    prepared.push_back(std::visit(
+        [](const auto& c) {
+          using T = std::decay_t<decltype(c)>;
+          if constexpr (std::is_same_v<T, LinkChange>) {
+            return prepare_link(c);
+          } else if constexpr (std::is_same_v<T, AddressChange>) {
+            return prepare_address(c);
+          } else {
+            return prepare_route(c);
+          }
+        },
+        change));
   }
   impl_->execute(prepared);
   std::vector<ChangeResult> results;

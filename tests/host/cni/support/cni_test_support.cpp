@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <system_error>
 
@@ -64,6 +65,18 @@ std::string shell_output(const std::string& command_line) {
   }
   pclose(pipe);
   return output;
+}
+
+std::string trimmed_lines(const std::string& output) {
+  std::string result, line;
+  std::istringstream lines(output);
+  while (std::getline(lines, line)) {
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) {
+      line.pop_back();
+    }
+    result += (result.empty() ? "" : "\n") + line;
+  }
+  return result;
 }
 
 // --- namespaces ---------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ namespace brindle::cni::testing {
 int run_shell(const std::string& command_line);
 // Runs a shell command line and returns its standard output.
 std::string shell_output(const std::string& command_line);
+// Command output without trailing blanks on each line and without the last line break (what
+// `ip route show` prints, made comparable to a literal).
+std::string trimmed_lines(const std::string& output);
 
 // A "node": a named network namespace ("brt-cni-XXXXXXXX") with an uplink veth pair
 // (198.19.0.1/24 and 2001:db8:ff::1/64 on brt-up0), default routes over it and forwarding on,

@@ -116,6 +116,88 @@ TEST_F(NetlinkTest, CreatesVethPeerInAnotherNamespace) {
   EXPECT_EQ(eth0.kind, "veth");
 }
 
+TEST_F(NetlinkTest, CreatesVethWithMacsStateAndMtuInOneRequestAndReportsTheNewLink) {
+  ScratchNetns pod = ScratchNetns::create();
+  const MacAddress host_mac = MacAddress::parse("ee:ee:ee:ee:ee:ee");
+  const MacAddress pod_mac = MacAddress::parse("66:42:19:00:00:02");
+  const LinkInfo created = nl_.create_veth({.name = "cali1",
+                                            .peer_name = "eth0",
+                                            .peer_netns_fd = pod.fd(),
+                                            .mtu = 1410,
+                                            .mac = host_mac,
+                                            .peer_mac = pod_mac,
+                                            .up = true});
+  // The returned link is the kernel's view of the host end.
+  const LinkInfo host = nl_.link("cali1");
+  EXPECT_EQ(created.name, "cali1");
+  EXPECT_EQ(created.index, host.index);
+  EXPECT_EQ(created.kind, "veth");
+  EXPECT_EQ(created.mac, host_mac);
+  EXPECT_EQ(created.mtu, 1410u);
+  EXPECT_TRUE(created.up);
+  EXPECT_TRUE(contains(ip("link show cali1"), "ee:ee:ee:ee:ee:ee"));
+
+  Netlink in_pod = Netlink::open_in_netns(pod.fd());
+  const LinkInfo eth0 = in_pod.link("eth0");
+  EXPECT_EQ(created.link_index, eth0.index) << "IFLA_LINK names the peer in its namespace";
+  EXPECT_EQ(eth0.mac, pod_mac);
+  EXPECT_EQ(eth0.mtu, 1410u);
+  EXPECT_FALSE(eth0.up);
+
+  // Without options: both ends down, random MACs; a name taken fails without creating anything.
+  const LinkInfo other = nl_.create_veth({.name = "cali2", .peer_name = "cali2p"});
+  EXPECT_FALSE(other.up);
+  EXPECT_EQ(other.link_index, nl_.link("cali2p").index);
+  EXPECT_NE(other.mac, nl_.link("cali2p").mac);
+  try {
+    nl_.create_veth({.name = "cali3", .peer_name = "eth0", .peer_netns_fd = pod.fd()});
+    ADD_FAILURE() << "a peer name taken in the pod's namespace must fail";
+  } catch (const NetlinkError& e) {
+    EXPECT_TRUE(e.is_exists()) << e.what();
+  }
+  EXPECT_FALSE(nl_.find_link("cali3").has_value());
+}
+
+TEST_F(NetlinkTest, MixedBatchAppliesLinksAddressesAndRoutesInOrder) {
+  nl_.create_veth({.name = "veth0", .peer_name = "veth1"});
+  const int veth0 = nl_.link("veth0").index;
+  nl_.set_link_up(nl_.link("veth1").index, true);
+  // The route needs the link up and the address first: in order, one exchange.
+  std::vector<Change> changes{
+      LinkChange{.ifindex = veth0, .up = true, .group = 0x6272},
+      AddressChange{.ifindex = veth0, .address = IpPrefix::parse("198.19.0.1/24")},
+      AddressChange{.ifindex = veth0, .address = IpPrefix::parse("2001:db8:19::1/64")},
+      RouteChange{RouteOp::add, route("198.18.0.0/26", "198.19.0.2")},
+      AddressChange{.ifindex = veth0, .address = IpPrefix::parse("198.19.0.1/24")},  // present
+      AddressChange{.ifindex = veth0, .address = IpPrefix{}},                        // not sent
+      LinkChange{.ifindex = 0, .up = true},                                          // not sent
+  };
+  auto results = nl_.apply(changes);
+  ASSERT_EQ(results.size(), changes.size());
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_TRUE(results[i].ok()) << i << ": " << results[i].message;
+  }
+  EXPECT_EQ(results[4].error, Errc::exists) << results[4].message;
+  EXPECT_TRUE(contains(results[4].message, "add address 198.19.0.1/24")) << results[4].message;
+  EXPECT_EQ(results[5].error, Errc::invalid) << results[5].message;
+  EXPECT_EQ(results[6].error, Errc::invalid) << results[6].message;
+  EXPECT_TRUE(nl_.link("veth0").up);
+  EXPECT_TRUE(contains(ip("-d link show veth0"), "group 25202")) << ip("-d link show veth0");
+  EXPECT_EQ(nl_.addresses(veth0, 4), std::vector<IpPrefix>{IpPrefix::parse("198.19.0.1/24")});
+  EXPECT_EQ(our_routes(4).size(), 1u);
+
+  results = nl_.apply(std::vector<Change>{
+      AddressChange{
+          .op = AddressOp::remove, .ifindex = veth0, .address = IpPrefix::parse("198.19.0.1/24")},
+      LinkChange{.ifindex = veth0, .up = false},
+  });
+  EXPECT_TRUE(results[0].ok()) << results[0].message;
+  EXPECT_TRUE(results[1].ok()) << results[1].message;
+  EXPECT_TRUE(nl_.addresses(veth0, 4).empty());
+  EXPECT_FALSE(nl_.link("veth0").up);
+  EXPECT_TRUE(our_routes(4).empty()) << "the route went with its address";
+}
+
 TEST_F(NetlinkTest, BridgeAndMaster) {
   nl_.create_bridge("br0");
   nl_.create_veth({.name = "veth0", .peer_name = "veth1"});

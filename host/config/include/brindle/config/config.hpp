@@ -98,6 +98,9 @@ struct Config {
   std::vector<std::string> plugin_search_path;  // [plugins] search_path; default {kPluginDir}
   uint32_t plugin_refresh_seconds = 90;         // [plugins] refresh_interval_seconds; 0: never
   PluginSlot datastore, routing, encapsulation, policy;
+  // [routing] secrets_dir: BGP passwords (BGPPeer password.secretKeyRef) are read from
+  // <secrets_dir>/<secret name>/<key>, a directory laid out like a Kubernetes Secret volume.
+  std::string bgp_secrets_dir = "/etc/brindle/secrets";
   WorkloadConfig workload;
   std::string health_listen = "127.0.0.1:9099";               // [health] listen, "" disables
   std::string metrics_listen = "127.0.0.1:9091";              // [metrics] listen, "" disables

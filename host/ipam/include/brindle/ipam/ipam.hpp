@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -52,6 +53,22 @@ struct Options {
   std::chrono::microseconds retry_jitter{2000};
 };
 
+// What became of a request's extra operations (AssignRequest::extra_ops,
+// ReleaseRequest::extra_ops): writes of the caller that belong with the IPAM change, e.g. the
+// pod's WorkloadEndpoint.
+enum class ExtraOps {
+  // No transaction carried them (a datastore without transactions, no block write to ride on,
+  // none given): the caller writes them itself.
+  not_written,
+  // Written in the same transaction as a block and handle write: all of it or nothing.
+  written,
+  // One of their conditions failed (already_exists / conflict / not_found): the caller's view of
+  // its own resource is stale. What that means for the IPAM change is said at each request.
+  refused
+};
+
+struct AssignResult;
+
 struct AssignRequest {
   std::string handle_id;
   std::string node;
@@ -76,11 +93,51 @@ struct AssignRequest {
   // stale copy costs one refused write and a read, never a wrong allocation; a copy that offers
   // nothing to write (full, not ours) is checked by a read.
   std::optional<std::map<model::IpPrefix, Versioned<model::IPAMBlockSpec>>> known_blocks;
+  // The caller's writes that go with the allocation (the agent's WorkloadEndpoint), built from
+  // every address of the request: with datastore transactions they are added to the transaction
+  // of the request's LAST block write (so the resource never names an address before it is
+  // allocated, as when written after the allocation), and an allocation from a known block is
+  // one datastore write in total. Refused (e.g. the endpoint exists already): the allocation is
+  // written without them and AssignResult::extra says so; the caller writes them its own way.
+  std::function<std::vector<datastore::TxnOp>(const AssignResult& addresses)> extra_ops;
 };
 
 struct AssignResult {
   std::vector<model::IpPrefix> v4;  // each address with its block's prefix length
   std::vector<model::IpPrefix> v6;
+  ExtraOps extra = ExtraOps::not_written;
+  std::vector<datastore::Stored> extra_stored;  // extra == written: what is stored, one per op
+  // The handle as the last write left it (nullopt: not known without a read), for a later
+  // ReleaseRequest::known_handle.
+  std::optional<Versioned<model::IPAMHandleSpec>> handle;
+};
+
+// Releases what one handle holds (Ipam::release); the known_* fields save reads as in
+// AssignRequest: every write from them is conditional on their revisions, a stale copy costs a
+// refused write and a read, and a copy that shows nothing to release is checked by a read.
+struct ReleaseRequest {
+  std::string handle_id;
+  std::optional<Versioned<model::IPAMHandleSpec>> known_handle;  // as last written or read
+  std::optional<std::map<model::IpPrefix, Versioned<model::IPAMBlockSpec>>> known_blocks;
+  // The caller's writes that go with the release (the WorkloadEndpoint's removal): with datastore
+  // transactions they are added to the transaction of the FIRST write of the release (so no
+  // address is free while a resource still names it, as when they are written before the
+  // release). Refused: NOTHING of the release is written (ReleaseResult::extra == refused); the
+  // caller reads its resource and calls again. Not written (no transactions, nothing held): the
+  // caller writes them itself, before a release() without them.
+  std::vector<datastore::TxnOp> extra_ops;
+};
+
+struct ReleaseResult {
+  int released = 0;  // addresses
+  ExtraOps extra = ExtraOps::not_written;
+};
+
+// A block an Ipam object wrote: the revision its write was conditional on and what is stored now
+// (a caller's copy at `previous_revision` can be replaced by `now`).
+struct WrittenBlock {
+  std::string previous_revision;
+  Versioned<model::IPAMBlockSpec> now;
 };
 
 // Usage of one pool or block, for `brindlectl ipam show`.
@@ -119,6 +176,8 @@ class Ipam {
 
   // Releases everything held by a handle; idempotent (0 when nothing was held).
   int release_by_handle(const std::string& handle_id);
+  // The same with the caller's known state and extra writes (see ReleaseRequest).
+  ReleaseResult release(const ReleaseRequest& request);
   // Releases specific addresses whatever their handle (ipam release --ip). Returns those released.
   std::vector<model::IpAddress> release_addresses(const std::vector<model::IpAddress>& addresses);
   std::vector<model::IpAddress> addresses_of_handle(const std::string& handle_id);
@@ -132,8 +191,19 @@ class Ipam {
   std::vector<PoolUsage> usage();
   AddressInfo describe(const model::IpAddress& address);
 
+  // The blocks this object wrote by allocations and releases by handle, each as last written.
+  const std::map<model::IpPrefix, WrittenBlock>& written_blocks() const { return written_blocks_; }
+
  private:
   struct PoolView;
+  // The extra operations of an auto_assign(): built for the write that completes the request.
+  struct Finisher {
+    std::function<std::vector<datastore::TxnOp>(const std::vector<model::IpPrefix>& last_write)>
+        build;
+    ExtraOps outcome = ExtraOps::not_written;
+    std::vector<datastore::Stored> stored;
+  };
+  enum class WriteOutcome { written, block_changed, extras_refused };
   std::vector<PoolView> usable_pools(const AssignRequest& request, model::IpFamily family,
                                      const std::vector<model::IpPrefix>& restrict_to);
   static std::vector<PoolView> pools_matching(const std::vector<model::IPPool>& pools,
@@ -145,20 +215,32 @@ class Ipam {
   // handle is created or deleted as needed. Its own compare-and-swap loop.
   void ensure_handle(const std::string& handle_id, const model::IpPrefix& block, int delta,
                      bool drop = false);
-  // Writes the changed `block` (read at its revision) together with the handle's change for it
-  // (as ensure_handle): one transaction, or the crash-safe single-write order without one.
-  // Returns false, having written nothing, when the block changed since it was read or is gone:
-  // read it again. A handle that changed meanwhile is re-read here.
-  bool write_block_and_handle(const Versioned<model::IPAMBlockSpec>& block,
-                              const model::IpPrefix& cidr, const std::string& handle_id, int delta,
-                              bool drop);
+  // Writes the changed `block` (read at its revision; null: only the handle's entry for `cidr`)
+  // together with the handle's change for it (as ensure_handle) and `extras`: one transaction,
+  // or the crash-safe single-write order without one (`extras` must then be null). Returns
+  // block_changed, having written nothing, when the block changed since it was read or is gone
+  // (read it again), and extras_refused, having written nothing, when one of `extras` failed its
+  // condition. A handle that changed meanwhile is re-read here.
+  WriteOutcome write_block_and_handle(const Versioned<model::IPAMBlockSpec>* block,
+                                      const model::IpPrefix& cidr, const std::string& handle_id,
+                                      int delta, bool drop,
+                                      const std::vector<datastore::TxnOp>* extras = nullptr,
+                                      std::vector<datastore::Stored>* extra_stored = nullptr);
   std::vector<model::IpPrefix> allocate_in_block(const model::IpPrefix& block, int count,
                                                  const AssignRequest& request,
-                                                 bool require_affinity);
+                                                 bool require_affinity,
+                                                 Finisher* finisher = nullptr);
   std::optional<model::IpPrefix> claim_block(const PoolView& pool, const std::string& node);
-  void release_in_block(const model::IpPrefix& block, const std::string& handle_id,
+  // Releases a handle's addresses in `block` (`only`: these addresses whatever their handle).
+  // `copy`: the caller's copy of the block, tried first. `extras` (by handle only) go into the
+  // block's write; returns false when they were refused (nothing written), and sets
+  // *extras_written when they were written.
+  bool release_in_block(const model::IpPrefix& block, const std::string& handle_id,
                         const std::vector<model::IpAddress>* only,
-                        std::vector<model::IpAddress>* released);
+                        std::vector<model::IpAddress>* released,
+                        const Versioned<model::IPAMBlockSpec>* copy = nullptr,
+                        const std::vector<datastore::TxnOp>* extras = nullptr,
+                        bool* extras_written = nullptr);
   void retry_pause(int attempt);
 
   Store store_;
@@ -168,6 +250,7 @@ class Ipam {
   // Only the starting guess for the next transaction, which is conditional on the revision; a
   // handle not in here is assumed absent when adding to it (one handle per container).
   std::map<std::string, std::optional<Versioned<model::IPAMHandleSpec>>> handles_;
+  std::map<model::IpPrefix, WrittenBlock> written_blocks_;
 };
 
 }  // namespace brindle::ipam

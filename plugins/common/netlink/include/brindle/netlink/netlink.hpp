@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <variant>
 #include <vector>
 
 #include "brindle/netlink/error.hpp"
@@ -41,6 +42,8 @@ struct LinkInfo {
   MacAddress mac{};
   int master_index = 0;
   std::optional<VxlanAttributes> vxlan{};  // for kind "vxlan"
+  // IFLA_LINK, 0 when absent: for a veth, its peer's ifindex (in the peer's namespace).
+  int link_index = 0;
 };
 
 struct VethSpec {
@@ -48,6 +51,12 @@ struct VethSpec {
   std::string peer_name{};
   int peer_netns_fd = -1;  // >= 0: create the peer directly in that network namespace
   uint32_t mtu = 0;        // 0: kernel default
+  // Set in the creating request itself (no follow-up requests): MACs (empty: random) and the
+  // first end's administrative state. (The peer cannot be created up: the kernel opens it before
+  // the pair is joined and refuses with ENOTCONN.)
+  std::optional<MacAddress> mac{};
+  std::optional<MacAddress> peer_mac{};
+  bool up = false;
 };
 
 struct VxlanSpec {
@@ -88,6 +97,26 @@ struct RouteChange {
   RouteOp op = RouteOp::replace;
   RouteSpec route{};
 };
+
+enum class AddressOp : uint8_t { add, remove };
+
+// An address (with its subnet prefix length) on a link; an add fails if it is present.
+struct AddressChange {
+  AddressOp op = AddressOp::add;
+  int ifindex = 0;
+  IpPrefix address{};
+  bool no_dad = true;  // IPv6 adds only: usable at once (no duplicate address detection)
+};
+
+// Attributes changed on an existing link; unset members are left as they are.
+struct LinkChange {
+  int ifindex = 0;
+  std::optional<bool> up{};
+  std::optional<uint32_t> group{};  // device group (IFLA_GROUP)
+};
+
+// One request of a mixed batch (Netlink::apply).
+using Change = std::variant<LinkChange, AddressChange, RouteChange>;
 
 // Result of one change of a batch; message empty on success.
 struct ChangeResult {
@@ -133,7 +162,9 @@ class Netlink {
   std::optional<LinkInfo> find_link(int ifindex);
   LinkInfo link(std::string_view name);  // throws NetlinkError (no_device) when missing
   std::vector<LinkInfo> links();
-  void create_veth(const VethSpec& spec);
+  // Creates the pair and returns the new link as the kernel reports it (read in the same
+  // exchange: one round trip); its link_index is the peer's ifindex.
+  LinkInfo create_veth(const VethSpec& spec);
   void create_vxlan(const VxlanSpec& spec);
   void create_bridge(std::string_view name);
   void delete_link(std::string_view name);
@@ -157,6 +188,12 @@ class Netlink {
   // Sends all changes pipelined (many requests in flight, acknowledgements collected as they
   // come) and reports each one's result in order; a failure does not stop the others.
   std::vector<ChangeResult> apply_routes(std::span<const RouteChange> changes);
+
+  // --- mixed batches ---
+  // Like apply_routes() for links, addresses and routes together: one round trip for the whole
+  // batch. The kernel handles the requests in order, so a later one may rely on an earlier one
+  // (e.g. a route through a link set up before it in the batch).
+  std::vector<ChangeResult> apply(std::span<const Change> changes);
 
   // --- neighbours (permanent ARP/NDP entries) ---
   void replace_neighbour(const NeighbourEntry& entry);
