@@ -15,6 +15,10 @@ namespace {
 
 constexpr std::chrono::seconds kFirstRetry{1};
 constexpr std::chrono::seconds kMaxRetry{60};
+// Endpoint changes come in bursts (each CNI ADD and DEL writes one, and has already made or removed
+// that pod's routes itself): one reconcile per burst, this long after its first change, keeps the
+// dumps (which hold the kernel's rtnl lock) and the CPU out of the ADDs' way.
+constexpr std::chrono::milliseconds kSettle{250};
 
 }  // namespace
 
@@ -68,13 +72,13 @@ void LocalRoutes::on_upsert(const datastore::Stored& stored) {
   } else {
     endpoints_.emplace(key, std::move(*endpoint));
   }
-  request();
+  request_settled();
 }
 
 void LocalRoutes::on_remove(const datastore::Key& key) {
   if (key.kind == model::WorkloadEndpointSpec::kKind &&
       endpoints_.erase({key.namespace_, key.name}) != 0) {
-    request();
+    request_settled();
   }
 }
 
@@ -94,6 +98,12 @@ void LocalRoutes::request() {
   pending_ = true;
   if (!running_) {
     start_run();
+  }
+}
+
+void LocalRoutes::request_settled() {
+  if (synced_) {
+    arm(due_timer_, Clock::now() + kSettle);  // keeps an earlier expiry
   }
 }
 

@@ -51,6 +51,7 @@ class LocalRoutes : public std::enable_shared_from_this<LocalRoutes> {
  private:
   LocalRoutes(boost::asio::io_context& io, boost::asio::thread_pool& workers, Settings settings);
   void request();
+  void request_settled();  // request() after a short settling delay: for endpoint changes
   void start_run();
   void finished(const workload::HostRouteReport& report, const std::string& failure);
   void schedule_refresh();

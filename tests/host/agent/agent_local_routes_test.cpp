@@ -186,6 +186,9 @@ TEST_F(AgentLocalRoutesTest, RestartWithThreePodsRepairsExactlyTheDrift) {
 TEST_F(AgentLocalRoutesTest, EndpointRemovedFromTheDatastoreTakesItsRoutesAway) {
   const Pod a = add_pod("pod-a");
   const Pod b = add_pod("pod-b");
+  // The agent reconciles 250 ms after a burst of endpoint changes; an interface no reconcile has
+  // yet seen claimed by an endpoint keeps its routes for the 10 s grace of an ADD in progress.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
   // The endpoint record goes (not through CNI DEL): its interface stays, its route goes.
   const auto weps = store_->list<model::WorkloadEndpointSpec>();
   ASSERT_EQ(weps.size(), 2u);
