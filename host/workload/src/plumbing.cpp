@@ -424,96 +424,170 @@ std::string host_veth_name(const PodIdentity& pod, std::string_view prefix) {
   return std::string(prefix) + detail::sha1_hex(key).substr(0, kVethHashChars);
 }
 
-PodPlumbing setup_pod(const PodIdentity& pod, const PodNetworkSpec& network,
-                      const PlumbingOptions& options) {
+struct PreparedPod::State {
+  PodIdentity pod;
+  PlumbingOptions options;
+  std::string label;
+  std::string host_name;
+  NetnsFd pod_netns;
+  Netlink host;
+  Netlink in_pod;
+  LinkInfo host_link;
+  int pod_ifindex = 0;
+  MacAddress container_mac;
+  PodFamilies families;  // those whose routes and sysctls are in place
+  bool finished = false;
+};
+
+PreparedPod::PreparedPod(std::unique_ptr<State> state) : state_(std::move(state)) {}
+PreparedPod::PreparedPod(PreparedPod&&) noexcept = default;
+PreparedPod& PreparedPod::operator=(PreparedPod&&) noexcept = default;
+
+PreparedPod::~PreparedPod() {
+  if (!state_ || state_->finished) {
+    return;
+  }
+  VethRollback rollback(state_->host, state_->host_name);  // deletes the pair
+}
+
+const std::string& PreparedPod::host_ifname() const {
+  return state_->host_name;
+}
+
+namespace {
+
+// What `families` need that `done` does not have yet: the host-side sysctls (written for all of
+// `families`; rewriting is harmless), the pod's routes, the host side's IPv6 gateway address.
+// The pod side comes up with its routes, after the sysctls.
+void add_families(PreparedPod::State& st, PodFamilies families) {
+  const PodFamilies done = st.families;
+  const bool v4 = families.v4 && !done.v4;
+  const bool v6 = families.v6 && !done.v6;
+  if (!v4 && !v6) {
+    return;
+  }
+  configure_host_sysctls(st.host_name, families.v4 || done.v4, families.v6 || done.v6);
+  std::vector<netlink::Change> pod_changes;
+  pod_changes.emplace_back(netlink::LinkChange{.ifindex = st.pod_ifindex, .up = true});
+  for (const RouteSpec& route : pod_routes(st.pod_ifindex, v4, v6)) {
+    pod_changes.emplace_back(RouteChange{RouteOp::add, route});
+  }
+  check_all(st.in_pod.apply(pod_changes));
+  if (v6) {
+    std::vector<netlink::Change> host_changes;
+    host_changes.emplace_back(netlink::AddressChange{.ifindex = st.host_link.index,
+                                                     .address = gateway_v6().with_prefix_len(64)});
+    const std::vector<netlink::ChangeResult> results = st.host.apply(host_changes);
+    // Already there when the host side had carrier before (IPv6 added by finish_pod()): its
+    // EUI-64 link-local address is the gateway address.
+    if (!results.at(0).ok() && results.at(0).kernel_errno != EEXIST) {
+      check_all(results);
+    }
+  }
+  st.families.v4 = st.families.v4 || v4;
+  st.families.v6 = st.families.v6 || v6;
+}
+
+}  // namespace
+
+PreparedPod prepare_pod(const PodIdentity& pod, uint32_t mtu, PodFamilies families,
+                        const PlumbingOptions& options) {
   validate_options(options);
   validate_ifname(pod.ifname);
   const std::string label = pod_label(pod);
-  std::vector<IpPrefix> addresses = pod_addresses(network);
-  if (addresses.empty()) {
-    throw PlumbingError(Kind::invalid_request, label + ": no address to configure");
-  }
-  if (network.mtu != 0 && (network.mtu < 68 || network.mtu > 65535)) {
+  if (mtu != 0 && (mtu < 68 || mtu > 65535)) {
     throw PlumbingError(Kind::invalid_request,
-                        label + ": MTU " + std::to_string(network.mtu) + " is outside 68..65535");
+                        label + ": MTU " + std::to_string(mtu) + " is outside 68..65535");
   }
   if (pod.netns_path.empty()) {
     throw PlumbingError(Kind::invalid_request, label + ": no network namespace given");
   }
-  const bool has_v4 =
-      std::any_of(addresses.begin(), addresses.end(), [](const IpPrefix& a) { return a.is_v4(); });
-  const bool has_v6 =
-      std::any_of(addresses.begin(), addresses.end(), [](const IpPrefix& a) { return a.is_v6(); });
   const std::string host_name = host_veth_name(pod, options.veth_prefix);
-
   std::string reason;
   std::optional<NetnsFd> pod_netns = try_open_netns(pod.netns_path, &reason);
   if (!pod_netns) {
     throw PlumbingError(Kind::netns_unavailable,
                         label + ": network namespace unavailable: " + reason);
   }
-
   return with_context(label + ", " + host_name, [&] {
     HostScope host_scope(options);
     Netlink host;
     Netlink in_pod = netlink_in(pod_netns->get());
-    // Three round trips: create the pair; configure the pod side; configure the host side. The
-    // host end is up from the start, without carrier (and so without IPv6 autoconfiguration)
-    // until the pod side comes up, after the sysctls.
+    // Up to three round trips: create the pair; bring the pod side up with its routes; (IPv6)
+    // the host side's gateway address. The host end is up from the start, without carrier (and
+    // so without IPv6 autoconfiguration) until the pod side comes up, after the sysctls.
     const MacAddress container_mac = random_container_mac();
-    LinkInfo host_link = create_veth_pair(host, in_pod, host_name, pod, pod_netns->get(),
-                                          network.mtu, container_mac);
+    LinkInfo host_link =
+        create_veth_pair(host, in_pod, host_name, pod, pod_netns->get(), mtu, container_mac);
     VethRollback rollback(host, host_name);
     const int pod_ifindex =
         host_link.link_index > 0 ? host_link.link_index : in_pod.link(pod.ifname).index;
+    auto state = std::make_unique<PreparedPod::State>(PreparedPod::State{
+        pod, options, label, host_name, std::move(*pod_netns), std::move(host), std::move(in_pod),
+        std::move(host_link), pod_ifindex, container_mac, PodFamilies{false, false}});
+    rollback.commit();
+    PreparedPod prepared(std::move(state));  // owns the pair from here on
+    add_families(*prepared.state_, families);
+    return prepared;
+  });
+}
 
-    configure_host_sysctls(host_name, has_v4, has_v6);
-
+PodPlumbing finish_pod(PreparedPod&& prepared, const PodNetworkSpec& network) {
+  PreparedPod owned = std::move(prepared);  // deletes the pair on failure
+  PreparedPod::State& st = *owned.state_;
+  std::vector<IpPrefix> addresses = pod_addresses(network);
+  if (addresses.empty()) {
+    throw PlumbingError(Kind::invalid_request, st.label + ": no address to configure");
+  }
+  PodFamilies families{false, false};
+  for (const IpPrefix& a : addresses) {
+    (a.is_v4() ? families.v4 : families.v6) = true;
+  }
+  return with_context(st.label + ", " + st.host_name, [&] {
+    HostScope host_scope(st.options);
+    add_families(st, families);  // nothing to do unless the pod got an unexpected family
+    // Two round trips: the pod's addresses; last, the host routes, which make the pod reachable.
     std::vector<netlink::Change> pod_changes;
     for (const IpPrefix& address : addresses) {
-      pod_changes.emplace_back(netlink::AddressChange{.ifindex = pod_ifindex, .address = address});
+      pod_changes.emplace_back(
+          netlink::AddressChange{.ifindex = st.pod_ifindex, .address = address});
     }
-    pod_changes.emplace_back(netlink::LinkChange{.ifindex = pod_ifindex, .up = true});
-    std::vector<RouteSpec> routes = pod_routes(pod_ifindex, has_v4, has_v6);
-    for (const RouteSpec& route : routes) {
-      pod_changes.emplace_back(RouteChange{RouteOp::add, route});
-    }
-    check_all(in_pod.apply(pod_changes));
-
-    // Last: the host routes make the pod reachable.
-    std::vector<netlink::Change> host_changes;
-    if (has_v6) {
-      host_changes.emplace_back(netlink::AddressChange{
-          .ifindex = host_link.index, .address = gateway_v6().with_prefix_len(64)});
-    }
-    const size_t first_route = host_changes.size();
-    for (RouteChange& change :
-         host_route_changes(RouteOp::add, host_link.index, addresses, options.route_protocol)) {
-      host_changes.emplace_back(std::move(change));
-    }
-    std::vector<netlink::ChangeResult> host_results = host.apply(host_changes);
-    check_all(std::span(host_results).first(first_route));
-    check_host_routes(host, host_link.index, host_name, addresses,
-                      std::span(host_results).subspan(first_route));
-    rollback.commit();
+    check_all(st.in_pod.apply(pod_changes));
+    std::vector<netlink::ChangeResult> host_results = st.host.apply_routes(
+        host_route_changes(RouteOp::add, st.host_link.index, addresses, st.options.route_protocol));
+    check_host_routes(st.host, st.host_link.index, st.host_name, addresses, host_results);
+    st.finished = true;
 
     PodPlumbing result;
-    result.host_ifname = host_name;
-    result.host_ifindex = host_link.index;
+    result.host_ifname = st.host_name;
+    result.host_ifindex = st.host_link.index;
     result.host_mac = host_mac();
-    result.container_ifname = pod.ifname;
-    result.container_ifindex = pod_ifindex;
-    result.container_mac = container_mac;
-    result.netns_path = pod.netns_path;
-    result.mtu = host_link.mtu;  // both ends have the same
+    result.container_ifname = st.pod.ifname;
+    result.container_ifindex = st.pod_ifindex;
+    result.container_mac = st.container_mac;
+    result.netns_path = st.pod.netns_path;
+    result.mtu = st.host_link.mtu;  // both ends have the same
     result.addresses = addresses;
-    for (const RouteSpec& route : routes) {
+    for (const RouteSpec& route : pod_routes(st.pod_ifindex, st.families.v4, st.families.v6)) {
       if (!route.gateway.empty()) {
         result.routes.push_back(PodRoute{route.destination, route.gateway});
       }
     }
     return result;
   });
+}
+
+PodPlumbing setup_pod(const PodIdentity& pod, const PodNetworkSpec& network,
+                      const PlumbingOptions& options) {
+  validate_ifname(pod.ifname);
+  if (pod_addresses(network).empty()) {
+    throw PlumbingError(Kind::invalid_request, pod_label(pod) + ": no address to configure");
+  }
+  PodFamilies families{false, false};
+  for (const IpPrefix& a : pod_addresses(network)) {
+    (a.is_v4() ? families.v4 : families.v6) = true;
+  }
+  return finish_pod(prepare_pod(pod, network.mtu, families, options), network);
 }
 
 void teardown_pod(const PodIdentity& pod, const PlumbingOptions& options) {

@@ -13,6 +13,7 @@
 
 #include <brindle/sdk.hpp>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@
 
 #include "ipsets.hpp"
 #include "render.hpp"
+#include "worker.hpp"
 
 namespace brindle::policy_iptables {
 
@@ -58,12 +60,12 @@ class Dataplane {
 
   struct ModelSet {
     SetInfo info;
-    std::set<std::string> members;  // canonical text
+    std::vector<ipset::Member> members;  // ascending, unique (binary: 50k+ of them at scale)
   };
   // Member changes since the last apply() of a set whose kernel content is known.
   struct SetDelta {
-    std::set<std::string> added;
-    std::set<std::string> removed;
+    std::set<ipset::Member> added;
+    std::set<ipset::Member> removed;
   };
   // What the rendering needs of an endpoint (its addresses and MAC are not used by iptables): the
   // interface and its ordered lists. Endpoints with equal lists (most of them: the pods of one
@@ -77,6 +79,7 @@ class Dataplane {
   struct StoredEndpoint {
     std::string interface;
     std::shared_ptr<const EndpointLists> lists;
+    const std::string* placed = nullptr;  // the interfaces_ key it claims
   };
   struct ByLists {
     using is_transparent = void;
@@ -91,37 +94,49 @@ class Dataplane {
   };
 
   enum class ChainKind : uint8_t { kFixed, kPolicy, kEndpoint, kDispatch };
+  // What the kernel holds of a filter chain, per family (as last written or verified).
+  struct Written {
+    std::array<uint64_t, 2> fingerprint{};  // [0]: IPv4, [1]: IPv6
+    uint8_t families = 0;                   // bit 1 << index: fingerprint[index] is known
+  };
   // What a chain of the filter table is rendered from.
   struct ChainSpec {
     ChainKind kind = ChainKind::kFixed;
     bool ingress = true;
     PolicyKey policy;  // kPolicy
-    std::string ref;   // kEndpoint: its chain name; kDispatch: the node's interface prefix
+    std::string ref;   // kDispatch: the node's interface prefix
+    Written written;   // kept when the chain is re-added
   };
   struct EndpointChain {
     EndpointChainKey key;
     size_t refs = 0;  // interfaces dispatched to it
   };
-  struct DispatchTarget {
-    std::string to_chain;
-    std::string from_chain;
-    bool operator==(const DispatchTarget&) const = default;
+  // One workload interface (one compact record for each of 10k+): the endpoints naming it (the
+  // lowest id wins it) and the shared endpoint chains it is dispatched to (keys of
+  // endpoint_chains_; null while it is not dispatched).
+  struct Interface {
+    std::vector<const std::string*> claimants;  // keys of endpoints_, ascending
+    const std::string* to_chain = nullptr;
+    const std::string* from_chain = nullptr;
   };
-  // A node of the dispatch tree: the interfaces whose names start with its prefix.
+  // A node of the dispatch tree: the interfaces whose names start with its prefix. Its entries
+  // are derived from interfaces_ when rendered; only their digest is kept.
   struct DispatchNode {
-    std::vector<DispatchEntry> entries;
+    uint64_t digest = 0;
     std::vector<std::string> children;  // prefixes of the child nodes its entries jump to
   };
   // Per address family: what the kernel holds (as last written or verified).
   struct FamilyState {
-    std::map<std::string, uint64_t> written;                        // filter chain -> fingerprint
     std::map<std::string, std::vector<std::string>> internal_sets;  // policy chain -> sets used
   };
 
   std::vector<xt::Family> families() const;
   const Policy* find_policy(const PolicyKey& key) const;
-  std::set<std::string> member_texts(const ModelSet& set,
-                                     const std::vector<IpSetMember>& members) const;
+  // The model's members as the set holds them (validated), ascending and unique.
+  static std::vector<ipset::Member> set_members(const ModelSet& set,
+                                                const std::vector<IpSetMember>& members);
+  // Their canonical text (made on the worker, when sent).
+  static std::set<std::string> member_texts(const ModelSet& set);
   static std::set<std::string> referenced_sets(const Policy& policy);
   // The shared copy of `lists`; forget() drops one endpoint's use of a copy.
   std::shared_ptr<const EndpointLists> intern(EndpointLists lists);
@@ -131,21 +146,33 @@ class Dataplane {
   void rebuild();
   void update_derived();
   void place_endpoint(const std::string& id, std::set<std::string>& interfaces);
-  std::string acquire_endpoint_chain(const EndpointChainKey& key);
-  void release_endpoint_chain(const std::string& chain);
-  void use_policy(const PolicyKey& key, const std::string& user);
-  void unuse_policy(const PolicyKey& key, const std::string& user);
+  // Drops an endpoint's claim on the interface it was placed on (noted in `interfaces`).
+  void unplace_endpoint(const std::string& id_key, StoredEndpoint& endpoint,
+                        std::set<std::string>& interfaces);
+  const std::string& acquire_endpoint_chain(const EndpointChainKey& key);
+  void release_endpoint_chain(std::string chain);
+  // The entries of the dispatch node of `prefix` and (if asked) its children's prefixes.
+  std::vector<DispatchEntry> dispatch_entries(const std::string& prefix,
+                                              std::vector<std::string>* children) const;
+  // `user`: the key of an endpoint chain in endpoint_chains_.
+  void use_policy(const PolicyKey& key, const std::string* user);
+  void unuse_policy(const PolicyKey& key, const std::string* user);
   void add_chain(const std::string& chain, ChainSpec spec);
   void remove_chain(const std::string& chain);
   void render_dispatch_node(const std::string& prefix, const std::set<std::string>& dirty);
   void collect_dispatch_garbage();
 
   // ---- rendering
+  // Policy chains rendered ahead of programming (on the worker), and the internal sets they use.
+  struct Rendered {
+    std::map<std::string, std::vector<xt::Rule>> chains;
+    std::map<std::string, InternalSets> internal_sets;  // by policy chain
+  };
   std::vector<xt::Rule> render_chain(xt::Family family, const std::string& chain) const;
-  // Renders the policy chains among `chains` (keeping the rules) and accounts for the internal
-  // sets they use.
-  std::map<std::string, std::vector<xt::Rule>> render_policy_chains(
-      xt::Family family, const std::vector<std::string>& chains);
+  // Renders the policy chains among `chains` (pure: runs on the worker).
+  Rendered render_policy_chains(xt::Family family, const std::vector<std::string>& chains) const;
+  // Accounts for the internal sets of the rendered chains (copied: they are long-lived).
+  void account_internal_sets(xt::Family family, const Rendered& rendered);
   void release_internal_sets(FamilyState& state, const std::string& chain);
 
   // ---- programming
@@ -159,12 +186,11 @@ class Dataplane {
   void queue_member_delta(ipset::Session& session, const std::string& name) const;
   void run_set_batch(ipset::Session& session);
   void destroy_sets(const std::vector<std::string>& names);
-  // Every chain compared with the kernel; returns how many were rewritten.
-  size_t program_table_full(xt::Family family,
-                            std::map<std::string, std::vector<xt::Rule>>& prerendered);
+  // Every chain compared with the kernel; returns how many were rewritten. `prerendered` is
+  // consumed (freed on the worker).
+  size_t program_table_full(xt::Family family, Rendered& prerendered);
   size_t program_nat(xt::Family family);
-  void program_table_incremental(xt::Family family,
-                                 std::map<std::string, std::vector<xt::Rule>>& prerendered);
+  void program_table_incremental(xt::Family family, Rendered& prerendered);
   // Our jump first in each built-in chain and no other rule of a built-in chain jumping to us.
   static size_t fix_builtin_jumps(xt::Table& table,
                                   const std::vector<std::pair<std::string, std::string>>& jumps,
@@ -189,23 +215,23 @@ class Dataplane {
   // ---- changes since the last apply()
   bool full_ = true;  // the next apply() is a full pass
   std::set<std::string> dirty_endpoints_;
-  std::set<PolicyKey> dirty_policies_;          // content, existence or use changed
-  std::set<PolicyKey> existence_changed_;       // added to or removed from the model
-  std::set<std::string> dirty_chains_;          // to re-render and compare
-  std::set<std::string> removed_chains_;        // to delete
-  std::set<std::string> dirty_sets_;            // kernel names: members or existence changed
-  std::map<std::string, SetDelta> set_deltas_;  // kernel name -> member changes
+  std::set<std::string> released_interfaces_;      // claims dropped by removed endpoints
+  std::set<PolicyKey> dirty_policies_;             // content, existence or use changed
+  std::set<PolicyKey> existence_changed_;          // added to or removed from the model
+  std::set<std::string> dirty_chains_;             // to re-render and compare
+  std::map<std::string, Written> removed_chains_;  // to delete
+  std::set<std::string> dirty_sets_;               // kernel names: members or existence changed
+  std::map<std::string, SetDelta> set_deltas_;     // kernel name -> member changes
 
   // ---- derived from the model
-  std::map<std::string, ChainSpec> chains_;              // every filter chain of ours, by name
-  std::map<std::string, std::set<std::string>> claims_;  // interface -> endpoint ids using it
-  std::map<std::string, std::string> claimed_;           // endpoint id -> interface
-  std::map<std::string, DispatchTarget> dispatch_;       // interface -> its chains
+  std::map<std::string, ChainSpec> chains_;      // every filter chain of ours, by name
+  std::map<std::string, Interface> interfaces_;  // workload interfaces, by name
   std::map<std::string, EndpointChain> endpoint_chains_;
-  std::map<PolicyKey, size_t> policy_refs_;                  // endpoint chains using it
-  std::map<PolicyKey, std::set<std::string>> policy_users_;  // endpoint chains naming it
-  std::map<std::string, DispatchNode> tree_;                 // by interface prefix
-  std::map<std::string, InternalRecord> internal_;           // by kernel name
+  std::map<PolicyKey, size_t> policy_refs_;  // endpoint chains using it
+  // The endpoint chains naming a policy (keys of endpoint_chains_).
+  std::map<PolicyKey, std::set<const std::string*>> policy_users_;
+  std::map<std::string, DispatchNode> tree_;        // by interface prefix
+  std::map<std::string, InternalRecord> internal_;  // by kernel name
 
   // ---- the kernel
   std::map<xt::Family, FamilyState> family_state_;
@@ -215,6 +241,9 @@ class Dataplane {
   Metric applies_;
   Metric commits_;
   Metric repairs_;
+
+  // Runs the table and set programming (and the rendering for it) apart from the state above.
+  Worker worker_;
 };
 
 }  // namespace brindle::policy_iptables

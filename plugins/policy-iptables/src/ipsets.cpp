@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -77,6 +78,40 @@ std::vector<std::string> member_texts(const IpPrefix& net, SetType type, uint8_t
                                               protocol_text(protocol) + ":" + std::to_string(port));
   }
   return out;
+}
+
+Members members_of(const IpPrefix& net, SetType type, uint8_t protocol, uint16_t port) {
+  if (type == SetType::kNetPort) {
+    protocol_text(protocol);  // throws for a protocol the set cannot hold
+  }
+  Members out;
+  const IpPrefix network = net.network();
+  Member m;
+  std::copy(network.bytes(), network.bytes() + network.byte_len(), m.address.begin());
+  m.prefix_len = static_cast<uint8_t>(network.prefix_len());
+  if (type == SetType::kNetPort) {
+    m.protocol = protocol;
+    m.port = port;
+  }
+  if (m.prefix_len == 0) {
+    // hash:net refuses /0: its two halves cover the same addresses.
+    m.prefix_len = 1;
+    out.items[out.count++] = m;
+    m.address[0] = 0x80;
+  }
+  out.items[out.count++] = m;
+  return out;
+}
+
+std::string member_text(const Member& member, int family, SetType type) {
+  brindle_ip_prefix_t raw{};
+  raw.family = static_cast<uint8_t>(family);
+  std::copy(member.address.begin(), member.address.end(), raw.addr);
+  raw.prefix_len = member.prefix_len;
+  const std::string net = canonical_net(IpPrefix(raw).to_string());
+  return type == SetType::kNet
+             ? net
+             : net + "," + protocol_text(member.protocol) + ":" + std::to_string(member.port);
 }
 
 struct Session::Impl {

@@ -8,6 +8,8 @@
 
 #include <brindle/sdk.hpp>
 
+#include <array>
+#include <compare>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -33,6 +35,27 @@ struct SetHeader {
 // hash:net,port set cannot hold (tcp, udp, sctp and udplite can).
 std::vector<std::string> member_texts(const IpPrefix& net, SetType type, uint8_t protocol,
                                       uint16_t port);
+
+// A member in binary, as the plugin keeps it (20 bytes; its text is made when it is sent): the
+// network with its host bits cleared and, in a hash:net,port set, the protocol and port (zero in
+// a hash:net set). Equal members have equal texts and unequal ones unequal texts.
+struct Member {
+  std::array<uint8_t, 16> address{};
+  uint8_t prefix_len = 0;
+  uint8_t protocol = 0;
+  uint16_t port = 0;
+  auto operator<=>(const Member&) const = default;
+};
+// The members that hold `net` (one, or a /0's two halves), validated like member_texts().
+struct Members {
+  std::array<Member, 2> items;
+  size_t count = 0;
+  const Member* begin() const { return items.data(); }
+  const Member* end() const { return items.data() + count; }
+};
+Members members_of(const IpPrefix& net, SetType type, uint8_t protocol, uint16_t port);
+// The canonical text of a member of a set of this family (4 or 6) and type.
+std::string member_text(const Member& member, int family, SetType type);
 
 class Session {
  public:

@@ -52,22 +52,33 @@ struct Stats {
   }
 };
 
+struct Timing {
+  double wall_ms = 0;
+  double exchange_ms = -1;  // brindle-cni's own figure for its request to brindled, if logged
+};
+
 // Runs one CNI binary invocation and returns its wall time in ms; aborts on failure.
-double timed(const std::string& binary, const std::map<std::string, std::string>& env,
+Timing timed(const std::string& binary, const std::map<std::string, std::string>& env,
              const std::string& config) {
   const auto start = Clock::now();
   const auto r = binary.empty() ? run_cni_binary(env, config)
                                 : cni::testing::run_any_cni_binary(binary, env, config);
-  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  Timing t;
+  t.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   if (r.exit_code != 0) {
     std::cerr << "CNI call failed: " << r.stdout_text << r.stderr_text << "\n";
     std::exit(1);
   }
-  return ms;
+  // brindle-cni logs `msg="CNI request done" ... ms=<exchange>` on stderr.
+  if (const size_t at = r.stderr_text.find(" ms="); at != std::string::npos) {
+    t.exchange_ms = std::stod(r.stderr_text.substr(at + 4));
+  }
+  return t;
 }
 
 struct Result {
   Stats add, del;
+  Stats add_exchange, del_exchange;  // brindle-cni only: its request to brindled
   double burst_seconds = 0;
 };
 
@@ -85,11 +96,17 @@ Result drive(const std::string& binary, const std::string& config, const std::st
     e["CNI_PATH"] = "/usr/lib/cni";
     return e;
   };
+  auto record = [](const Timing& t, Stats& wall, Stats& exchange) {
+    wall.ms.push_back(t.wall_ms);
+    if (t.exchange_ms >= 0) {
+      exchange.ms.push_back(t.exchange_ms);
+    }
+  };
   for (int i = 0; i < kSequential; ++i) {
-    result.add.ms.push_back(timed(binary, env("ADD", i, *pods[i]), config));
+    record(timed(binary, env("ADD", i, *pods[i]), config), result.add, result.add_exchange);
   }
   for (int i = 0; i < kSequential; ++i) {
-    result.del.ms.push_back(timed(binary, env("DEL", i, *pods[i]), config));
+    record(timed(binary, env("DEL", i, *pods[i]), config), result.del, result.del_exchange);
   }
   constexpr int kBurst = 100;
   std::atomic<int> next{0};
@@ -243,6 +260,22 @@ IpamRace ipam_race(test::EtcdDatastore& etcd) {
   return race;
 }
 
+// The floor under ADD's IPAM phase: one etcd write (a small create, as the allocation's
+// transaction is one round trip with one fsync), 200 in a row through the same datastore plugin.
+Stats etcd_write_floor(test::EtcdDatastore& etcd) {
+  Stats latency;
+  const ipam::Store store(etcd.client());
+  for (int i = 0; i < 200; ++i) {
+    model::IPAMHandle handle;
+    handle.metadata.name = "floor." + std::to_string(i);
+    handle.spec.handle_id = handle.metadata.name;
+    const auto t0 = Clock::now();
+    store.create(handle);
+    latency.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  return latency;
+}
+
 }  // namespace
 
 int main() {
@@ -294,6 +327,7 @@ int main() {
                                      .dump();
   const Result ptp = drive("/usr/lib/cni/ptp", ptp_config, "ptp");
   const IpamRace race = ipam_race(etcd);
+  const Stats floor = etcd_write_floor(etcd);
 
   std::printf("\nCNI latency, ms (200 sequential pods; burst: 100 pods, 8 in parallel)\n");
   std::printf("%-22s %9s %9s %9s %9s %10s\n", "plugin", "ADD p50", "ADD p99", "DEL p50", "DEL p99",
@@ -308,6 +342,11 @@ int main() {
               brindle.del.pct(50) / ptp.del.pct(50), brindle.del.pct(99) / ptp.del.pct(99),
               brindle.burst_seconds / ptp.burst_seconds);
   std::printf(
+      "brindle-cni's request to brindled (socket round trip + daemon), ms p50 / p99: ADD %.2f / "
+      "%.2f, DEL %.2f / %.2f (the rest of the wall time is spawning and running brindle-cni)\n",
+      brindle.add_exchange.pct(50), brindle.add_exchange.pct(99), brindle.del_exchange.pct(50),
+      brindle.del_exchange.pct(99));
+  std::printf(
       "brindled memory, KiB (VmRSS / VmHWM): idle %ld / %ld, after the runs %ld / %ld, "
       "with 1000 pods %ld / %ld\n",
       idle.rss, idle.hwm, after_runs.rss, after_runs.hwm, with_1k.rss, with_1k.hwm);
@@ -315,6 +354,8 @@ int main() {
       "IPAM alone, 3 agents racing on one etcd: %.0f allocations/s per node, "
       "p50 %.2f ms, p99 %.2f ms\n",
       race.per_node_per_second, race.latency.pct(50), race.latency.pct(99));
+  std::printf("one etcd write alone (the floor of the IPAM phase): p50 %.2f ms, p99 %.2f ms\n",
+              floor.pct(50), floor.pct(99));
   // Where brindled's ADD time goes: the per-phase figures of its "pod added" log lines.
   std::map<std::string, Stats> phases;
   std::ifstream log(log_file);
@@ -329,7 +370,8 @@ int main() {
         std::stoi(line.substr(pod_at + std::strlen("bench/brindle-"))) >= 200) {
       continue;
     }
-    for (const char* phase : {"ipam_us", "endpoint_us", "policy_us", "plumbing_us"}) {
+    for (const char* phase :
+         {"ipam_us", "endpoint_us", "policy_us", "pair_wait_us", "plumbing_us"}) {
       const size_t at = line.find(std::string(phase) + "=");
       if (at != std::string::npos) {
         phases[phase].ms.push_back(std::stod(line.substr(at + std::strlen(phase) + 1)) / 1000.0);

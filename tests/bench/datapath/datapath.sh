@@ -162,6 +162,15 @@ ref_veth() {  # ref_veth <ns1> <if1> <ip1/len> <ns2> <if2> <ip2/len>
   ip -n "$1" link set "$2" up
   ip -n "$4" link set "$5" up
 }
+# As the lab does for its underlay bridge (a switch does not run the host's br_netfilter hooks).
+bridge_is_a_switch() {  # bridge_is_a_switch <netns>
+  local f
+  for f in iptables ip6tables arptables; do
+    if ip netns exec "$1" test -e "/proc/sys/net/bridge/bridge-nf-call-$f"; then
+      ip netns exec "$1" sysctl -qw "net.bridge.bridge-nf-call-$f=0"
+    fi
+  done
+}
 ref_ns() {
   local ns
   for ns in "$@"; do
@@ -193,6 +202,7 @@ ref_labshape_up() {
   ref_ns pa n1 ul n2 pb
   ip netns exec "$n1" sysctl -qw net.ipv4.ip_forward=1
   ip netns exec "$n2" sysctl -qw net.ipv4.ip_forward=1
+  bridge_is_a_switch "$ul"
   ip -n "$ul" link add br0 type bridge
   ip -n "$ul" link set br0 up
   ref_veth "$pa" eth0 198.18.1.2/24 "$n1" pod0 198.18.1.1/24

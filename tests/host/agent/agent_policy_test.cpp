@@ -243,7 +243,7 @@ TEST_F(AgentPolicyTest, NoUnprotectedWindowWhileAPodIsAdded) {
 
 // The mechanism behind the property above, with a test-only policy plugin
 // (recording_policy_plugin.cpp) that programs nothing, takes 400 ms per apply and records every
-// endpoint it applied, with timestamps and whether the endpoint's interface existed by then.
+// endpoint it applied, with timestamps and whether the host had a route to the pod by then.
 class AgentPolicyMechanismTest : public AgentPolicyTest {
  protected:
   AgentPolicyMechanismTest() { extra_config_ = "[encapsulation]\nplugin = \"none\"\n"; }
@@ -282,7 +282,7 @@ class AgentPolicyMechanismTest : public AgentPolicyTest {
     bool failed = false;
     std::chrono::steady_clock::time_point started, finished;
     std::string endpoint, interface;
-    bool interface_existed = false;
+    bool routed = false;  // the host had a route through the pod's interface
   };
   std::vector<Applied> records() const {
     std::vector<Applied> out;
@@ -290,12 +290,12 @@ class AgentPolicyMechanismTest : public AgentPolicyTest {
     std::string verdict;
     unsigned long long started = 0, finished = 0;
     Applied a;
-    int existed = 0;
-    while (in >> verdict >> started >> finished >> a.endpoint >> a.interface >> existed) {
+    int routed = 0;
+    while (in >> verdict >> started >> finished >> a.endpoint >> a.interface >> routed) {
       a.failed = verdict == "failed";
       a.started = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(started));
       a.finished = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(finished));
-      a.interface_existed = existed != 0;
+      a.routed = routed != 0;
       out.push_back(a);
     }
     return out;
@@ -316,9 +316,11 @@ class AgentPolicyMechanismTest : public AgentPolicyTest {
 };
 
 // CNI ADD returns only after the policy plugin applied the new endpoint, and the plugin applied
-// it before the pod's interface existed. Without ADD's wait for the plugin, the datastore watch
-// applies the endpoint while the interface is created: the interface check fails (the timing
-// checks alone would not: the reply goes through the event loop that the slow apply blocks).
+// it before the host had any route to the pod (the veth pair may exist already: ADD makes it
+// while the addresses are allocated, without addresses or routes). Without ADD's wait for the
+// plugin, the datastore watch applies the endpoint while the pod is plumbed: the route check
+// fails (the timing checks alone would not: the reply goes through the event loop that the slow
+// apply blocks).
 TEST_F(AgentPolicyMechanismTest, AddReturnsOnlyAfterThePluginAppliedTheEndpoint) {
   for (const std::string name : {"first", "second"}) {
     TestPod pod;
@@ -339,8 +341,8 @@ TEST_F(AgentPolicyMechanismTest, AddReturnsOnlyAfterThePluginAppliedTheEndpoint)
         << "ADD returned "
         << std::chrono::duration_cast<std::chrono::milliseconds>(first.finished - returned).count()
         << " ms before the plugin had applied the endpoint";
-    EXPECT_FALSE(first.interface_existed)
-        << "the pod's interface " << interface << " existed before its policy was applied";
+    EXPECT_FALSE(first.routed) << "the host routed to the pod through "
+                               << interface << " before its policy was applied";
     EXPECT_GE(returned - before, std::chrono::milliseconds(kApplyDelayMs));
     // The datastore watch brings the same endpoint again: nothing more to apply.
     std::this_thread::sleep_for(300ms);
@@ -364,7 +366,7 @@ TEST_F(AgentPolicyMechanismTest, AnApplyFailureFailsTheAddAndRollsItBack) {
   const std::vector<Applied> tried = records_of("doomed");
   ASSERT_FALSE(tried.empty());
   EXPECT_TRUE(tried.front().failed);
-  EXPECT_FALSE(tried.front().interface_existed);
+  EXPECT_FALSE(tried.front().routed);
   // Rolled back: no interface in the pod, no endpoint record, the address free.
   EXPECT_NE(run_shell("ip netns exec " + pod.name() + " ip link show eth0 >/dev/null 2>&1"), 0);
   for (const auto& wep : store_->list<model::WorkloadEndpointSpec>()) {

@@ -4,7 +4,8 @@
 // `record_file`:
 //
 //   applied <monotonic ns when apply started> <monotonic ns when it finished> <endpoint id>
-//           <interface> <1 if the interface existed when apply finished, else 0>
+//           <interface> <1 if the host had an IPv4 route through the interface when apply
+//           finished, else 0>
 //
 // (one line; CLOCK_MONOTONIC is what std::chrono::steady_clock reads, so tests compare directly).
 // While the file `fail_file` exists, such an apply() fails with UNAVAILABLE after the delay and
@@ -12,14 +13,15 @@
 //
 // [policy.recording] keys: record_file (required), apply_delay_ms (0..10000, default 0),
 // fail_file (optional).
-#include <net/if.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include <brindle/sdk.hpp>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -29,6 +31,21 @@ uint64_t monotonic_ns() {
   timespec t{};
   clock_gettime(CLOCK_MONOTONIC, &t);
   return static_cast<uint64_t>(t.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec);
+}
+
+// Whether this network namespace has an IPv4 route through `interface` (the pod's host veth: the
+// routes to the pod are what make it reachable; the tests' pods are IPv4 only, and IPv6 would
+// show the kernel's own link-local routes). /proc/net resolves in the reader's namespace.
+bool routed_through(const std::string& interface) {
+  std::ifstream routes("/proc/net/route");  // the interface is the first column
+  for (std::string line; std::getline(routes, line);) {
+    std::istringstream fields(line);
+    std::string first;
+    if (fields >> first && first == interface) {
+      return true;
+    }
+  }
+  return false;
 }
 
 class RecordingPolicy : public brindle::PolicyPlugin {
@@ -75,11 +92,11 @@ class RecordingPolicy : public brindle::PolicyPlugin {
       throw brindle::Error(BRINDLE_ERR_INTERNAL, "cannot open " + record_file_);
     }
     for (const auto& [id, interface] : pending_) {
-      const bool exists = if_nametoindex(interface.c_str()) != 0;
+      const bool routed = routed_through(interface);
       std::fprintf(out, "%s %llu %llu %s %s %d\n", fail ? "failed" : "applied",
                    static_cast<unsigned long long>(started),
                    static_cast<unsigned long long>(finished), id.c_str(), interface.c_str(),
-                   exists ? 1 : 0);
+                   routed ? 1 : 0);
     }
     std::fclose(out);
     if (fail) {

@@ -110,6 +110,27 @@ TEST_F(HostRoutesTest, DeletedRoutesAreRestoredAndWrongOnesReplaced) {
   EXPECT_EQ(reconciler.reconcile({a, b, c}).changes(), 0u);
 }
 
+TEST_F(HostRoutesTest, RoutesOfOursWithAGatewayAreReplacedAndMultipathOnesLeftAlone) {
+  const LocalEndpoint a = add_pod("a", {"198.18.0.1/32"});
+  const LocalEndpoint b = add_pod("b", {"198.18.0.2/32"});
+  // a's route made to go through a gateway; a route of ours over both veths (no single device:
+  // never setup_pod()'s, so neither desired nor stale).
+  ip("route replace 198.18.0.1/32 via 198.19.0.9 dev " + a.interface_name + " onlink proto 201");
+  ip("route add 198.18.0.88/32 proto 201 nexthop dev " + a.interface_name + " nexthop dev " +
+     b.interface_name);
+
+  HostRouteReconciler reconciler(options_);
+  const HostRouteReport report = reconciler.reconcile({a, b});
+  EXPECT_THAT(report.errors, IsEmpty());
+  EXPECT_EQ(report.routes_fixed, 1u);
+  EXPECT_EQ(report.routes_verified, 1u);
+  EXPECT_EQ(report.changes(), 1u);
+  EXPECT_EQ(routes("198.18.0.1/32"),
+            "198.18.0.1 dev " + a.interface_name + " proto 201 scope link");
+  EXPECT_THAT(routes("198.18.0.88/32"), HasSubstr("nexthop dev " + b.interface_name));
+  EXPECT_EQ(reconciler.reconcile({a, b}).changes(), 0u);
+}
+
 TEST_F(HostRoutesTest, StaleRoutesOfOursOnWorkloadInterfacesAreRemoved) {
   const LocalEndpoint a = add_pod("a", {"198.18.0.1/32"});
   const LocalEndpoint gone = add_pod("gone", {"198.18.0.9/32", "2001:db8:1::9/128"});

@@ -189,8 +189,8 @@ TEST_F(PlumbingTest, AddressBlackholedIsANamedConflict) {
 
 TEST_F(PlumbingTest, PodSideFailureRollsBack) {
   TestPod pod;
-  // IPv6 disabled for new interfaces in the pod: adding the IPv6 address fails after the veth pair,
-  // the host configuration and the IPv4 address were done.
+  // IPv6 disabled for new interfaces in the pod: the pod's IPv6 default route fails after the veth
+  // pair, the host sysctls and the pod's IPv4 routes were done.
   netlink::run_in_netns(
       pod.fd(), [] { std::ofstream("/proc/sys/net/ipv6/conf/default/disable_ipv6") << "1"; });
   std::string message;
@@ -200,7 +200,7 @@ TEST_F(PlumbingTest, PodSideFailureRollsBack) {
       },
       &message);
   EXPECT_EQ(kind, PlumbingError::Kind::kernel);
-  EXPECT_THAT(message, HasSubstr("2001:db8:12::2"));
+  EXPECT_THAT(message, HasSubstr("add route ::/0"));
   EXPECT_THAT(list_host_veths(options_), IsEmpty());
   EXPECT_FALSE(find_link(pod.fd(), "eth0"));
   EXPECT_EQ(shell_output("ip -n " + node_.name() + " route show proto 201"), "");
@@ -217,6 +217,44 @@ TEST_F(PlumbingTest, ExistingInterfaceInPodIsRefused) {
   EXPECT_THAT(message, HasSubstr("\"eth0\" already exists in " + pod.path()));
   EXPECT_THAT(list_host_veths(options_), IsEmpty());
   EXPECT_TRUE(find_link(pod.fd(), "eth0"));
+}
+
+// The two halves of setup_pod(): between them the pair exists but nothing routes to the pod.
+TEST_F(PlumbingTest, PreparedPodCarriesNothingUntilFinished) {
+  TestPod pod;
+  PodIdentity id = identity(pod, "web-7");
+  PreparedPod prepared = prepare_pod(id, 1400, PodFamilies{true, false}, options_);
+  EXPECT_EQ(prepared.host_ifname(), host_veth_name(id));
+  ASSERT_TRUE(find_link(node_.fd(), host_veth_name(id)));
+  ASSERT_TRUE(find_link(pod.fd(), "eth0"));
+  EXPECT_EQ(shell_output("ip -n " + node_.name() + " route show dev " + host_veth_name(id)), "");
+  EXPECT_EQ(shell_output("ip -n " + pod.name() + " -4 addr show dev eth0"), "");
+  // The pod got an IPv6 address as well, which prepare_pod() was not told of: finish_pod() adds
+  // what that family needs, and the result is what setup_pod() would have built.
+  const PodNetworkSpec spec = network({"198.18.17.2", "2001:db8:17::2"});
+  const PodPlumbing plumbed = finish_pod(std::move(prepared), spec);
+  EXPECT_EQ(plumbed.mtu, 1400u);
+  EXPECT_EQ(plumbed.routes.size(), 2u);
+  PodNetworkSpec with_mtu = spec;
+  with_mtu.mtu = 1400;
+  EXPECT_THAT(check_pod(id, with_mtu, options_), IsEmpty());
+}
+
+TEST_F(PlumbingTest, AnUnfinishedPreparedPodDeletesItsPair) {
+  TestPod pod;
+  PodIdentity id = identity(pod, "web-8");
+  {
+    PreparedPod prepared = prepare_pod(id, 0, PodFamilies{true, true}, options_);
+    ASSERT_TRUE(find_link(node_.fd(), host_veth_name(id)));
+  }
+  EXPECT_FALSE(find_link(node_.fd(), host_veth_name(id)));
+  EXPECT_FALSE(find_link(pod.fd(), "eth0"));
+  // Neither does a failed finish leave anything behind.
+  PreparedPod prepared = prepare_pod(id, 0, PodFamilies{true, false}, options_);
+  EXPECT_EQ(failure_kind([&] { finish_pod(std::move(prepared), PodNetworkSpec{}); }, nullptr),
+            PlumbingError::Kind::invalid_request);
+  EXPECT_FALSE(find_link(node_.fd(), host_veth_name(id)));
+  EXPECT_FALSE(find_link(pod.fd(), "eth0"));
 }
 
 TEST_F(PlumbingTest, StaleHostVethIsReplaced) {

@@ -310,6 +310,38 @@ TEST_F(PolicyIptables, UnknownWorkloadInterfaceIsDropped) {
   EXPECT_TRUE(lab.reach("y/a", "x/a")) << "known endpoints still talk";
 }
 
+// The table and set work runs on a thread of the plugin's own (for its malloc arena): it still
+// acts in the network namespace of the thread calling the plugin, not the one it was created in,
+// and follows the caller from one namespace to another.
+TEST_F(PolicyIptables, ActsInTheNamespaceOfTheCallingThread) {
+  const ScratchNetns elsewhere = ScratchNetns::create_named("bpi-else");
+  const std::string in_elsewhere = "ip netns exec " + elsewhere.name() + " ";
+  const auto elsewhere_state = [&] {
+    return must(in_elsewhere + "iptables-legacy-save") +
+           must(in_elsewhere + "ip6tables-legacy-save") + must(in_elsewhere + "ipset list -n");
+  };
+  apply_yaml(kAllowFromBOnTcp80);  // a selector: an IP set
+  TestHost other_host;
+  Plugin other;
+  ASSERT_EQ(other.create(elsewhere, other_host).status, BRINDLE_OK);
+  ASSERT_EQ(other.send(lab.node, engine).status, BRINDLE_OK);
+  ASSERT_EQ(other.in_sync(lab.node).status, BRINDLE_OK);
+  const Plugin::Result applied = other.apply(lab.node);
+  ASSERT_EQ(applied.status, BRINDLE_OK) << applied.message;
+  const std::string saved = lab.save();
+  EXPECT_EQ(lines_with(saved, "-A FORWARD").at(0), "-A FORWARD -j brindle-FORWARD") << saved;
+  EXPECT_TRUE(contains(must("ip netns exec " + lab.node.name() + " ipset list -n"), "brindle-s-"));
+  EXPECT_FALSE(contains(elsewhere_state(), "brindle")) << elsewhere_state();
+
+  // Called from the other namespace: a full pass programs that one (the node's stays).
+  const Plugin::Result refreshed = other.refresh(elsewhere);
+  ASSERT_EQ(refreshed.status, BRINDLE_OK) << refreshed.message;
+  const std::string there = elsewhere_state();
+  EXPECT_TRUE(contains(there, "-A FORWARD -j brindle-FORWARD")) << there;
+  EXPECT_TRUE(contains(there, "brindle-s-")) << there;
+  EXPECT_EQ(without_counters(lab.save()), without_counters(saved));
+}
+
 TEST_F(PolicyIptables, RefreshRepairsTamperedChainsAndSets) {
   apply_yaml(kAllowFromBOnTcp80);
   program();

@@ -2,7 +2,10 @@
 // its own (anonymous: it disappears with the test, even if the test crashes); iproute2, entered
 // into it with nsenter, checks the kernel state independently of the adapter.
 #include <gtest/gtest.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
 
 #include <algorithm>
 #include <array>
@@ -196,6 +199,115 @@ TEST_F(NetlinkTest, MixedBatchAppliesLinksAddressesAndRoutesInOrder) {
   EXPECT_TRUE(nl_.addresses(veth0, 4).empty());
   EXPECT_FALSE(nl_.link("veth0").up);
   EXPECT_TRUE(our_routes(4).empty()) << "the route went with its address";
+}
+
+TEST_F(NetlinkTest, LinksReportTheirDeviceGroupAndIpSettings) {
+  nl_.create_veth({.name = "veth0", .peer_name = "veth1"});
+  const int veth0 = nl_.link("veth0").index;
+  EXPECT_EQ(nl_.link("veth0").group, 0u);
+  ip("link set veth0 group 25202");
+  // The kernel's values, set behind the adapter's back through /proc.
+  ip("-c 'echo 1 > /proc/sys/net/ipv4/conf/veth0/proxy_arp; "
+     "echo 1 > /proc/sys/net/ipv6/conf/veth0/proxy_ndp; "
+     "echo 2 > /proc/sys/net/ipv6/conf/veth0/accept_ra'",
+     "sh");
+
+  auto check = [&](const LinkInfo& link) {
+    EXPECT_EQ(link.group, 25202u);
+    ASSERT_GE(link.ipv4_conf.size(), static_cast<size_t>(IPV4_DEVCONF_FORWARDING));
+    EXPECT_EQ(link.ipv4_conf[IPV4_DEVCONF_PROXY_ARP - 1], 1u);
+    EXPECT_EQ(link.ipv4_conf[IPV4_DEVCONF_FORWARDING - 1], 0u);
+    ASSERT_GT(link.ipv6_conf.size(), static_cast<size_t>(DEVCONF_PROXY_NDP));
+    EXPECT_EQ(link.ipv6_conf[DEVCONF_PROXY_NDP], 1);
+    EXPECT_EQ(link.ipv6_conf[DEVCONF_ACCEPT_RA], 2);
+    EXPECT_EQ(link.ipv6_conf[DEVCONF_FORWARDING], 0);
+  };
+  check(nl_.link("veth0"));
+  ASSERT_TRUE(nl_.find_link(veth0).has_value());
+  check(*nl_.find_link(veth0));
+  const std::vector<LinkInfo> links = nl_.links();
+  auto listed = std::find_if(links.begin(), links.end(),
+                             [](const LinkInfo& link) { return link.name == "veth0"; });
+  ASSERT_NE(listed, links.end());
+  check(*listed);
+  auto peer = std::find_if(links.begin(), links.end(),
+                           [](const LinkInfo& link) { return link.name == "veth1"; });
+  ASSERT_NE(peer, links.end());
+  EXPECT_EQ(peer->group, 0u);
+  ASSERT_GT(peer->ipv6_conf.size(), static_cast<size_t>(DEVCONF_PROXY_NDP));
+  EXPECT_EQ(peer->ipv6_conf[DEVCONF_PROXY_NDP], 0);
+
+  // Below 1280 bytes of MTU a device has no IPv6, nor IPv6 settings.
+  nl_.set_link_mtu(peer->index, 1200);
+  EXPECT_TRUE(nl_.link("veth1").ipv6_conf.empty());
+  EXPECT_FALSE(nl_.link("veth1").ipv4_conf.empty());
+}
+
+TEST_F(NetlinkTest, NeighbourTableParametersPerDevice) {
+  nl_.create_veth({.name = "veth0", .peer_name = "veth1"});
+  const int veth0 = nl_.link("veth0").index;
+  const int veth1 = nl_.link("veth1").index;
+  // /proc shows USER_HZ ticks (1/100 s), netlink milliseconds (the kernel keeps jiffies: values
+  // that are whole at any HZ).
+  ip("-c 'echo 0 > /proc/sys/net/ipv4/neigh/veth0/proxy_delay; "
+     "echo 50 > /proc/sys/net/ipv4/neigh/veth1/proxy_delay; "
+     "echo 20 > /proc/sys/net/ipv6/neigh/veth0/proxy_delay'",
+     "sh");
+
+  auto find = [](const std::vector<NeighbourTableParms>& all, int family, int ifindex) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const NeighbourTableParms& parms) {
+      return parms.family == family && parms.ifindex == ifindex;
+    });
+    return it == all.end() ? std::nullopt : std::optional<NeighbourTableParms>(*it);
+  };
+  const std::vector<NeighbourTableParms> arp = nl_.neighbour_table_parms(4);
+  for (const NeighbourTableParms& parms : arp) {
+    EXPECT_EQ(parms.family, 4);
+    EXPECT_EQ(parms.table, "arp_cache");
+  }
+  const auto arp0 = find(arp, 4, veth0);
+  const auto arp1 = find(arp, 4, veth1);
+  const auto arp_defaults = find(arp, 4, 0);
+  ASSERT_TRUE(arp0 && arp1 && arp_defaults);
+  EXPECT_EQ(arp0->proxy_delay_ms, 0u);
+  EXPECT_EQ(arp1->proxy_delay_ms, 500u);
+  EXPECT_TRUE(arp_defaults->proxy_delay_ms.has_value());
+  EXPECT_FALSE(find(arp, 4, 99999).has_value());
+
+  const std::vector<NeighbourTableParms> ndp = nl_.neighbour_table_parms(6);
+  const auto ndp0 = find(ndp, 6, veth0);
+  ASSERT_TRUE(ndp0);
+  EXPECT_EQ(ndp0->table, "ndisc_cache");
+  EXPECT_EQ(ndp0->proxy_delay_ms, 200u);
+  EXPECT_FALSE(find(ndp, 4, veth0).has_value());
+
+  const std::vector<NeighbourTableParms> both = nl_.neighbour_table_parms();
+  EXPECT_TRUE(find(both, 4, veth1).has_value());
+  EXPECT_TRUE(find(both, 6, veth1).has_value());
+
+  nl_.delete_link("veth0");
+  EXPECT_FALSE(find(nl_.neighbour_table_parms(4), 4, veth0).has_value());
+}
+
+TEST_F(NetlinkTest, ListedRoutesReportScopeAndGatewaysOfTheOtherFamily) {
+  const int veth0 = make_underlay();
+  nl_.add_route([&] {
+    RouteSpec device = route("198.18.0.0/26");
+    device.ifindex = veth0;
+    return device;
+  }());
+  nl_.add_route(route("198.18.0.64/26", "198.19.0.2"));
+  ip("route add 198.18.0.128/26 via inet6 2001:db8:19::2 dev veth0 proto 201");
+  std::vector<RouteSpec> routes = our_routes(4);
+  ASSERT_EQ(routes.size(), 3u);
+  std::sort(routes.begin(), routes.end(),
+            [](const RouteSpec& a, const RouteSpec& b) { return a.destination < b.destination; });
+  EXPECT_EQ(routes[0].scope, RT_SCOPE_LINK);
+  EXPECT_TRUE(routes[0].gateway.empty());
+  EXPECT_EQ(routes[1].scope, RT_SCOPE_UNIVERSE);
+  EXPECT_EQ(routes[1].gateway.to_string(true), "198.19.0.2");
+  EXPECT_EQ(routes[2].gateway.to_string(true), "2001:db8:19::2");
+  EXPECT_EQ(routes[2].ifindex, veth0);
 }
 
 TEST_F(NetlinkTest, BridgeAndMaster) {

@@ -2,8 +2,8 @@
 // Felix's route table does for Calico): setup_pod() creates `<pod address> dev <host veth>
 // proto <route_protocol>` once; HostRouteReconciler keeps it there afterwards.
 //
-// One reconcile() reads the kernel with one link dump and one route dump and sends every change
-// in one pipelined batch:
+// One reconcile() reads the kernel with one link dump, one dump of the ARP table's parameters and
+// one route dump, and sends every change in one pipelined batch:
 //   - desired: for every endpoint whose host interface exists, carries the workload prefix, is up
 //     and is not being reaped (device group reap_group), a route per address (main table, scope
 //     link, no gateway, default metric) — what setup_pod() adds;
@@ -61,11 +61,11 @@ struct HostRouteReport {
   size_t changes() const { return routes_added + routes_fixed + routes_removed; }
 };
 
-// Not thread-safe: use it from one thread at a time. Keeps its netlink sockets (opened in the
-// host-side namespace of `options`) between calls.
+// Not thread-safe: use it from one thread at a time. Keeps its netlink socket (the netlink
+// adapter's, opened in the host-side namespace of `options`) between calls.
 class HostRouteReconciler {
  public:
-  // Throws PlumbingError for invalid options or when the sockets cannot be opened.
+  // Throws PlumbingError for invalid options or when the socket cannot be opened.
   explicit HostRouteReconciler(const PlumbingOptions& options = {},
                                std::chrono::milliseconds cleanup_grace = kDefaultRouteCleanupGrace);
   ~HostRouteReconciler();

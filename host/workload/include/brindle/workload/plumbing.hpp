@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -100,8 +101,43 @@ std::string host_veth_name(const PodIdentity& pod, std::string_view prefix = kDe
 // Builds the pod's network. Fails (and leaves nothing behind) if CNI_IFNAME exists in the pod, the
 // namespace cannot be opened, or any step fails: everything done so far is undone. A host veth
 // of the same name left from an earlier incarnation of the pod is replaced.
+// Same as finish_pod(prepare_pod(pod, network.mtu, options), network).
 PodPlumbing setup_pod(const PodIdentity& pod, const PodNetworkSpec& network,
                       const PlumbingOptions& options = {});
+
+// setup_pod() in two halves, so that everything but the addresses (the veth pair, the costly
+// part, the sysctls, the pod's link and default routes) can be done while the pod's addresses are
+// still being allocated. After prepare_pod() the pod side has no address and the host has no
+// route to the pod: nothing can reach it. finish_pod() adds the addresses and the host routes.
+// Destroying a PreparedPod that was not finished deletes the pair.
+class PreparedPod {
+ public:
+  PreparedPod(PreparedPod&&) noexcept;
+  PreparedPod& operator=(PreparedPod&&) noexcept;
+  ~PreparedPod();
+  const std::string& host_ifname() const;
+
+  struct State;  // in plumbing.cpp
+
+ private:
+  explicit PreparedPod(std::unique_ptr<State> state);
+  friend PreparedPod prepare_pod(const PodIdentity&, uint32_t, struct PodFamilies,
+                                 const PlumbingOptions&);
+  friend PodPlumbing finish_pod(PreparedPod&&, const PodNetworkSpec&);
+  std::unique_ptr<State> state_;
+};
+
+// The address families the pod will have (its default routes and sysctls depend on them).
+struct PodFamilies {
+  bool v4 = true;
+  bool v6 = false;
+};
+// The pair for `pod` with `mtu` (0: the kernel default). Fails like setup_pod().
+PreparedPod prepare_pod(const PodIdentity& pod, uint32_t mtu, PodFamilies families,
+                        const PlumbingOptions& options = {});
+// The addresses and the host routes (and what a family that prepare_pod() was not told of
+// needs); `network.mtu` is ignored (the pair has its MTU). On failure the pair is deleted.
+PodPlumbing finish_pod(PreparedPod&& prepared, const PodNetworkSpec& network);
 
 // Removes the pod's host routes at once (the pod is unreachable when this returns) and hands
 // its veth pair to a background reaper: deleting a device makes the caller wait for an RCU

@@ -44,6 +44,11 @@ struct LinkInfo {
   std::optional<VxlanAttributes> vxlan{};  // for kind "vxlan"
   // IFLA_LINK, 0 when absent: for a veth, its peer's ifindex (in the peer's namespace).
   int link_index = 0;
+  uint32_t group = 0;  // device group (IFLA_GROUP); 0 is "default"
+  // The device's IP settings as IFLA_AF_SPEC reports them, empty when the family is off on it:
+  // net.ipv4.conf.<name>.* at [IPV4_DEVCONF_<X> - 1], net.ipv6.conf.<name>.* at [DEVCONF_<X>].
+  std::vector<uint32_t> ipv4_conf{};
+  std::vector<int32_t> ipv6_conf{};
 };
 
 struct VethSpec {
@@ -75,12 +80,15 @@ struct RouteSpec {
   uint32_t table = kMainTable;
   uint8_t protocol = 0;  // RTPROT_*; 0 lets the kernel use "boot". Deletes match it when non-zero.
   RouteType type = RouteType::unicast;
-  IpPrefix gateway{};     // empty: none (device route or blackhole)
+  IpPrefix gateway{};     // empty: none (device route or blackhole); listed RTA_VIA: any family
   int ifindex = 0;        // output device, 0: none
   bool onlink = false;    // RTNH_F_ONLINK: the gateway is reachable on `ifindex` without a route
   uint32_t priority = 0;  // metric; 0: kernel default (IPv6: 1024). Deletes match it when non-zero.
   IpPrefix source{};      // preferred source, empty: none
   bool multipath = false;  // only in listings
+  // RT_SCOPE_*, only in listings (programming derives it: link for a unicast route without
+  // gateway, host for local, universe otherwise).
+  uint8_t scope = 0;
 
   std::string to_string() const;  // "198.18.0.0/26 via 198.19.0.2 dev 3 onlink table 254 proto 80"
 };
@@ -144,6 +152,15 @@ struct FdbEntry {
   bool self = true;        // listings only: NTF_SELF set
 };
 
+// A neighbour table's parameters for one device (net.ipv4.neigh.<name>.*,
+// net.ipv6.neigh.<name>.*), or its defaults (ifindex 0), as RTM_GETNEIGHTBL reports them.
+struct NeighbourTableParms {
+  int family = 0;                            // 4: ARP ("arp_cache"), 6: NDP ("ndisc_cache")
+  std::string table{};                       // the kernel's table name
+  int ifindex = 0;                           // 0: the table's defaults
+  std::optional<uint64_t> proxy_delay_ms{};  // NDTPA_PROXY_DELAY (/proc shows USER_HZ ticks)
+};
+
 class Netlink {
  public:
   // Opens a socket in the calling thread's current network namespace.
@@ -199,6 +216,9 @@ class Netlink {
   void replace_neighbour(const NeighbourEntry& entry);
   void delete_neighbour(const NeighbourEntry& entry);
   std::vector<NeighbourEntry> neighbours(int ifindex, int family = 0);
+  // One dump of the neighbour tables of `family` (4, 6 or 0 for both): every device's parameters
+  // and each table's defaults.
+  std::vector<NeighbourTableParms> neighbour_table_parms(int family = 0);
 
   // --- FDB entries (NTF_SELF, permanent) ---
   void replace_fdb(const FdbEntry& entry);
