@@ -527,6 +527,7 @@ void Agent::Impl::cni_del(const cni::Params& params) {
   // Only the sandbox that owns the endpoint may tear it down: a late DEL of an old sandbox must
   // not remove its successor's network (the host side is named after the pod, not the sandbox).
   std::future<void> teardown;
+  const auto started = std::chrono::steady_clock::now();
   auto start_teardown = [&] {
     if (!teardown.valid()) {
       teardown =
@@ -640,9 +641,22 @@ void Agent::Impl::cni_del(const cni::Params& params) {
         local_endpoints.erase(it);
       }
     }
-    if (teardown.valid()) {
+    const auto released = std::chrono::steady_clock::now();
+    const bool tore_down = teardown.valid();
+    if (tore_down) {
       teardown.get();  // its PlumbingError, if any
     }
+    auto us = [](auto from, auto to) {
+      return static_cast<long>(
+          std::chrono::duration_cast<std::chrono::microseconds>(to - from).count());
+    };
+    // Where a DEL's time goes: the datastore transaction, then what the teardown still needed.
+    log::info("pod removed",
+              {{"container", pod.container_id.substr(0, 12)},
+               {"pod", pod.pod_namespace + "/" + pod.pod_name},
+               {"torn_down", tore_down},
+               {"release_us", us(started, released)},
+               {"teardown_wait_us", us(released, std::chrono::steady_clock::now())}});
   } catch (const ipam::IpamError& e) {
     fail(cni::errors::kTryAgainLater, e.what());
   } catch (const workload::PlumbingError& e) {

@@ -1,5 +1,6 @@
 #include "brindle/datastore/client.hpp"
 
+#include <exception>
 #include <utility>
 
 namespace brindle::datastore {
@@ -24,6 +25,22 @@ void store_one(void* user, const brindle_resource_t* r) {
 }
 void store_many(void* user, const brindle_resource_t* r) {
   static_cast<std::vector<Stored>*>(user)->push_back(to_stored(r));
+}
+// list_each's sink: never lets an exception unwind into the plugin.
+struct EachItem {
+  const std::function<void(Stored&&)>* each;
+  std::exception_ptr failure;
+};
+void deliver_item(void* user, const brindle_resource_t* r) {
+  auto& state = *static_cast<EachItem*>(user);
+  if (state.failure) {
+    return;
+  }
+  try {
+    (*state.each)(to_stored(r));
+  } catch (...) {
+    state.failure = std::current_exception();
+  }
 }
 void store_string(void* user, brindle_str_t s) {
   static_cast<std::string*>(user)->assign(view(s));
@@ -102,6 +119,22 @@ ListResult Client::list(std::string_view kind, std::string_view namespace_) cons
     raise(s, err, "list " + std::string(kind.empty() ? "all kinds" : kind));
   }
   return out;
+}
+
+std::string Client::list_each(std::string_view kind, std::string_view namespace_,
+                              const std::function<void(Stored&&)>& each) const {
+  EachItem state{&each, nullptr};
+  std::string revision;
+  brindle_error_t err{};
+  const brindle_status_t s = vtable_->list(instance_, str(kind), str(namespace_), &deliver_item,
+                                           &state, &store_string, &revision, &err);
+  if (state.failure) {
+    std::rethrow_exception(state.failure);
+  }
+  if (s != BRINDLE_OK) {
+    raise(s, err, "list " + std::string(kind.empty() ? "all kinds" : kind));
+  }
+  return revision;
 }
 
 Stored Client::create(const Key& key, std::string_view json) const {

@@ -44,7 +44,7 @@ std::string parse_endpoint(const Config& config, const std::string& path, const 
 
 EtcdConfig EtcdConfig::parse(const Config& config) {
   config.allow_only("", {"endpoints", "prefix", "dial_timeout_ms", "request_timeout_ms", "tls",
-                         "username", "password"});
+                         "username", "password", "list_page_size"});
   EtcdConfig out;
 
   std::vector<std::string> schemes;
@@ -72,6 +72,7 @@ EtcdConfig EtcdConfig::parse(const Config& config) {
   }
   out.dial_timeout_ms = config.int_or("dial_timeout_ms", out.dial_timeout_ms, 1, 600000);
   out.request_timeout_ms = config.int_or("request_timeout_ms", out.request_timeout_ms, 1, 3600000);
+  out.list_page_size = config.int_or("list_page_size", out.list_page_size, 1, 100000);
 
   const brindle_config_type_t tls_type = config.type("tls");
   if (tls_type != BRINDLE_CONFIG_ABSENT) {

@@ -7,6 +7,7 @@
 //   request_timeout_ms = 10000     # one request, failover included
 //   username = "brindle"           # optional etcd user (Auth.Authenticate)
 //   password = "..."
+//   list_page_size = 1000          # keys per Range request of a list (1..100000)
 //   [datastore.etcd.tls]           # optional; present (or an https:// endpoint) = TLS
 //   ca_file = "/etc/brindle/etcd-ca.pem"
 //   cert_file = "/etc/brindle/etcd-client.pem"  # client certificate, with key_file
@@ -26,6 +27,7 @@ struct EtcdConfig {
   std::string prefix;
   int64_t dial_timeout_ms = 3000;
   int64_t request_timeout_ms = 10000;
+  int64_t list_page_size = 1000;  // bounds the memory of a list (one page is held at a time)
   bool tls = false;
   std::string ca_file;  // empty = system roots
   std::string cert_file;

@@ -8,8 +8,6 @@
 namespace brindle::etcd {
 namespace {
 
-// Keys per Range page when listing; one list is still one read revision.
-constexpr int64_t kListPageSize = 1000;
 // An unconditional update re-reads and retries this often when it races with other writers.
 constexpr int kUnconditionalUpdateAttempts = 8;
 // etcd's default --max-txn-ops limits each of a Txn's compare, success and failure lists.
@@ -194,22 +192,26 @@ std::string EtcdDatastore::list(std::string_view kind, std::string_view namespac
   // With kind given, the namespace is part of the range; without, it is filtered here.
   const std::string_view namespace_filter = kind.empty() ? namespace_ : std::string_view{};
   for (int attempt = 0;; ++attempt) {
-    // Pages are collected before anything is emitted: if the pinned revision is compacted
-    // between pages, the list starts over without the host having seen a partial result.
-    std::vector<etcdserverpb::RangeResponse> pages;
+    // Each page is emitted before the next is fetched, so a list never holds more than one page.
+    // Every page is read at the first page's revision; if that is compacted before the last page,
+    // the list starts over when nothing was emitted yet, and fails otherwise (the host lists
+    // again: a list is consistent at one revision, never stitched from two).
     int64_t revision = 0;
+    size_t emitted = 0;
     try {
       std::string next = start;
       while (true) {
         etcdserverpb::RangeRequest request;
         request.set_key(next);
         request.set_range_end(end);
-        request.set_limit(kListPageSize);
+        request.set_limit(config_.list_page_size);
         request.set_revision(revision);  // 0 on the first page: the newest revision
-        pages.push_back(client_->range(request, start + "*"));
-        const etcdserverpb::RangeResponse& page = pages.back();
+        const etcdserverpb::RangeResponse page = client_->range(request, start + "*");
         if (revision == 0) {
           revision = page.header().revision();
+        }
+        for (const mvccpb::KeyValue& kv : page.kvs()) {
+          emitted += emit(kv, sink, namespace_filter) ? 1 : 0;
         }
         if (!page.more() || page.kvs_size() == 0) {
           break;
@@ -218,16 +220,19 @@ std::string EtcdDatastore::list(std::string_view kind, std::string_view namespac
       }
     } catch (const Error& e) {
       const bool compacted = std::string_view(e.what()).find("compacted") != std::string::npos;
-      if (compacted && attempt < 3) {
+      if (compacted && emitted == 0 && attempt < 3) {
         continue;
+      }
+      if (compacted && emitted > 0) {
+        count("list", BRINDLE_ERR_UNAVAILABLE);
+        throw Error(BRINDLE_ERR_UNAVAILABLE,
+                    "list of " + start + "*: its revision " + std::to_string(revision) +
+                        " was compacted after " + std::to_string(emitted) +
+                        " resources had been delivered; the list is incomplete, list again (" +
+                        e.what() + ")");
       }
       count("list", e.code());
       throw;
-    }
-    for (const etcdserverpb::RangeResponse& page : pages) {
-      for (const mvccpb::KeyValue& kv : page.kvs()) {
-        emit(kv, sink, namespace_filter);
-      }
     }
     count("list", BRINDLE_OK);
     return std::to_string(revision);

@@ -90,7 +90,9 @@ typedef struct brindle_datastore_vtable {
 
   /* Lists resources of `kind` (empty = every kind the plugin stores) in `namespace_` (empty = all
    * namespaces). Items are consistent as of one revision, written to `revision_sink` once after
-   * the last item; pass that revision to watch() to see every later change exactly once. */
+   * the last item; pass that revision to watch() to see every later change exactly once. Items
+   * may be delivered while the list is still being read (e.g. page by page): a list that fails
+   * may already have delivered some of them, and the host must not treat those as complete. */
   brindle_status_t (*list)(brindle_instance_t* inst, brindle_str_t kind, brindle_str_t namespace_,
                            brindle_resource_sink_fn sink, void* user,
                            brindle_str_sink_fn revision_sink, void* revision_user,

@@ -276,6 +276,37 @@ Stats etcd_write_floor(test::EtcdDatastore& etcd) {
   return latency;
 }
 
+// Prints the p50/p99 of the `fields` (microseconds) of brindled's log lines msg="<message>" for
+// the 200 sequential pods ("bench/brindle-<0..199>": the burst and the 1000 pods run in parallel,
+// which is not what the phases are meant to show).
+void print_phases(const std::string& log_file, const char* command, const std::string& message,
+                  const std::vector<std::string>& fields) {
+  std::map<std::string, Stats> phases;
+  std::ifstream log(log_file);
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("msg=\"" + message + "\"") == std::string::npos) {
+      continue;
+    }
+    const size_t pod_at = line.find("bench/brindle-");
+    if (pod_at == std::string::npos ||
+        std::stoi(line.substr(pod_at + std::strlen("bench/brindle-"))) >= 200) {
+      continue;
+    }
+    for (const std::string& field : fields) {
+      const size_t at = line.find(" " + field + "=");
+      if (at != std::string::npos) {
+        phases[field].ms.push_back(std::stod(line.substr(at + field.size() + 2)) / 1000.0);
+      }
+    }
+  }
+  std::printf("brindled %s phases of the sequential pods, ms (p50 / p99):", command);
+  for (const std::string& field : fields) {
+    std::printf("  %s %.2f / %.2f", field.substr(0, field.size() - 3).c_str(),
+                phases[field].pct(50), phases[field].pct(99));
+  }
+  std::printf("\n");
+}
+
 }  // namespace
 
 int main() {
@@ -356,33 +387,9 @@ int main() {
       race.per_node_per_second, race.latency.pct(50), race.latency.pct(99));
   std::printf("one etcd write alone (the floor of the IPAM phase): p50 %.2f ms, p99 %.2f ms\n",
               floor.pct(50), floor.pct(99));
-  // Where brindled's ADD time goes: the per-phase figures of its "pod added" log lines.
-  std::map<std::string, Stats> phases;
-  std::ifstream log(log_file);
-  for (std::string line; std::getline(log, line);) {
-    if (line.find("msg=\"pod added\"") == std::string::npos) {
-      continue;
-    }
-    // Only the 200 sequential pods ("bench/brindle-<0..199>"): the burst and the 1000 pods run
-    // in parallel, which is not what the phases are meant to show.
-    const size_t pod_at = line.find("bench/brindle-");
-    if (pod_at == std::string::npos ||
-        std::stoi(line.substr(pod_at + std::strlen("bench/brindle-"))) >= 200) {
-      continue;
-    }
-    for (const char* phase :
-         {"ipam_us", "endpoint_us", "policy_us", "pair_wait_us", "plumbing_us"}) {
-      const size_t at = line.find(std::string(phase) + "=");
-      if (at != std::string::npos) {
-        phases[phase].ms.push_back(std::stod(line.substr(at + std::strlen(phase) + 1)) / 1000.0);
-      }
-    }
-  }
-  std::printf("brindled ADD phases of the sequential pods, ms (p50 / p99):");
-  for (const auto& [phase, stats] : phases) {
-    std::printf("  %s %.2f / %.2f", phase.substr(0, phase.size() - 3).c_str(), stats.pct(50),
-                stats.pct(99));
-  }
-  std::printf("\n");
+  // Where brindled's time goes: the per-phase figures of its "pod added" / "pod removed" lines.
+  print_phases(log_file, "ADD", "pod added",
+               {"ipam_us", "endpoint_us", "policy_us", "pair_wait_us", "plumbing_us"});
+  print_phases(log_file, "DEL", "pod removed", {"release_us", "teardown_wait_us"});
   return 0;
 }

@@ -3,10 +3,11 @@
 # bare kernel references built in the same run.
 #
 #   tests/bench/datapath/datapath.sh [--build-dir DIR] [--id ID] [--duration S] [--rounds N]
-#                                    [--policies N] [--variants a2,b,c,d]
+#                                    [--policies N] [--variants a2,b,c,d] [--no-pin]
 #
 # Variants (each: iperf3 TCP for --duration seconds (default 5) with 1 and with 4 streams, and
-# ping RTT avg over 200 pings at a 10 ms interval; with --rounds N (default 3) the median of N):
+# ping RTT avg over 200 pings at a 10 ms interval; with --rounds N (default 3) the median of N;
+# iperf3's client is pinned to CPU 0 and its server to CPU 1 unless --no-pin):
 #   a   bare reference: two namespaces joined by veth pairs through a router namespace, plain
 #       routes, no Brindle (ratios are against this row)
 #   a2  bare, lab-shaped: pod ns - veth - node ns - veth - bridge - veth - node ns - veth - pod ns,
@@ -27,6 +28,9 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../../.."
 lab=tests/lab/brindle-lab
 build_dir=${BRINDLE_BUILD_DIR:-build/default} id=dpbench duration=5 rounds=3 policies=100
+# iperf3's client on CPU 0 and its server on CPU 1 (when there are two): left to the scheduler,
+# both sometimes share a CPU and a round loses half its throughput whatever the path.
+affinity="-A 0,1"
 variants=,a2,b,c,d,
 while (($#)); do
   case $1 in
@@ -36,10 +40,12 @@ while (($#)); do
     --rounds) rounds=$2; shift 2 ;;
     --policies) policies=$2; shift 2 ;;
     --variants) variants=,$2,; shift 2 ;;
+    --no-pin) affinity=""; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+(($(nproc) >= 2)) || affinity=""
 [[ $id =~ ^[a-z0-9]{1,16}$ ]] || { echo "--id $id: 1 to 16 of [a-z0-9]" >&2; exit 2; }
 for v in duration rounds policies; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "--$v ${!v}: a positive number" >&2; exit 2; }
@@ -97,7 +103,7 @@ iperf_tcp() {  # iperf_tcp <streams> <server ip> <client cmd...> -> Gbit/s recei
   local streams=$1 ip=$2 out i
   shift 2
   for ((i = 0; i < 20; i++)); do
-    if out=$("$@" iperf3 -c "$ip" -t "$duration" -P "$streams" -J 2>/dev/null); then
+    if out=$("$@" iperf3 -c "$ip" -t "$duration" -P "$streams" $affinity -J 2>/dev/null); then
       jq -r '.end.sum_received.bits_per_second / 1e9' <<<"$out"
       return 0
     fi

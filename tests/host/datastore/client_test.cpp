@@ -1,13 +1,17 @@
 // The host's datastore client against real etcd: transactions through the plugin ABI (all or
-// nothing, the failing operation named) and a plugin without them (ABI 0.1).
+// nothing, the failing operation named), a plugin without them (ABI 0.1), and streamed lists
+// (list_each) spanning several pages.
 #include "brindle/datastore/client.hpp"
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <stdexcept>
 #include <string>
 
 #include "abi01_datastore.hpp"
 #include "etcd_datastore.hpp"
+#include "paged_datastore.hpp"
 
 namespace brindle::datastore {
 namespace {
@@ -96,6 +100,82 @@ TEST_F(ClientTest, PluginWithoutTransactionsIsRefusedWithoutAWrite) {
   // Everything else works as before.
   const Stored c = old.client().create(pool("c"), pool_json("c", 4));
   EXPECT_EQ(old.client().get(pool("c"))->revision, c.revision);
+}
+
+// 2500 resources in pages of 1000: every item once, all as of the first page's revision (writes
+// made while the list runs, between its pages, are not in it), and that revision returned.
+TEST_F(ClientTest, ListEachStreamsPagesAtOneRevision) {
+  test::PagedDatastore paged(*etcd_, 1000);
+  const Client& client = paged.client();
+  const std::vector<Stored> created = test::create_numbered_pools(client, 2500);
+  const int64_t before = etcd_->cluster().revision();
+  std::map<std::string, std::string> revisions;  // name -> revision listed
+  int items = 0;
+  const std::string revision = client.list_each({}, {}, [&](Stored&& s) {
+    if (items++ == 0) {  // page 1 is here; pages 2 and 3 are not read yet
+      client.remove(pool(test::numbered_pool(1500)), {});
+      const Stored& late = created[2400];
+      client.update(late.key, test::numbered_pool_json(late.key.name, 7), late.revision);
+      client.create(pool("q-after-the-pools"), pool_json("q-after-the-pools", 1));
+    }
+    EXPECT_EQ(s.key.kind, "IPPool");
+    revisions[s.key.name] = s.revision;
+  });
+  EXPECT_EQ(revision, std::to_string(before));
+  EXPECT_EQ(items, 2500) << "every item once";
+  ASSERT_EQ(revisions.size(), 2500u);
+  for (const Stored& s : created) {
+    EXPECT_EQ(revisions[s.key.name], s.revision) << s.key.name;
+  }
+  // The writes did happen, after the list's revision.
+  const ListResult now = client.list({});
+  EXPECT_EQ(now.items.size(), 2500u);  // one removed, one created
+  EXPECT_FALSE(client.get(pool(test::numbered_pool(1500))).has_value());
+  EXPECT_NE(client.get(created[2400].key)->revision, created[2400].revision);
+}
+
+// Items are delivered as pages arrive: a compaction past the list's revision after the first item
+// fails the list at the second page, after exactly the first page, with an error that says so.
+TEST_F(ClientTest, ListEachFailsWhenItsRevisionIsCompactedBetweenPages) {
+  test::PagedDatastore paged(*etcd_, 1000);
+  const Client& client = paged.client();
+  test::create_numbered_pools(client, 2500);
+  int items = 0;
+  try {
+    client.list_each({}, {}, [&](Stored&&) {
+      if (items++ == 0) {
+        client.create(pool("q-late"), pool_json("q-late", 1));
+        etcd_->cluster().etcdctl_ok({"compact", std::to_string(etcd_->cluster().revision())});
+      }
+    });
+    FAIL() << "the list went on at a compacted revision";
+  } catch (const DatastoreError& e) {
+    EXPECT_EQ(e.code(), BRINDLE_ERR_UNAVAILABLE) << e.what();
+    EXPECT_NE(std::string(e.what()).find("compacted"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("list again"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(items, 1000) << "the first page, then the failure";
+  EXPECT_EQ(client.list({}).items.size(), 2501u) << "a new list works";
+}
+
+// An exception from the callback stops the delivery and comes out of list_each once the plugin
+// has returned (it never unwinds through the plugin); the client goes on working.
+TEST_F(ClientTest, ListEachRethrowsTheCallbacksException) {
+  const Client& client = etcd_->client();
+  for (int i = 0; i < 5; ++i) {
+    const std::string name = "e" + std::to_string(i);
+    client.create(pool(name), pool_json(name, i));
+  }
+  int items = 0;
+  EXPECT_THROW(client.list_each({}, {},
+                                [&](Stored&&) {
+                                  if (++items == 2) {
+                                    throw std::out_of_range("consumer gave up");
+                                  }
+                                }),
+               std::out_of_range);
+  EXPECT_EQ(items, 2) << "no item after the exception";
+  EXPECT_EQ(client.list({}).items.size(), 5u);
 }
 
 }  // namespace

@@ -2,8 +2,11 @@
 // each test starts on 127.0.0.1 (see etcd_harness.h).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
+#include <cstdio>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -246,6 +249,7 @@ TEST(EtcdConfig, BadValuesNameTheField) {
       {"prefix = \"brindle\"", "prefix: must start with '/'"},
       {"dial_timeout_ms = \"fast\"", "dial_timeout_ms: must be an integer"},
       {"request_timeout_ms = 0", "request_timeout_ms: must be between"},
+      {"list_page_size = 0", "list_page_size: must be between"},
       {"password = \"x\"", "password: is set but username is not"},
       {"tls = 1", "tls: must be a table"},
   };
@@ -398,6 +402,110 @@ TEST_F(EtcdTest, ListFiltersByKindAndNamespaceAtOneRevision) {
   ASSERT_TRUE(c->list("Node", "", &items, &revision).ok());
   EXPECT_TRUE(items.empty());
   EXPECT_EQ(revision, last.revision);
+}
+
+// A list through the raw ABI sink, with a hook run on each item as the plugin delivers it.
+struct StreamedList {
+  std::vector<Stored> items;
+  std::function<void(const Stored&)> on_item;
+  std::string revision;
+
+  Status run(DatastoreInstance& store) {
+    brindle_error_t err{};
+    const brindle_status_t code = store.vtable().list(
+        store.raw(), brindle_str_t{nullptr, 0}, brindle_str_t{nullptr, 0},
+        [](void* user, const brindle_resource_t* r) {
+          auto& self = *static_cast<StreamedList*>(user);
+          auto text = [](brindle_str_t s) { return std::string(s.data, s.size); };
+          self.items.push_back({text(r->key.kind), text(r->key.namespace_), text(r->key.name),
+                                text(r->json), text(r->revision)});
+          if (self.on_item) {
+            self.on_item(self.items.back());
+          }
+        },
+        this,
+        [](void* user, brindle_str_t s) {
+          static_cast<StreamedList*>(user)->revision.assign(s.data, s.size);
+        },
+        this, &err);
+    return code == BRINDLE_OK ? Status{} : Status{code, err.message};
+  }
+};
+
+// "p0000".."p<count-1>", created in transactions of 100; returns them as stored.
+std::vector<Stored> create_numbered_pools(DatastoreInstance& store, int count) {
+  std::vector<Stored> out;
+  for (int first = 0; first < count; first += 100) {
+    std::vector<DatastoreInstance::TxnOp> ops;
+    for (int i = first; i < std::min(count, first + 100); ++i) {
+      char name[16];
+      std::snprintf(name, sizeof(name), "p%04d", i);
+      ops.push_back(
+          {BRINDLE_TXN_CREATE, pool(name, "198.18." + std::to_string(i % 256) + ".0/24")});
+    }
+    std::vector<Stored> stored;
+    const Status s = store.txn(ops, &stored);
+    if (!s.ok()) {
+      throw std::runtime_error("txn: " + s.message);
+    }
+    out.insert(out.end(), stored.begin(), stored.end());
+  }
+  return out;
+}
+
+// list_page_size = 1000 and 2500 resources: three Range pages, each delivered before the next is
+// read (a write made during the first page's delivery is not seen by the later pages, which are
+// read at the first page's revision), every resource once, that revision reported.
+TEST_F(EtcdTest, ListDeliversPagesAtTheFirstPagesRevision) {
+  Client c(config("list_page_size = 1000\n"));
+  Client writer(config());
+  const std::vector<Stored> created = create_numbered_pools(*c.store, 2500);
+  const int64_t before = etcd_->revision();
+  StreamedList list;
+  list.on_item = [&](const Stored&) {
+    if (list.items.size() == 1) {
+      ASSERT_TRUE(writer->remove("IPPool", "", "p1500", "").ok());
+      ASSERT_TRUE(writer->update(with_spec(created[2400], {{"cidr", "198.19.0.0/24"}})).ok());
+      ASSERT_TRUE(writer->create(pool("q-late")).ok());
+    }
+  };
+  ASSERT_TRUE(list.run(*c.store).ok());
+  EXPECT_EQ(list.revision, std::to_string(before));
+  ASSERT_EQ(list.items.size(), 2500u);
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.items.size(); ++i) {
+    EXPECT_EQ(list.items[i].name, created[i].name) << "in key order, each once";
+    EXPECT_EQ(list.items[i].revision, created[i].revision) << created[i].name;
+    names.insert(list.items[i].name);
+  }
+  EXPECT_EQ(names.size(), 2500u);
+  std::vector<Stored> now;
+  ASSERT_TRUE(c->list("", "", &now, nullptr).ok());
+  EXPECT_EQ(now.size(), 2500u);  // p1500 gone, q-late there
+}
+
+// A compaction past the list's revision while its first page is delivered: reading the second
+// page fails, and so does the list (UNAVAILABLE, "compacted ... list again") after that page.
+TEST_F(EtcdTest, ListFailsWhenItsRevisionIsCompactedAfterDeliveringPages) {
+  Client c(config("list_page_size = 1000\n"));
+  create_numbered_pools(*c.store, 2500);
+  StreamedList list;
+  list.on_item = [&](const Stored&) {
+    if (list.items.size() == 1) {
+      ASSERT_TRUE(c->create(pool("q-late")).ok());
+      etcd_->etcdctl_ok({"compact", std::to_string(etcd_->revision())});
+    }
+  };
+  const Status s = list.run(*c.store);
+  EXPECT_EQ(s.code, BRINDLE_ERR_UNAVAILABLE) << s;
+  EXPECT_NE(s.message.find("compacted after 1000 resources"), std::string::npos) << s;
+  EXPECT_EQ(list.items.size(), 1000u);
+  EXPECT_TRUE(list.revision.empty()) << "no revision for a failed list";
+  std::vector<Stored> items;
+  std::string revision;
+  ASSERT_TRUE(c->list("", "", &items, &revision).ok());
+  EXPECT_EQ(items.size(), 2501u);
+  EXPECT_EQ(revision, std::to_string(etcd_->revision()));
 }
 
 TEST_F(EtcdTest, KeysFollowTheDocumentedLayout) {

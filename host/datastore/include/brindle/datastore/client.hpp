@@ -114,6 +114,14 @@ class Client {
 
   std::optional<Stored> get(const Key& key) const;  // nullopt when absent
   ListResult list(std::string_view kind, std::string_view namespace_ = {}) const;
+  // The same list, streamed: `each` gets every item as the plugin delivers it (on this thread,
+  // during the call), so the whole list is never held at once. Returns the list's revision. When
+  // the list fails it throws after `each` may already have seen some of the items: they were
+  // true as of the list's revision, but the list is incomplete (nothing says what is absent).
+  // An exception from `each` stops the delivery (the plugin's call runs to its end, its further
+  // items are dropped) and is rethrown once the plugin has returned.
+  std::string list_each(std::string_view kind, std::string_view namespace_,
+                        const std::function<void(Stored&&)>& each) const;
   Stored create(const Key& key, std::string_view json) const;  // throws already_exists
   // Compare-and-swap on `revision` (empty: unconditional). Throws conflict / not_found.
   Stored update(const Key& key, std::string_view json, std::string_view revision) const;

@@ -6,13 +6,15 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include "brindle/datastore/client.hpp"
 
@@ -43,6 +45,18 @@ class Syncer {
   void run();
   bool relist();  // false on failure (retried with backoff)
   void handle(const Event& event);
+  // Records a listed item; reports it when it is new or differs from what was reported.
+  void listed(const Stored& item);
+
+  // What consumers were told about one resource: just enough to tell whether a relisted item
+  // differs (the documents themselves are the consumers' business). A different revision is
+  // always a change; the hash decides only between equal revisions, so a collision cannot hide
+  // an update.
+  struct Reported {
+    std::string revision;  // short (etcd: decimal), so held in the string object itself
+    size_t json_hash = 0;
+    uint32_t list = 0;  // the last list that delivered it (mark and sweep)
+  };
 
   const Client& client_;
   SyncCallbacks callbacks_;
@@ -55,7 +69,9 @@ class Syncer {
   int lists_done_ = 0;
 
   // Owned by the worker thread.
-  std::map<Key, Stored> cache_;
+  // Keyed by the resource's kind, namespace and name in one string (see cache_key()).
+  std::unordered_map<std::string, Reported> cache_;
+  uint32_t list_number_ = 0;  // of the current (or last) list
   std::unique_ptr<WatchHandle> watch_;
   bool synced_ = false;
   std::thread worker_;
