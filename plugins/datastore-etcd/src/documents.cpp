@@ -79,14 +79,63 @@ StoredIdentity identity_of(const Json& stored) {
 
 }  // namespace
 
-std::string document_for_create(std::string_view json, const ResourceKey& key, std::string_view uid,
+struct PreparedDocument::Parsed {
+  Json doc;
+};
+
+PreparedDocument::PreparedDocument(std::unique_ptr<Parsed> parsed)
+    : parsed_(std::move(parsed)), value_(parsed_->doc.dump()) {}
+PreparedDocument::PreparedDocument(PreparedDocument&&) noexcept = default;
+PreparedDocument& PreparedDocument::operator=(PreparedDocument&&) noexcept = default;
+PreparedDocument::~PreparedDocument() = default;
+
+PreparedDocument prepare_document(std::unique_ptr<PreparedDocument::Parsed> parsed) {
+  return PreparedDocument(std::move(parsed));
+}
+
+std::string PreparedDocument::stored_at(std::string_view revision, StoredIdentity* identity) {
+  // reconcile_identity() made metadata an object and dropped metadata.revision: the stored value
+  // with the revision appended, as document_for_read() would give it.
+  Json& doc = parsed_->doc;
+  if (identity != nullptr) {
+    *identity = identity_of(doc);
+  }
+  doc["metadata"]["revision"] = revision;
+  return doc.dump();
+}
+
+PreparedDocument prepare_create(std::string_view json, const ResourceKey& key, std::string_view uid,
                                 std::string_view creation_timestamp) {
-  Json doc = parse_object(json);
+  auto parsed = std::make_unique<PreparedDocument::Parsed>();
+  Json& doc = parsed->doc;
+  doc = parse_object(json);
   reconcile_identity(doc, key);
   Json& metadata = doc["metadata"];
   metadata["uid"] = uid;
   metadata["creationTimestamp"] = creation_timestamp;
-  return doc.dump();
+  return prepare_document(std::move(parsed));
+}
+
+PreparedDocument prepare_update(std::string_view json, const ResourceKey& key,
+                                const StoredIdentity& identity) {
+  auto parsed = std::make_unique<PreparedDocument::Parsed>();
+  Json& doc = parsed->doc;
+  doc = parse_object(json);
+  reconcile_identity(doc, key);
+  // uid and creationTimestamp belong to the stored object, not to the writer.
+  const std::pair<const char*, const std::optional<std::string>*> fields[] = {
+      {"uid", &identity.uid}, {"creationTimestamp", &identity.creation_timestamp}};
+  for (const auto& [field, value] : fields) {
+    if (*value) {
+      doc["metadata"][field] = Json::parse(**value);
+    }
+  }
+  return prepare_document(std::move(parsed));
+}
+
+std::string document_for_create(std::string_view json, const ResourceKey& key, std::string_view uid,
+                                std::string_view creation_timestamp) {
+  return prepare_create(json, key, uid, creation_timestamp).value();
 }
 
 StoredIdentity stored_identity(std::string_view stored) {
@@ -100,17 +149,7 @@ std::string document_for_update(std::string_view json, const ResourceKey& key,
 
 std::string document_for_update(std::string_view json, const ResourceKey& key,
                                 const StoredIdentity& identity) {
-  Json doc = parse_object(json);
-  reconcile_identity(doc, key);
-  // uid and creationTimestamp belong to the stored object, not to the writer.
-  const std::pair<const char*, const std::optional<std::string>*> fields[] = {
-      {"uid", &identity.uid}, {"creationTimestamp", &identity.creation_timestamp}};
-  for (const auto& [field, value] : fields) {
-    if (*value) {
-      doc["metadata"][field] = Json::parse(**value);
-    }
-  }
-  return doc.dump();
+  return prepare_update(json, key, identity).value();
 }
 
 std::optional<std::string> document_for_read(std::string_view stored, const ResourceKey& key,

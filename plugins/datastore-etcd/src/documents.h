@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,33 @@ std::string document_for_update(std::string_view json, const ResourceKey& key,
                                 std::string_view stored);
 // The same with the stored value's identity already extracted.
 std::string document_for_update(std::string_view json, const ResourceKey& key,
+                                const StoredIdentity& identity);
+
+// A document about to be written (prepare_create / prepare_update): the value to store, and once
+// it is stored, the document handed to the host, made from the parsed form kept in memory — a
+// write does not parse what it just serialized (a 5 KB IPAM block costs ~0.1 ms per pass).
+class PreparedDocument {
+ public:
+  PreparedDocument(PreparedDocument&&) noexcept;
+  PreparedDocument& operator=(PreparedDocument&&) noexcept;
+  ~PreparedDocument();
+  const std::string& value() const { return value_; }
+  // What document_for_read(value(), key, revision, ..., identity) would return. Once: it uses
+  // up the parsed form.
+  std::string stored_at(std::string_view revision, StoredIdentity* identity);
+
+  struct Parsed;  // in documents.cpp
+
+ private:
+  friend PreparedDocument prepare_document(std::unique_ptr<Parsed> parsed);
+  explicit PreparedDocument(std::unique_ptr<Parsed> parsed);
+  std::unique_ptr<Parsed> parsed_;
+  std::string value_;
+};
+// Like document_for_create / document_for_update (same checks, same value()).
+PreparedDocument prepare_create(std::string_view json, const ResourceKey& key, std::string_view uid,
+                                std::string_view creation_timestamp);
+PreparedDocument prepare_update(std::string_view json, const ResourceKey& key,
                                 const StoredIdentity& identity);
 
 // The document handed to the host for a stored value: metadata.revision set to `revision`.

@@ -242,27 +242,24 @@ std::string EtcdDatastore::list(std::string_view kind, std::string_view namespac
 void EtcdDatastore::create(const Resource& resource, const ResourceSink& stored) {
   try {
     const std::string etcd_key = layout_.key_of(resource.key);
-    std::string value = document_for_create(resource.json, resource.key, new_uid(),
-                                            rfc3339_utc(host().realtime_ns()));
+    PreparedDocument value =
+        prepare_create(resource.json, resource.key, new_uid(), rfc3339_utc(host().realtime_ns()));
     etcdserverpb::TxnRequest txn;
     etcdserverpb::Compare* absent = txn.add_compare();  // "create only if absent"
     absent->set_key(etcd_key);
     absent->set_target(etcdserverpb::Compare::CREATE);
     absent->set_result(etcdserverpb::Compare::EQUAL);
     absent->set_create_revision(0);
-    add_put(txn.mutable_success(), etcd_key, value);
+    add_put(txn.mutable_success(), etcd_key, value.value());
     const etcdserverpb::TxnResponse response = client_->txn(txn, etcd_key);
     if (!response.succeeded()) {
       throw Error(BRINDLE_ERR_ALREADY_EXISTS, describe(resource.key) + " already exists");
     }
     const std::string revision = std::to_string(response.header().revision());
-    std::string problem;
     StoredIdentity identity;
-    const std::optional<std::string> json =
-        document_for_read(value, resource.key, revision, &problem, &identity);
+    const std::string json = value.stored_at(revision, &identity);
     remember_identity(etcd_key, response.header().revision(), std::move(identity));
-    stored.emit(resource.key.kind, resource.key.namespace_, resource.key.name, json.value(),
-                revision);
+    stored.emit(resource.key.kind, resource.key.namespace_, resource.key.name, json, revision);
   } catch (const Error& e) {
     count("create", e.code());
     throw;
@@ -290,21 +287,19 @@ void EtcdDatastore::update(const Resource& resource, const ResourceSink& stored)
                                               ", stored revision is " +
                                               std::to_string(kv.mod_revision()));
       }
-      std::string value = document_for_update(resource.json, resource.key, kv.value());
+      PreparedDocument value =
+          prepare_update(resource.json, resource.key, stored_identity(kv.value()));
       etcdserverpb::TxnRequest txn;
       compare_mod_revision(txn, etcd_key, kv.mod_revision());
-      add_put(txn.mutable_success(), etcd_key, value);
+      add_put(txn.mutable_success(), etcd_key, value.value());
       add_get(txn.mutable_failure(), etcd_key);
       const etcdserverpb::TxnResponse response = client_->txn(txn, etcd_key);
       if (response.succeeded()) {
         const std::string revision = std::to_string(response.header().revision());
-        std::string problem;
         StoredIdentity identity;
-        const std::optional<std::string> json =
-            document_for_read(value, resource.key, revision, &problem, &identity);
+        const std::string json = value.stored_at(revision, &identity);
         remember_identity(etcd_key, response.header().revision(), std::move(identity));
-        stored.emit(resource.key.kind, resource.key.namespace_, resource.key.name, json.value(),
-                    revision);
+        stored.emit(resource.key.kind, resource.key.namespace_, resource.key.name, json, revision);
         break;
       }
       if (conditional || attempt + 1 >= kUnconditionalUpdateAttempts) {
@@ -464,7 +459,7 @@ void EtcdDatastore::txn(const std::vector<TxnOp>& ops, const ResourceSink& store
     }
 
     etcdserverpb::TxnRequest txn;
-    std::vector<std::string> values(n);
+    std::vector<std::optional<PreparedDocument>> values(n);  // creates and updates
     for (size_t i = 0; i < n; ++i) {
       const TxnOp& op = ops[i];
       try {
@@ -474,13 +469,13 @@ void EtcdDatastore::txn(const std::vector<TxnOp>& ops, const ResourceSink& store
           absent->set_target(etcdserverpb::Compare::CREATE);
           absent->set_result(etcdserverpb::Compare::EQUAL);
           absent->set_create_revision(0);
-          values[i] = document_for_create(op.resource.json, op.resource.key, new_uid(),
-                                          rfc3339_utc(host().realtime_ns()));
-          add_put(txn.mutable_success(), keys[i], values[i]);
+          values[i] = prepare_create(op.resource.json, op.resource.key, new_uid(),
+                                     rfc3339_utc(host().realtime_ns()));
+          add_put(txn.mutable_success(), keys[i], values[i]->value());
         } else if (op.type == BRINDLE_TXN_UPDATE) {
           compare_mod_revision(txn, keys[i], expected[i]);
-          values[i] = document_for_update(op.resource.json, op.resource.key, identities[i]);
-          add_put(txn.mutable_success(), keys[i], values[i]);
+          values[i] = prepare_update(op.resource.json, op.resource.key, identities[i]);
+          add_put(txn.mutable_success(), keys[i], values[i]->value());
         } else {
           compare_mod_revision(txn, keys[i], expected[i]);
           txn.add_success()->mutable_request_delete_range()->set_key(keys[i]);
@@ -510,12 +505,10 @@ void EtcdDatastore::txn(const std::vector<TxnOp>& ops, const ResourceSink& store
         stored.emit(key.kind, key.namespace_, key.name, {}, revision_text);
         continue;
       }
-      std::string problem;
       StoredIdentity identity;
-      const std::optional<std::string> json =
-          document_for_read(values[i], key, revision_text, &problem, &identity);
+      const std::string json = values[i]->stored_at(revision_text, &identity);
       remember_identity(keys[i], revision, std::move(identity));
-      stored.emit(key.kind, key.namespace_, key.name, json.value(), revision_text);
+      stored.emit(key.kind, key.namespace_, key.name, json, revision_text);
     }
   } catch (const Error& e) {
     count("txn", e.code());

@@ -124,6 +124,31 @@ TEST(Documents, ReadSetsRevisionAndReportsGarbage) {
   EXPECT_FALSE(document_for_read(R"({"metadata":{"name":"other"}})", key, "1", &problem));
 }
 
+// A write hands back the stored document from its parsed form: exactly what reading the stored
+// value would give, identity included, byte for byte.
+TEST(Documents, PreparedDocumentsGiveWhatAReadOfTheirValueGives) {
+  const ResourceKey key{"IPAMBlock", "", "198-18-0-0-26"};
+  const std::string written =
+      R"({"spec":{"cidr":"198.18.0.0/26","allocations":[0,null,1],"attributes":[{"x":1.5}],)"
+      R"("note":"\u00e9\\"},"metadata":{"revision":"7","labels":{"b":"1","a":"2"}}})";
+  PreparedDocument created = prepare_create(written, key, "uid-1", "t0");
+  std::string problem;
+  StoredIdentity read_identity;
+  const auto read = document_for_read(created.value(), key, "43", &problem, &read_identity);
+  ASSERT_TRUE(read) << problem;
+  StoredIdentity identity;
+  EXPECT_EQ(created.stored_at("43", &identity), *read);
+  EXPECT_EQ(identity.uid, read_identity.uid);
+  EXPECT_EQ(identity.creation_timestamp, read_identity.creation_timestamp);
+
+  PreparedDocument updated = prepare_update(written, key, read_identity);
+  EXPECT_EQ(updated.value(), document_for_update(written, key, read_identity));
+  const auto reread = document_for_read(updated.value(), key, "44", &problem);
+  ASSERT_TRUE(reread) << problem;
+  EXPECT_EQ(updated.stored_at("44", nullptr), *reread);
+  EXPECT_EQ(json::parse(*reread)["metadata"]["uid"], "uid-1");
+}
+
 TEST(Documents, UidsAreVersion4AndDistinct) {
   const std::string a = new_uid();
   const std::string b = new_uid();
