@@ -1,10 +1,13 @@
 #include "brindle/policy/engine.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cctype>
+#include <cstring>
 #include <functional>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -28,8 +31,13 @@ struct SelectionState;
 struct IpSetState;
 struct PolicyState;
 
-// A small set of pointers kept as a sorted vector: an endpoint is in a few dozen selections, and
-// a hash set spends a node (32 bytes) and a bucket per member on that.
+// Endpoints are numbered (State::endpoint_slots): membership lists hold these 4-byte numbers
+// rather than pointers in hash sets.
+using EndpointIndex = uint32_t;
+
+// A set kept as a sorted vector: a selection holds up to every endpoint and an endpoint is in a
+// few dozen selections; a node-based hash set spends a node (32 bytes) and a bucket per member on
+// that. It grows by a quarter rather than doubling, so that bulk builds leave little slack.
 template <typename T>
 class FlatSet {
  public:
@@ -37,6 +45,12 @@ class FlatSet {
     const auto it = std::lower_bound(items_.begin(), items_.end(), value, std::less<T>());
     if (it != items_.end() && *it == value) {
       return false;
+    }
+    if (items_.size() == items_.capacity()) {
+      const size_t at = static_cast<size_t>(it - items_.begin());
+      items_.reserve(items_.size() + items_.size() / 4 + 2);
+      items_.insert(items_.begin() + static_cast<std::ptrdiff_t>(at), value);
+      return true;
     }
     items_.insert(it, value);
     return true;
@@ -47,6 +61,9 @@ class FlatSet {
       return 0;
     }
     items_.erase(it);
+    if (items_.empty()) {
+      clear();
+    }
     return 1;
   }
   size_t count(T value) const {
@@ -62,18 +79,256 @@ class FlatSet {
   std::vector<T> items_;
 };
 
-struct MemberHash {
-  size_t operator()(const IpSetMember& m) const {
-    const auto& b = m.net.address().bytes();
-    uint64_t h = 0x9e3779b97f4a7c15ULL;
-    for (uint8_t byte : b) {
-      h = (h ^ byte) * 0x100000001b3ULL;
+// Members of one address family with the number of contributors (endpoints, network sets) of
+// each: an open-addressing table (linear probing, backward-shift deletion) of 12-byte (IPv4) or
+// 24-byte (IPv6) slots, instead of a node-based hash map (~72 bytes a member).
+template <size_t kAddressBytes>
+class MemberTable {
+ public:
+  // Returns the member's count after the change.
+  uint32_t add(const IpSetMember& member) {
+    if ((size_ + 1) * 8 > slots_.size() * 7) {
+      rehash(slots_.empty() ? 4 : slots_.size() * 2);
     }
-    h ^= (static_cast<uint64_t>(m.net.prefix_length()) << 32) |
-         (static_cast<uint64_t>(m.protocol) << 16) | m.port;
-    return static_cast<size_t>(h * 0xff51afd7ed558ccdULL);
+    const Slot key = pack(member);
+    size_t i = home(key);
+    while (slots_[i].count != 0) {
+      if (same(slots_[i], key)) {
+        return ++slots_[i].count;
+      }
+      i = (i + 1) & (slots_.size() - 1);
+    }
+    slots_[i] = key;
+    slots_[i].count = 1;
+    ++size_;
+    return 1;
   }
+
+  // Returns the member's count after the change; 0 also for a member that was not there.
+  uint32_t remove(const IpSetMember& member) {
+    if (slots_.empty()) {
+      return 0;
+    }
+    const Slot key = pack(member);
+    const size_t mask = slots_.size() - 1;
+    size_t i = home(key);
+    while (true) {
+      if (slots_[i].count == 0) {
+        return 0;
+      }
+      if (same(slots_[i], key)) {
+        break;
+      }
+      i = (i + 1) & mask;
+    }
+    if (--slots_[i].count != 0) {
+      return slots_[i].count;
+    }
+    // Backward shift: move later entries of the probe run into the hole when their home allows.
+    size_t j = i;
+    while (true) {
+      j = (j + 1) & mask;
+      if (slots_[j].count == 0) {
+        break;
+      }
+      const size_t k = home(slots_[j]);
+      const bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+      if (!stays) {
+        slots_[i] = slots_[j];
+        i = j;
+      }
+    }
+    slots_[i].count = 0;
+    --size_;
+    if (size_ == 0) {
+      std::vector<Slot>().swap(slots_);
+    } else if (slots_.size() > 8 && size_ * 8 < slots_.size()) {
+      rehash(slots_.size() / 2);
+    }
+    return 0;
+  }
+
+  size_t size() const { return size_; }
+
+  // Unordered.
+  template <typename F>
+  void for_each(F f) const {
+    for (const Slot& s : slots_) {
+      if (s.count != 0) {
+        f(unpack(s));
+      }
+    }
+  }
+
+ private:
+  static constexpr model::IpFamily kFamily =
+      kAddressBytes == 4 ? model::IpFamily::kV4 : model::IpFamily::kV6;
+  struct Slot {
+    std::array<uint8_t, kAddressBytes> address;
+    uint8_t prefix_length;
+    uint8_t protocol;
+    uint16_t port;
+    uint32_t count;  // 0: free
+  };
+  static_assert(sizeof(Slot) == kAddressBytes + 8);
+
+  static Slot pack(const IpSetMember& m) {
+    Slot s{};
+    std::memcpy(s.address.data(), m.net.address().bytes().data(), kAddressBytes);
+    s.prefix_length = static_cast<uint8_t>(m.net.prefix_length());
+    s.protocol = m.protocol;
+    s.port = m.port;
+    return s;
+  }
+  static IpSetMember unpack(const Slot& s) {
+    return IpSetMember{
+        IpPrefix(model::IpAddress::from_bytes(kFamily, s.address.data()), s.prefix_length),
+        s.protocol, s.port};
+  }
+  static bool same(const Slot& a, const Slot& b) {
+    return a.address == b.address && a.prefix_length == b.prefix_length &&
+           a.protocol == b.protocol && a.port == b.port;
+  }
+  size_t home(const Slot& s) const {
+    uint64_t h = (static_cast<uint64_t>(s.prefix_length) << 24) |
+                 (static_cast<uint64_t>(s.protocol) << 16) | s.port;
+    for (size_t at = 0; at < kAddressBytes; at += 4) {
+      uint32_t word = 0;
+      std::memcpy(&word, s.address.data() + at, 4);
+      h = (h ^ word) * 0x9e3779b97f4a7c15ULL;
+      h ^= h >> 32;
+    }
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 29;
+    return static_cast<size_t>(h) & (slots_.size() - 1);
+  }
+  void rehash(size_t capacity) {
+    std::vector<Slot> old(capacity, Slot{});
+    old.swap(slots_);
+    for (const Slot& s : old) {
+      if (s.count != 0) {
+        size_t i = home(s);
+        while (slots_[i].count != 0) {
+          i = (i + 1) & (slots_.size() - 1);
+        }
+        slots_[i] = s;
+      }
+    }
+  }
+
+  std::vector<Slot> slots_;  // capacity a power of two
+  size_t size_ = 0;
 };
+
+// An IP set's members with their contributor counts. A set holds one family; both tables are
+// here so that a member's own family picks its table.
+class MemberCounts {
+ public:
+  uint32_t add(const IpSetMember& m) { return m.net.is_v4() ? v4_.add(m) : v6_.add(m); }
+  uint32_t remove(const IpSetMember& m) { return m.net.is_v4() ? v4_.remove(m) : v6_.remove(m); }
+  size_t size() const { return v4_.size() + v6_.size(); }
+  template <typename F>
+  void for_each(F f) const {
+    v4_.for_each(f);
+    v6_.for_each(f);
+  }
+
+ private:
+  MemberTable<4> v4_;
+  MemberTable<16> v6_;
+};
+
+// A 64-bit FNV-1a over length-prefixed fields: the engine remembers what it sent per endpoint and
+// per policy by this, not by a second copy of the record.
+class Fingerprint {
+ public:
+  void bytes(const void* data, size_t size) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    for (size_t i = 0; i < size; ++i) {
+      hash_ = (hash_ ^ p[i]) * 0x100000001b3ULL;
+    }
+  }
+  void number(uint64_t value) { bytes(&value, sizeof(value)); }
+  void text(std::string_view value) {
+    number(value.size());
+    bytes(value.data(), value.size());
+  }
+  void prefix(const IpPrefix& p) {
+    number(static_cast<uint64_t>(p.family()));
+    bytes(p.address().bytes().data(), p.address().bytes().size());
+    number(static_cast<uint64_t>(p.prefix_length()));
+  }
+  void prefixes(const std::vector<IpPrefix>& list) {
+    number(list.size());
+    for (const IpPrefix& p : list) {
+      prefix(p);
+    }
+  }
+  void texts(const std::vector<std::string>& list) {
+    number(list.size());
+    for (const std::string& s : list) {
+      text(s);
+    }
+  }
+  void ranges(const std::vector<PortRange>& list) {
+    number(list.size());
+    for (const PortRange& r : list) {
+      number((static_cast<uint64_t>(r.first) << 16) | r.last);
+    }
+  }
+  uint64_t value() const { return hash_; }
+
+ private:
+  uint64_t hash_ = 0xcbf29ce484222325ULL;
+};
+
+uint64_t fingerprint(const Endpoint& e) {
+  Fingerprint f;
+  f.text(e.id);
+  f.text(e.interface_name);
+  f.prefixes(e.addresses);
+  f.text(e.mac ? e.mac->to_string() : std::string("-"));
+  f.texts(e.ingress_policies);
+  f.texts(e.egress_policies);
+  f.texts(e.profiles);
+  return f.value();
+}
+
+void fingerprint_match(Fingerprint& f, const std::optional<RuleMatch>& match) {
+  f.number(match ? 1 : 0);
+  if (!match) {
+    return;
+  }
+  f.prefixes(match->nets);
+  f.prefixes(match->not_nets);
+  f.texts(match->ipsets);
+  f.texts(match->not_ipsets);
+  f.ranges(match->ports);
+  f.ranges(match->not_ports);
+  f.texts(match->named_port_ipsets);
+}
+
+uint64_t fingerprint(const Policy& p) {
+  Fingerprint f;
+  f.text(p.id);
+  f.number(static_cast<uint64_t>(p.kind));
+  for (const std::vector<Rule>* rules : {&p.ingress, &p.egress}) {
+    f.number(rules->size());
+    for (const Rule& r : *rules) {
+      f.text(r.id);
+      f.number(static_cast<uint64_t>(r.action));
+      f.number(r.ip_version);
+      f.number(r.protocol);
+      f.number(r.not_protocol);
+      f.number(static_cast<uint64_t>(static_cast<uint16_t>(r.icmp_type)));
+      f.number(static_cast<uint64_t>(static_cast<uint16_t>(r.icmp_code)));
+      fingerprint_match(f, r.source);
+      fingerprint_match(f, r.destination);
+      f.text(r.log_prefix);
+    }
+  }
+  return f.value();
+}
 
 // A namespace selector's verdict per namespace, cached; updated when namespace labels change.
 struct NamespaceSelectorState {
@@ -90,20 +345,24 @@ struct SelectionState {
   std::vector<std::string> keys;  // label keys the selector reads
   bool matches_empty = false;     // the selector matches an endpoint without labels
   int refs = 0;                   // IP sets and policy targets using it
-  std::unordered_set<EndpointState*> endpoints;
-  std::unordered_set<NetsetState*> netsets;
+  FlatSet<EndpointIndex> endpoints;
+  FlatSet<NetsetState*> netsets;
   std::vector<IpSetState*> ipsets;
   std::vector<PolicyState*> targets_of;  // policies applying to the selected endpoints
   uint64_t visit = 0;
 };
 
 struct IpSetState {
-  SetSpec spec;
+  // The SetSpec without its selection (that is `selection->spec`).
+  IpSetType type = IpSetType::kNet;
+  model::IpFamily family = model::IpFamily::kV4;
+  uint8_t protocol = 0;   // kNetPort
+  std::string port_name;  // kNetPort
   std::string id;
   SelectionState* selection = nullptr;
-  int refs = 0;         // rendered policies using it
-  int active_refs = 0;  // policies in the model using it: the set is in the model
-  std::unordered_map<IpSetMember, int, MemberHash> counts;  // member -> contributors
+  int refs = 0;                         // rendered policies using it
+  int active_refs = 0;                  // policies in the model using it: the set is in the model
+  MemberCounts counts;                  // member -> contributors
   std::map<IpSetMember, bool> pending;  // since the last emission: true added, false removed
   bool needs_full = true;               // emit whole (new to the plugin)
 };
@@ -117,27 +376,34 @@ struct PolicyState {
   std::vector<std::string> warnings;
   SelectionState* target = nullptr;
   std::vector<IpSetState*> sets;
-  std::unordered_set<EndpointState*> users;  // local endpoints listing it (as of the last flush)
+  FlatSet<EndpointIndex> users;  // local endpoints listing it (as of the last flush)
 };
+
+using NamedPorts = std::vector<model::NamedPort>;
+using ProfileNames = std::vector<std::string>;
 
 struct EndpointState {
   std::string id;
-  std::string namespace_;
+  const std::string* namespace_ = nullptr;  // the key of State::namespaces
+  EndpointIndex index = 0;
   bool local = false;
-  // The pod's labels, and those plus the inherited profile labels. Never null; shared with every
-  // endpoint that has equal labels (State::intern).
-  std::shared_ptr<const Labels> own;
-  std::shared_ptr<const Labels> effective;
+  bool emitted = false;        // the plugin has its record, with fingerprint `emitted_fingerprint`
+  uint32_t ingress_count = 0;  // of `policies`
+  uint32_t egress_count = 0;
+  uint64_t emitted_fingerprint = 0;
+  // The pod's labels, named ports and profiles. Never null; shared with every endpoint that has
+  // equal ones (State's pools). Selectors of Brindle policies see the labels plus the profiles'
+  // (EffectiveLabels), read through without a merged copy.
+  const Labels* own = nullptr;
+  const NamedPorts* ports = nullptr;
+  const ProfileNames* profile_names = nullptr;
   std::vector<IpPrefix> ips;
-  std::vector<model::NamedPort> ports;
-  std::vector<std::string> profile_names;
   std::string interface_name;
   std::optional<model::MacAddress> mac;
   FlatSet<SelectionState*> selections;
-  // As of the last flush (what the model's endpoint record says).
-  std::vector<PolicyState*> ingress;
-  std::vector<PolicyState*> egress;
-  std::vector<PolicyState*> profiles;
+  // As of the last flush (what the model's endpoint record says): ingress policies, then egress
+  // policies (ingress_count, egress_count), then profiles.
+  std::vector<PolicyState*> policies;
 };
 
 struct NetsetState {
@@ -146,18 +412,19 @@ struct NetsetState {
   bool global = false;
   Labels labels;
   std::vector<IpPrefix> nets;
-  std::unordered_set<SelectionState*> selections;
+  FlatSet<SelectionState*> selections;
 };
 
 struct ProfileState {
   std::optional<model::ProfileSpec> spec;
-  std::unordered_set<EndpointState*> endpoints;  // every endpoint listing it
+  Labels labels;                     // spec->labels_to_apply, searchable by string_view
+  FlatSet<EndpointIndex> endpoints;  // every endpoint listing it
 };
 
 struct NamespaceState {
   Labels labels;
-  std::unordered_set<EndpointState*> endpoints;
-  std::unordered_set<NetsetState*> netsets;
+  FlatSet<EndpointIndex> endpoints;
+  FlatSet<NetsetState*> netsets;
 };
 
 // The label index: selections by the label keys their selector reads.
@@ -205,33 +472,41 @@ bool policy_before(const PolicyState* a, const PolicyState* b) {
 
 const Labels kNoLabels;
 
-// A 64-bit fingerprint of everything in an endpoint record (length-prefixed fields, FNV-1a): the
-// engine remembers what it sent per endpoint by this, not by a second copy of the record.
-uint64_t fingerprint(const Endpoint& e) {
-  std::string text;
-  const auto field = [&text](std::string_view value) {
-    text += std::to_string(value.size());
-    text += ':';
-    text += value;
-  };
-  field(e.id);
-  field(e.interface_name);
-  for (const IpPrefix& a : e.addresses) {
-    field(a.to_string());
+// Values stored once per distinct content and shared (labels, named port lists, profile lists),
+// with a count of users: every intern() is matched by one release().
+template <typename T, typename Less = std::less<T>>
+class Pool {
+ public:
+  const T* intern(T value) {
+    auto it = counts_.try_emplace(std::move(value), 0).first;
+    ++it->second;
+    return &it->first;
   }
-  field(e.mac ? e.mac->to_string() : std::string("-"));
-  for (const auto* list : {&e.ingress_policies, &e.egress_policies, &e.profiles}) {
-    field(std::to_string(list->size()));
-    for (const std::string& id : *list) {
-      field(id);
+  // Drops one user's reference (the pool forgets the value with its last user); nulls `value`.
+  void release(const T*& value) {
+    if (value != nullptr) {
+      auto it = counts_.find(*value);
+      assert(it != counts_.end() && &it->first == value);
+      if (--it->second == 0) {
+        counts_.erase(it);
+      }
+      value = nullptr;
     }
   }
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (const char c : text) {
-    hash = (hash ^ static_cast<uint8_t>(c)) * 0x100000001b3ULL;
+
+ private:
+  std::map<T, size_t, Less> counts_;
+};
+
+struct NamedPortsLess {
+  bool operator()(const NamedPorts& a, const NamedPorts& b) const {
+    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
+                                        [](const model::NamedPort& x, const model::NamedPort& y) {
+                                          return std::tie(x.name, x.protocol, x.port) <
+                                                 std::tie(y.name, y.protocol, y.port);
+                                        });
   }
-  return hash;
-}
+};
 
 }  // namespace
 
@@ -241,7 +516,10 @@ struct PolicyEngine::State {
   bool globals_set = false;
   bool globals_dirty = false;
 
-  std::unordered_map<std::string, std::unique_ptr<EndpointState>> endpoints;
+  // Endpoints by number (null: a free number, reused) and by id (views of EndpointState::id).
+  std::vector<std::unique_ptr<EndpointState>> endpoint_slots;
+  std::vector<EndpointIndex> free_endpoint_slots;
+  std::unordered_map<std::string_view, EndpointIndex> endpoint_ids;
   std::unordered_map<std::string, std::unique_ptr<NetsetState>> netsets;
   std::unordered_map<std::string, ProfileState> profiles;
   std::unordered_map<std::string, NamespaceState> namespaces;
@@ -252,38 +530,80 @@ struct PolicyEngine::State {
   std::vector<std::unique_ptr<PolicyState>> removed_policies;  // freed at the next flush
   std::unordered_map<std::string, Bucket> namespace_buckets;
   Bucket global_bucket;
-  std::unordered_set<SelectionState*> netset_selections;  // Flavor::kEndpointsAndSets
+  FlatSet<SelectionState*> netset_selections;  // Flavor::kEndpointsAndSets
   uint64_t visit_counter = 0;
+
+  Pool<Labels> label_pool;
+  Pool<NamedPorts, NamedPortsLess> port_pool;
+  Pool<ProfileNames> profile_list_pool;
 
   // Work for the next flush / take_changes.
   std::unordered_set<EndpointState*> needs_lists;
   std::set<std::string> dirty_endpoints;
   std::set<PolicyKey> dirty_policies;
   std::set<std::string> dirty_sets;
-  // What the plugin has.
-  std::unordered_map<std::string, uint64_t> emitted_endpoints;  // id -> fingerprint()
-  std::map<PolicyKey, Policy> emitted_policies;
+  // What the plugin has: endpoints (EndpointState::emitted, and here those removed since the
+  // last take_changes, by id -> fingerprint), policies and profiles (fingerprint()), sets.
+  std::unordered_map<std::string, uint64_t> removed_emitted_endpoints;
+  std::map<PolicyKey, uint64_t> emitted_policies;
   std::unordered_set<std::string> emitted_sets;
 
-  // ---- Label maps, stored once per distinct content ------------------------------------------
+  EndpointState& endpoint_at(EndpointIndex index) const { return *endpoint_slots[index]; }
 
-  struct LabelsLess {
-    bool operator()(const std::shared_ptr<const Labels>& a,
-                    const std::shared_ptr<const Labels>& b) const {
-      return *a < *b;
-    }
-  };
-  std::set<std::shared_ptr<const Labels>, LabelsLess> label_pool;
-
-  std::shared_ptr<const Labels> intern(Labels labels) {
-    return *label_pool.insert(std::make_shared<const Labels>(std::move(labels))).first;
+  EndpointState* find_endpoint(std::string_view id) const {
+    auto it = endpoint_ids.find(id);
+    return it == endpoint_ids.end() ? nullptr : endpoint_slots[it->second].get();
   }
-  // Drops one endpoint's use of an interned map (the pool forgets it with its last user).
-  void release(std::shared_ptr<const Labels>& labels) {
-    if (labels && labels.use_count() == 2) {
-      label_pool.erase(labels);
+
+  template <typename F>
+  void for_each_endpoint(F f) const {
+    for (const auto& ep : endpoint_slots) {
+      if (ep) {
+        f(*ep);
+      }
     }
-    labels.reset();
+  }
+
+  // ---- Labels ------------------------------------------------------------------------------
+
+  const Labels* profile_labels(const std::string& name) const {
+    auto it = profiles.find(name);
+    return it == profiles.end() || !it->second.spec ? nullptr : &it->second.labels;
+  }
+
+  // An endpoint's labels plus those of its profiles (the endpoint's own win, then earlier
+  // profiles), as Brindle selectors see them.
+  class EffectiveLabels : public model::LabelSource {
+   public:
+    EffectiveLabels(const State& state, const EndpointState& ep) : state_(state), ep_(ep) {}
+    std::optional<std::string_view> get(std::string_view key) const override {
+      if (auto it = ep_.own->find(key); it != ep_.own->end()) {
+        return std::string_view(it->second);
+      }
+      for (const std::string& name : *ep_.profile_names) {
+        if (const Labels* labels = state_.profile_labels(name)) {
+          if (auto it = labels->find(key); it != labels->end()) {
+            return std::string_view(it->second);
+          }
+        }
+      }
+      return std::nullopt;
+    }
+
+   private:
+    const State& state_;
+    const EndpointState& ep_;
+  };
+
+  // The label keys of an endpoint's profiles (may repeat).
+  void append_profile_keys(const ProfileNames& names, std::vector<std::string>& keys) const {
+    for (const std::string& name : names) {
+      if (const Labels* labels = profile_labels(name)) {
+        for (const auto& [k, v] : *labels) {
+          keys.push_back(k);
+        }
+      }
+    }
   }
 
   // ---- Namespaces and namespace selectors --------------------------------------------------
@@ -316,8 +636,13 @@ struct PolicyEngine::State {
   }
 
   bool matches(SelectionState& s, const EndpointState& ep) {
-    return scope_matches(s, ep.namespace_) &&
-           s.spec.selector.matches(s.spec.flavor == Flavor::kPods ? *ep.own : *ep.effective);
+    if (!scope_matches(s, *ep.namespace_)) {
+      return false;
+    }
+    if (s.spec.flavor == Flavor::kPods) {
+      return s.spec.selector.matches(*ep.own);
+    }
+    return s.spec.selector.matches(EffectiveLabels(*this, ep));
   }
 
   bool matches(SelectionState& s, const NetsetState& n) {
@@ -349,38 +674,35 @@ struct PolicyEngine::State {
   }
 
   void add_member(IpSetState& st, const IpSetMember& m) {
-    if (++st.counts[m] == 1) {
+    if (st.counts.add(m) == 1) {
       note(st, m, true);
     }
   }
 
   void remove_member(IpSetState& st, const IpSetMember& m) {
-    auto it = st.counts.find(m);
-    assert(it != st.counts.end());
-    if (it == st.counts.end()) {
-      return;
-    }
-    if (--it->second == 0) {
-      st.counts.erase(it);
-      note(st, m, false);
+    const size_t size_before = st.counts.size();
+    if (st.counts.remove(m) == 0) {
+      assert(st.counts.size() + 1 == size_before);
+      if (st.counts.size() != size_before) {
+        note(st, m, false);
+      }
     }
   }
 
   template <typename F>
   static void endpoint_members(const IpSetState& st, const std::vector<IpPrefix>& ips,
-                               const std::vector<model::NamedPort>& ports, F f) {
+                               const NamedPorts& ports, F f) {
     for (const IpPrefix& ip : ips) {
-      if (ip.family() != st.spec.family) {
+      if (ip.family() != st.family) {
         continue;
       }
-      if (st.spec.type == IpSetType::kNet) {
+      if (st.type == IpSetType::kNet) {
         f(IpSetMember{ip, 0, 0});
         continue;
       }
       for (const model::NamedPort& p : ports) {
-        if (p.name == st.spec.port_name &&
-            model::ip_protocol_number(p.protocol) == st.spec.protocol) {
-          f(IpSetMember{ip, st.spec.protocol, p.port});
+        if (p.name == st.port_name && model::ip_protocol_number(p.protocol) == st.protocol) {
+          f(IpSetMember{ip, st.protocol, p.port});
         }
       }
     }
@@ -388,22 +710,22 @@ struct PolicyEngine::State {
 
   template <typename F>
   static void netset_members(const IpSetState& st, const std::vector<IpPrefix>& nets, F f) {
-    if (st.spec.type != IpSetType::kNet) {
+    if (st.type != IpSetType::kNet) {
       return;
     }
     for (const IpPrefix& n : nets) {
-      if (n.family() == st.spec.family) {
+      if (n.family() == st.family) {
         f(IpSetMember{n, 0, 0});
       }
     }
   }
 
   void add_endpoint_to_set(IpSetState& st, const std::vector<IpPrefix>& ips,
-                           const std::vector<model::NamedPort>& ports) {
+                           const NamedPorts& ports) {
     endpoint_members(st, ips, ports, [&](const IpSetMember& m) { add_member(st, m); });
   }
   void remove_endpoint_from_set(IpSetState& st, const std::vector<IpPrefix>& ips,
-                                const std::vector<model::NamedPort>& ports) {
+                                const NamedPorts& ports) {
     endpoint_members(st, ips, ports, [&](const IpSetMember& m) { remove_member(st, m); });
   }
 
@@ -436,23 +758,21 @@ struct PolicyEngine::State {
       if (s.matches_empty) {
         b.empty_matchers.push_back(&s);
       }
-      auto consider = [&](EndpointState* ep) {
-        if (matches(s, *ep)) {
-          s.endpoints.insert(ep);
-          ep->selections.insert(&s);
+      auto consider = [&](EndpointState& ep) {
+        if (matches(s, ep)) {
+          s.endpoints.insert(ep.index);
+          ep.selections.insert(&s);
         }
       };
       if (spec.scope == ScopeKind::kNamespace) {
         auto it = namespaces.find(spec.namespace_);
         if (it != namespaces.end()) {
-          for (EndpointState* ep : it->second.endpoints) {
-            consider(ep);
+          for (EndpointIndex i : it->second.endpoints) {
+            consider(endpoint_at(i));
           }
         }
       } else {
-        for (auto& [id, ep] : endpoints) {
-          consider(ep.get());
-        }
+        for_each_endpoint(consider);
       }
       if (spec.flavor == Flavor::kEndpointsAndSets) {
         netset_selections.insert(&s);
@@ -473,8 +793,8 @@ struct PolicyEngine::State {
       return;
     }
     assert(s->ipsets.empty() && s->targets_of.empty());
-    for (EndpointState* ep : s->endpoints) {
-      ep->selections.erase(s);
+    for (EndpointIndex i : s->endpoints) {
+      endpoint_at(i).selections.erase(s);
     }
     for (NetsetState* n : s->netsets) {
       n->selections.erase(s);
@@ -509,19 +829,25 @@ struct PolicyEngine::State {
     if (!slot) {
       slot = std::make_unique<IpSetState>();
       IpSetState& st = *slot;
-      st.spec = spec;
+      st.type = spec.type;
+      st.family = spec.family;
+      st.protocol = spec.protocol;
+      st.port_name = spec.port_name;
       st.id = id;
       st.selection = acquire_selection(spec.selection);
       st.selection->ipsets.push_back(&st);
-      for (EndpointState* ep : st.selection->endpoints) {
-        add_endpoint_to_set(st, ep->ips, ep->ports);
+      for (EndpointIndex i : st.selection->endpoints) {
+        const EndpointState& ep = endpoint_at(i);
+        add_endpoint_to_set(st, ep.ips, *ep.ports);
       }
       for (NetsetState* n : st.selection->netsets) {
         netset_members(st, n->nets, [&](const IpSetMember& m) { add_member(st, m); });
       }
     }
     // Ids are 64-bit hashes of the definition; a collision would merge two sets.
-    assert(slot->spec.descriptor() == spec.descriptor());
+    assert(
+        (SetSpec{slot->selection->spec, slot->type, slot->family, slot->port_name, slot->protocol}
+             .descriptor() == spec.descriptor()));
     slot->refs++;
     return slot.get();
   }
@@ -557,15 +883,16 @@ struct PolicyEngine::State {
   // ---- Policies ----------------------------------------------------------------------------
 
   void mark_local_members(SelectionState* s) {
-    for (EndpointState* ep : s->endpoints) {
-      if (ep->local) {
-        needs_lists.insert(ep);
+    for (EndpointIndex i : s->endpoints) {
+      EndpointState& ep = endpoint_at(i);
+      if (ep.local) {
+        needs_lists.insert(&ep);
       }
     }
   }
 
   void acquire_user(PolicyState* p, EndpointState* ep) {
-    if (p->users.insert(ep).second && p->users.size() == 1) {
+    if (p->users.insert(ep->index) && p->users.size() == 1) {
       for (IpSetState* st : p->sets) {
         activate_set(st);
       }
@@ -574,7 +901,7 @@ struct PolicyEngine::State {
   }
 
   void release_user(PolicyState* p, EndpointState* ep) {
-    if (p->users.erase(ep) != 0 && p->users.empty()) {
+    if (p->users.erase(ep->index) != 0 && p->users.empty()) {
       for (IpSetState* st : p->sets) {
         deactivate_set(st);
       }
@@ -582,7 +909,7 @@ struct PolicyEngine::State {
     }
   }
 
-  void upsert_policy(const PolicyKey& key, const PolicyPlan& plan) {
+  void upsert_policy(const PolicyKey& key, PolicyPlan plan) {
     auto& slot = policies[key];
     const bool is_new = !slot;
     if (is_new) {
@@ -630,8 +957,10 @@ struct PolicyEngine::State {
     p.order = plan.order;
     p.ingress = plan.ingress;
     p.egress = plan.egress;
-    p.rendered = plan.policy;
-    p.warnings = plan.warnings;
+    p.rendered = std::move(plan.policy);
+    p.rendered.ingress.shrink_to_fit();  // kept as long as the policy: no growth slack
+    p.rendered.egress.shrink_to_fit();
+    p.warnings = std::move(plan.warnings);
     dirty_policies.insert(key);
   }
 
@@ -647,8 +976,8 @@ struct PolicyEngine::State {
       auto& list = p->target->targets_of;
       list.erase(std::find(list.begin(), list.end(), p.get()));
     }
-    for (EndpointState* ep : p->users) {
-      needs_lists.insert(ep);
+    for (EndpointIndex i : p->users) {
+      needs_lists.insert(&endpoint_at(i));
     }
     dirty_policies.insert(key);
     removed_policies.push_back(std::move(p));
@@ -674,9 +1003,10 @@ struct PolicyEngine::State {
       remove_policy(key);
     }
     if (wanted != exists && ps != nullptr) {
-      for (EndpointState* ep : ps->endpoints) {
-        if (ep->local) {
-          needs_lists.insert(ep);
+      for (EndpointIndex i : ps->endpoints) {
+        EndpointState& ep = endpoint_at(i);
+        if (ep.local) {
+          needs_lists.insert(&ep);
         }
       }
     }
@@ -685,28 +1015,14 @@ struct PolicyEngine::State {
     }
   }
 
-  Labels effective_labels(const EndpointState& ep) const {
-    Labels out = *ep.own;
-    for (const std::string& name : ep.profile_names) {
-      auto it = profiles.find(name);
-      if (it == profiles.end() || !it->second.spec) {
-        continue;
-      }
-      for (const auto& [k, v] : it->second.spec->labels_to_apply) {
-        out.emplace(k, v);  // the endpoint's own labels, then earlier profiles, win
-      }
-    }
-    return out;
-  }
-
   // ---- Endpoints ---------------------------------------------------------------------------
 
   // Re-evaluates the selections an endpoint may have entered or left: those it is in, those whose
-  // selector reads a changed label key, `extra`, and (for a new endpoint) those matching no
-  // labels. `old_ips`/`old_ports` are set when its addresses or named ports changed.
+  // selector reads one of `keys` (a superset of the label keys whose value changed), `extra`, and
+  // (for a new endpoint) those matching no labels. `old_ips`/`old_ports` are set when its
+  // addresses or named ports changed.
   void reconcile(EndpointState& ep, const std::vector<std::string>& keys, bool is_new,
-                 const std::vector<IpPrefix>* old_ips,
-                 const std::vector<model::NamedPort>* old_ports,
+                 const std::vector<IpPrefix>* old_ips, const NamedPorts* old_ports,
                  const std::vector<SelectionState*>& extra) {
     const uint64_t mark = ++visit_counter;
     std::vector<SelectionState*> candidates;
@@ -719,7 +1035,7 @@ struct PolicyEngine::State {
     for (SelectionState* s : ep.selections) {
       consider(s);
     }
-    auto ns_bucket = namespace_buckets.find(ep.namespace_);
+    auto ns_bucket = namespace_buckets.find(*ep.namespace_);
     Bucket* buckets[2] = {&global_bucket,
                           ns_bucket == namespace_buckets.end() ? nullptr : &ns_bucket->second};
     for (Bucket* b : buckets) {
@@ -744,7 +1060,7 @@ struct PolicyEngine::State {
       consider(s);
     }
     const auto& prev_ips = old_ips ? *old_ips : ep.ips;
-    const auto& prev_ports = old_ports ? *old_ports : ep.ports;
+    const auto& prev_ports = old_ports ? *old_ports : *ep.ports;
     for (SelectionState* s : candidates) {
       const bool was = ep.selections.count(s) != 0;
       const bool now = matches(*s, ep);
@@ -752,29 +1068,56 @@ struct PolicyEngine::State {
         if (old_ips) {
           for (IpSetState* st : s->ipsets) {
             remove_endpoint_from_set(*st, prev_ips, prev_ports);
-            add_endpoint_to_set(*st, ep.ips, ep.ports);
+            add_endpoint_to_set(*st, ep.ips, *ep.ports);
           }
         }
       } else if (was) {
         for (IpSetState* st : s->ipsets) {
           remove_endpoint_from_set(*st, prev_ips, prev_ports);
         }
-        s->endpoints.erase(&ep);
+        s->endpoints.erase(ep.index);
         ep.selections.erase(s);
         if (!s->targets_of.empty() && ep.local) {
           needs_lists.insert(&ep);
         }
       } else if (now) {
         for (IpSetState* st : s->ipsets) {
-          add_endpoint_to_set(*st, ep.ips, ep.ports);
+          add_endpoint_to_set(*st, ep.ips, *ep.ports);
         }
-        s->endpoints.insert(&ep);
+        s->endpoints.insert(ep.index);
         ep.selections.insert(s);
         if (!s->targets_of.empty() && ep.local) {
           needs_lists.insert(&ep);
         }
       }
     }
+  }
+
+  EndpointState& new_endpoint(const std::string& id, const std::string& ns) {
+    EndpointIndex index = 0;
+    if (!free_endpoint_slots.empty()) {
+      index = free_endpoint_slots.back();
+      free_endpoint_slots.pop_back();
+    } else {
+      index = static_cast<EndpointIndex>(endpoint_slots.size());
+      endpoint_slots.emplace_back();
+    }
+    auto ep = std::make_unique<EndpointState>();
+    ep->id = id;
+    ep->index = index;
+    if (auto gone = removed_emitted_endpoints.find(id); gone != removed_emitted_endpoints.end()) {
+      // Removed and back before the plugin heard of it: the plugin still has that record.
+      ep->emitted = true;
+      ep->emitted_fingerprint = gone->second;
+      removed_emitted_endpoints.erase(gone);
+    }
+    EndpointState& ref = *ep;
+    endpoint_slots[index] = std::move(ep);
+    endpoint_ids.emplace(std::string_view(ref.id), index);
+    auto ns_it = namespaces.try_emplace(ns).first;  // nodes are stable: the key outlives `ref`
+    ns_it->second.endpoints.insert(index);
+    ref.namespace_ = &ns_it->first;
+    return ref;
   }
 
   void upsert_endpoint(const model::WorkloadEndpoint& wep) {
@@ -789,7 +1132,8 @@ struct PolicyEngine::State {
         ips.push_back(host);
       }
     }
-    std::vector<std::string> profile_names;
+    ips.shrink_to_fit();
+    ProfileNames profile_names;
     const std::string ns_profile = "kns." + ns;
     if (std::find(spec.profiles.begin(), spec.profiles.end(), ns_profile) == spec.profiles.end()) {
       profile_names.push_back(ns_profile);
@@ -800,64 +1144,67 @@ struct PolicyEngine::State {
       }
     }
 
-    auto& slot = endpoints[id];
-    const bool is_new = !slot;
-    if (is_new) {
-      slot = std::make_unique<EndpointState>();
-      slot->id = id;
-      slot->namespace_ = ns;
-      namespaces[ns].endpoints.insert(slot.get());
-    }
-    EndpointState& ep = *slot;
+    EndpointState* existing = find_endpoint(id);
+    const bool is_new = existing == nullptr;
+    EndpointState& ep = is_new ? new_endpoint(id, ns) : *existing;
     const bool was_local = ep.local;
-    std::shared_ptr<const Labels> old_own = std::move(ep.own);
-    std::shared_ptr<const Labels> old_effective = std::move(ep.effective);
+    const Labels* old_own = ep.own;
+    const NamedPorts* old_ports = ep.ports;
+    const ProfileNames* old_profiles = ep.profile_names;
     std::vector<IpPrefix> old_ips = std::move(ep.ips);
-    std::vector<model::NamedPort> old_ports = std::move(ep.ports);
-    std::vector<std::string> old_profiles = std::move(ep.profile_names);
+    const bool profiles_changed = is_new || *old_profiles != profile_names;
     const bool record_changed = is_new || ep.interface_name != spec.interface_name ||
-                                ep.mac != spec.mac || old_ips != ips ||
-                                old_profiles != profile_names;
+                                ep.mac != spec.mac || old_ips != ips || profiles_changed;
 
     ep.local = config.all_endpoints_local || spec.node == config.node_name;
-    ep.own = intern(wep.metadata.labels);
+    ep.own = label_pool.intern(wep.metadata.labels);
+    ep.ports = port_pool.intern(spec.ports);
+    ep.profile_names =
+        profiles_changed ? profile_list_pool.intern(std::move(profile_names)) : old_profiles;
     ep.ips = std::move(ips);
-    ep.ports = spec.ports;
-    ep.profile_names = std::move(profile_names);
     ep.interface_name = spec.interface_name;
     ep.mac = spec.mac;
 
-    for (const std::string& name : old_profiles) {
-      if (std::find(ep.profile_names.begin(), ep.profile_names.end(), name) ==
-          ep.profile_names.end()) {
-        profiles[name].endpoints.erase(&ep);
-        sync_profile_policy(name, false);
+    static const ProfileNames kNoProfiles;
+    const ProfileNames& before = old_profiles ? *old_profiles : kNoProfiles;
+    const ProfileNames& after = *ep.profile_names;
+    if (profiles_changed) {
+      for (const std::string& name : before) {
+        if (std::find(after.begin(), after.end(), name) == after.end()) {
+          profiles[name].endpoints.erase(ep.index);
+          sync_profile_policy(name, false);
+        }
+      }
+      for (const std::string& name : after) {
+        if (std::find(before.begin(), before.end(), name) == before.end()) {
+          profiles[name].endpoints.insert(ep.index);
+          sync_profile_policy(name, false);
+        }
       }
     }
-    for (const std::string& name : ep.profile_names) {
-      if (std::find(old_profiles.begin(), old_profiles.end(), name) == old_profiles.end()) {
-        profiles[name].endpoints.insert(&ep);
-        sync_profile_policy(name, false);
-      }
-    }
-    ep.effective = intern(effective_labels(ep));
 
+    // The label keys whose effective value may have changed.
     std::vector<std::string> keys;
     if (is_new) {
-      for (const auto& [k, v] : *ep.effective) {
-        keys.push_back(k);  // effective includes own
+      for (const auto& [k, v] : *ep.own) {
+        keys.push_back(k);
       }
+      append_profile_keys(after, keys);
     } else {
       keys = changed_keys(*old_own, *ep.own);
-      for (std::string& k : changed_keys(*old_effective, *ep.effective)) {
-        keys.push_back(std::move(k));
+      if (profiles_changed) {
+        append_profile_keys(before, keys);
+        append_profile_keys(after, keys);
       }
     }
-    release(old_own);
-    release(old_effective);
-    const bool addresses_changed = !is_new && (old_ips != ep.ips || old_ports != ep.ports);
+    const bool addresses_changed = !is_new && (old_ips != ep.ips || *old_ports != *ep.ports);
     reconcile(ep, keys, is_new, addresses_changed ? &old_ips : nullptr,
-              addresses_changed ? &old_ports : nullptr, {});
+              addresses_changed ? old_ports : nullptr, {});
+    label_pool.release(old_own);
+    port_pool.release(old_ports);
+    if (old_profiles != ep.profile_names) {
+      profile_list_pool.release(old_profiles);
+    }
     if (ep.local || was_local) {
       if (record_changed || ep.local != was_local) {
         needs_lists.insert(&ep);
@@ -867,38 +1214,42 @@ struct PolicyEngine::State {
   }
 
   void remove_endpoint(const std::string& id) {
-    auto it = endpoints.find(id);
-    if (it == endpoints.end()) {
+    EndpointState* ep = find_endpoint(id);
+    if (ep == nullptr) {
       return;
     }
-    EndpointState* ep = it->second.get();
     for (SelectionState* s : ep->selections) {
       for (IpSetState* st : s->ipsets) {
-        remove_endpoint_from_set(*st, ep->ips, ep->ports);
+        remove_endpoint_from_set(*st, ep->ips, *ep->ports);
       }
-      s->endpoints.erase(ep);
+      s->endpoints.erase(ep->index);
     }
     ep->selections.clear();
-    for (auto* list : {&ep->ingress, &ep->egress, &ep->profiles}) {
-      for (PolicyState* p : *list) {
-        release_user(p, ep);
-      }
-      list->clear();
+    for (PolicyState* p : ep->policies) {
+      release_user(p, ep);
     }
-    for (const std::string& name : ep->profile_names) {
-      profiles[name].endpoints.erase(ep);
+    ep->policies.clear();
+    for (const std::string& name : *ep->profile_names) {
+      profiles[name].endpoints.erase(ep->index);
       sync_profile_policy(name, false);
     }
-    auto ns = namespaces.find(ep->namespace_);
-    ns->second.endpoints.erase(ep);
+    auto ns = namespaces.find(*ep->namespace_);
+    ns->second.endpoints.erase(ep->index);
     if (ns->second.endpoints.empty() && ns->second.netsets.empty() && ns->second.labels.empty()) {
       namespaces.erase(ns);
     }
     needs_lists.erase(ep);
     dirty_endpoints.insert(id);
-    release(ep->own);
-    release(ep->effective);
-    endpoints.erase(it);
+    if (ep->emitted) {
+      removed_emitted_endpoints[id] = ep->emitted_fingerprint;
+    }
+    label_pool.release(ep->own);
+    port_pool.release(ep->ports);
+    profile_list_pool.release(ep->profile_names);
+    const EndpointIndex index = ep->index;
+    endpoint_ids.erase(std::string_view(ep->id));
+    endpoint_slots[index].reset();
+    free_endpoint_slots.push_back(index);
   }
 
   // ---- Profiles and namespaces -------------------------------------------------------------
@@ -910,7 +1261,7 @@ struct PolicyEngine::State {
     }
     std::vector<SelectionState*> scope_changed;
     std::string ns;
-    std::unordered_set<EndpointState*> affected;
+    std::vector<EndpointIndex> affected;
     if (detail::is_namespace_profile(name)) {
       ns = name.substr(4);
       NamespaceState& state = namespaces[ns];
@@ -926,7 +1277,7 @@ struct PolicyEngine::State {
           scope_changed.insert(scope_changed.end(), sel->selections.begin(), sel->selections.end());
         }
       }
-      affected = state.endpoints;
+      affected.assign(state.endpoints.begin(), state.endpoints.end());
       if (!scope_changed.empty()) {
         std::vector<NetsetState*> sets(state.netsets.begin(), state.netsets.end());
         for (NetsetState* n : sets) {
@@ -936,15 +1287,17 @@ struct PolicyEngine::State {
     }
     auto ps = profiles.find(name);
     if (ps != profiles.end()) {
-      affected.insert(ps->second.endpoints.begin(), ps->second.endpoints.end());
+      affected.insert(affected.end(), ps->second.endpoints.begin(), ps->second.endpoints.end());
+      std::sort(affected.begin(), affected.end());
+      affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
     }
+    // The profile's labels are already the new ones: the endpoints' effective labels changed at
+    // most in these keys.
+    const std::vector<std::string> keys = changed_keys(old_labels, new_labels);
     static const std::vector<SelectionState*> kNone;
-    for (EndpointState* ep : affected) {
-      std::shared_ptr<const Labels> before = std::move(ep->effective);
-      ep->effective = intern(effective_labels(*ep));
-      reconcile(*ep, changed_keys(*before, *ep->effective), false, nullptr, nullptr,
-                ep->namespace_ == ns ? scope_changed : kNone);
-      release(before);
+    for (EndpointIndex i : affected) {
+      EndpointState& ep = endpoint_at(i);
+      reconcile(ep, keys, false, nullptr, nullptr, *ep.namespace_ == ns ? scope_changed : kNone);
     }
   }
 
@@ -952,22 +1305,20 @@ struct PolicyEngine::State {
     const std::string& name = profile.metadata.name;
     PolicyPlan plan = detail::plan_profile(name, &profile.spec);  // may throw: nothing changed yet
     ProfileState& ps = profiles[name];
-    Labels old_labels;
-    if (ps.spec) {
-      old_labels.insert(ps.spec->labels_to_apply.begin(), ps.spec->labels_to_apply.end());
-    }
+    Labels old_labels = ps.spec ? std::move(ps.labels) : Labels{};
     const bool existed = policies.count(profile_key(name)) != 0;
     ps.spec = profile.spec;
-    upsert_policy(profile_key(name), plan);
+    ps.labels = Labels(profile.spec.labels_to_apply.begin(), profile.spec.labels_to_apply.end());
+    upsert_policy(profile_key(name), std::move(plan));
     if (!existed) {
-      for (EndpointState* ep : ps.endpoints) {
-        if (ep->local) {
-          needs_lists.insert(ep);
+      for (EndpointIndex i : ps.endpoints) {
+        EndpointState& ep = endpoint_at(i);
+        if (ep.local) {
+          needs_lists.insert(&ep);
         }
       }
     }
-    Labels new_labels(profile.spec.labels_to_apply.begin(), profile.spec.labels_to_apply.end());
-    profile_labels_changed(name, old_labels, new_labels);
+    profile_labels_changed(name, old_labels, ps.labels);
   }
 
   void remove_profile(const std::string& name) {
@@ -975,8 +1326,8 @@ struct PolicyEngine::State {
     if (it == profiles.end() || !it->second.spec) {
       return;
     }
-    Labels old_labels(it->second.spec->labels_to_apply.begin(),
-                      it->second.spec->labels_to_apply.end());
+    Labels old_labels = std::move(it->second.labels);
+    it->second.labels.clear();
     it->second.spec.reset();
     profile_labels_changed(name, old_labels, {});
     sync_profile_policy(name, true);
@@ -1054,8 +1405,11 @@ struct PolicyEngine::State {
 
   // ---- Flush and output --------------------------------------------------------------------
 
-  void compute_lists(EndpointState& ep, std::vector<PolicyState*>& ingress,
-                     std::vector<PolicyState*>& egress, std::vector<PolicyState*>& profile_list) {
+  // The endpoint's policy lists: ingress policies, egress policies, profiles (one vector).
+  void compute_lists(EndpointState& ep, std::vector<PolicyState*>& lists, uint32_t& ingress_count,
+                     uint32_t& egress_count) {
+    ingress_count = 0;
+    egress_count = 0;
     if (!ep.local) {
       return;
     }
@@ -1069,50 +1423,69 @@ struct PolicyEngine::State {
     applying.erase(std::unique(applying.begin(), applying.end()), applying.end());
     for (PolicyState* p : applying) {
       if (p->ingress) {
-        ingress.push_back(p);
-      }
-      if (p->egress) {
-        egress.push_back(p);
+        lists.push_back(p);
+        ++ingress_count;
       }
     }
-    for (const std::string& name : ep.profile_names) {
+    for (PolicyState* p : applying) {
+      if (p->egress) {
+        lists.push_back(p);
+        ++egress_count;
+      }
+    }
+    for (const std::string& name : *ep.profile_names) {
       auto it = policies.find(profile_key(name));
       if (it != policies.end()) {
-        profile_list.push_back(it->second.get());
+        lists.push_back(it->second.get());
       }
     }
   }
 
   void flush() {
     std::vector<EndpointState*> work(needs_lists.begin(), needs_lists.end());
-    needs_lists.clear();
+    if (needs_lists.bucket_count() > 64) {
+      std::unordered_set<EndpointState*>().swap(needs_lists);  // a bulk build's buckets
+    } else {
+      needs_lists.clear();
+    }
+    std::vector<PolicyState*> lists;
+    std::vector<PolicyState*> before;
+    std::vector<PolicyState*> after;
+    std::vector<std::pair<PolicyState*, EndpointState*>> releases;
     for (EndpointState* ep : work) {
-      std::vector<PolicyState*> ingress, egress, profile_list;
-      compute_lists(*ep, ingress, egress, profile_list);
-      if (ingress == ep->ingress && egress == ep->egress && profile_list == ep->profiles) {
+      lists.clear();
+      uint32_t ingress_count = 0;
+      uint32_t egress_count = 0;
+      compute_lists(*ep, lists, ingress_count, egress_count);
+      if (lists == ep->policies && ingress_count == ep->ingress_count &&
+          egress_count == ep->egress_count) {
         continue;
       }
-      std::unordered_set<PolicyState*> before, after;
-      for (auto* list : {&ep->ingress, &ep->egress, &ep->profiles}) {
-        before.insert(list->begin(), list->end());
-      }
-      for (auto* list : {&ingress, &egress, &profile_list}) {
-        after.insert(list->begin(), list->end());
-      }
+      before.assign(ep->policies.begin(), ep->policies.end());
+      std::sort(before.begin(), before.end());
+      before.erase(std::unique(before.begin(), before.end()), before.end());
+      after.assign(lists.begin(), lists.end());
+      std::sort(after.begin(), after.end());
+      after.erase(std::unique(after.begin(), after.end()), after.end());
       for (PolicyState* p : after) {
-        if (before.count(p) == 0) {
+        if (!std::binary_search(before.begin(), before.end(), p)) {
           acquire_user(p, ep);
         }
       }
       for (PolicyState* p : before) {
-        if (after.count(p) == 0) {
-          release_user(p, ep);
+        if (!std::binary_search(after.begin(), after.end(), p)) {
+          releases.emplace_back(p, ep);
         }
       }
-      ep->ingress = std::move(ingress);
-      ep->egress = std::move(egress);
-      ep->profiles = std::move(profile_list);
+      ep->policies = std::vector<PolicyState*>(lists.begin(), lists.end());  // exact size
+      ep->ingress_count = ingress_count;
+      ep->egress_count = egress_count;
       dirty_endpoints.insert(ep->id);
+    }
+    // Releases after every acquisition: a set or policy that stays in use never drops out of the
+    // model in between (which would re-send it whole), whatever the order of `work`.
+    for (const auto& [p, ep] : releases) {
+      release_user(p, ep);
     }
     for (auto& p : removed_policies) {
       assert(p->users.empty());
@@ -1129,12 +1502,10 @@ struct PolicyEngine::State {
   static IpSet render_set(const IpSetState& st) {
     IpSet s;
     s.id = st.id;
-    s.type = st.spec.type;
-    s.family = st.spec.family;
+    s.type = st.type;
+    s.family = st.family;
     s.members.reserve(st.counts.size());
-    for (const auto& [m, count] : st.counts) {
-      s.members.push_back(m);
-    }
+    st.counts.for_each([&](const IpSetMember& m) { s.members.push_back(m); });
     std::sort(s.members.begin(), s.members.end());
     return s;
   }
@@ -1145,14 +1516,13 @@ struct PolicyEngine::State {
     e.interface_name = ep.interface_name;
     e.addresses = ep.ips;
     e.mac = ep.mac;
-    for (const PolicyState* p : ep.ingress) {
-      e.ingress_policies.push_back(p->key.id);
-    }
-    for (const PolicyState* p : ep.egress) {
-      e.egress_policies.push_back(p->key.id);
-    }
-    for (const PolicyState* p : ep.profiles) {
-      e.profiles.push_back(p->key.id);
+    const auto ingress_end = ep.policies.begin() + ep.ingress_count;
+    const auto egress_end = ingress_end + ep.egress_count;
+    for (auto it = ep.policies.begin(); it != ep.policies.end(); ++it) {
+      auto& list = it < ingress_end  ? e.ingress_policies
+                   : it < egress_end ? e.egress_policies
+                                     : e.profiles;
+      list.push_back((*it)->key.id);
     }
     return e;
   }
@@ -1189,28 +1559,34 @@ struct PolicyEngine::State {
       if (it == policies.end() || it->second->users.empty()) {
         continue;
       }
-      auto [e, inserted] = emitted_policies.try_emplace(key);
-      if (inserted || e->second != it->second->rendered) {
-        e->second = it->second->rendered;
+      const uint64_t sent = fingerprint(it->second->rendered);
+      auto [e, inserted] = emitted_policies.try_emplace(key, sent);
+      if (inserted || e->second != sent) {
+        e->second = sent;
         out.push_back(UpsertPolicy{it->second->rendered});
       }
     }
     for (const std::string& id : dirty_endpoints) {
-      auto it = endpoints.find(id);
-      if (it == endpoints.end() || !it->second->local) {
+      EndpointState* ep = find_endpoint(id);
+      if (ep == nullptr || !ep->local) {
         continue;
       }
-      Endpoint rendered = render_endpoint(*it->second);
+      Endpoint rendered = render_endpoint(*ep);
       const uint64_t sent = fingerprint(rendered);
-      auto [e, inserted] = emitted_endpoints.try_emplace(id, sent);
-      if (inserted || e->second != sent) {
-        e->second = sent;
+      if (!ep->emitted || ep->emitted_fingerprint != sent) {
+        ep->emitted = true;
+        ep->emitted_fingerprint = sent;
         out.push_back(UpsertEndpoint{std::move(rendered)});
       }
     }
     for (const std::string& id : dirty_endpoints) {
-      auto it = endpoints.find(id);
-      if ((it == endpoints.end() || !it->second->local) && emitted_endpoints.erase(id) != 0) {
+      EndpointState* ep = find_endpoint(id);
+      if (ep == nullptr) {
+        if (removed_emitted_endpoints.erase(id) != 0) {
+          out.push_back(RemoveEndpoint{id});
+        }
+      } else if (!ep->local && ep->emitted) {
+        ep->emitted = false;
         out.push_back(RemoveEndpoint{id});
       }
     }
@@ -1246,11 +1622,11 @@ struct PolicyEngine::State {
         m.policies.emplace(key, p->rendered);
       }
     }
-    for (const auto& [id, ep] : endpoints) {
-      if (ep->local) {
-        m.endpoints.emplace(id, render_endpoint(*ep));
+    for_each_endpoint([&](const EndpointState& ep) {
+      if (ep.local) {
+        m.endpoints.emplace(ep.id, render_endpoint(ep));
       }
-    }
+    });
     return m;
   }
 };
@@ -1292,7 +1668,8 @@ void PolicyEngine::remove_profile(std::string_view name) {
 
 void PolicyEngine::upsert_kubernetes_network_policy(const model::KubernetesNetworkPolicy& policy) {
   PolicyPlan plan = detail::plan_kubernetes(policy);
-  state_->upsert_policy(plan.policy.key(), plan);
+  const PolicyKey key = plan.policy.key();
+  state_->upsert_policy(key, std::move(plan));
 }
 void PolicyEngine::remove_kubernetes_network_policy(std::string_view namespace_,
                                                     std::string_view name) {
@@ -1301,7 +1678,8 @@ void PolicyEngine::remove_kubernetes_network_policy(std::string_view namespace_,
 
 void PolicyEngine::upsert_network_policy(const model::NetworkPolicy& policy) {
   PolicyPlan plan = detail::plan_network_policy(policy);
-  state_->upsert_policy(plan.policy.key(), plan);
+  const PolicyKey key = plan.policy.key();
+  state_->upsert_policy(key, std::move(plan));
 }
 void PolicyEngine::remove_network_policy(std::string_view namespace_, std::string_view name) {
   state_->remove_policy({PolicyKind::kPolicy, detail::network_policy_id(namespace_, name)});
@@ -1309,7 +1687,8 @@ void PolicyEngine::remove_network_policy(std::string_view namespace_, std::strin
 
 void PolicyEngine::upsert_global_network_policy(const model::GlobalNetworkPolicy& policy) {
   PolicyPlan plan = detail::plan_global_network_policy(policy);
-  state_->upsert_policy(plan.policy.key(), plan);
+  const PolicyKey key = plan.policy.key();
+  state_->upsert_policy(key, std::move(plan));
 }
 void PolicyEngine::remove_global_network_policy(std::string_view name) {
   state_->remove_policy({PolicyKind::kPolicy, detail::global_network_policy_id(name)});
@@ -1352,11 +1731,10 @@ TraceResult PolicyEngine::trace(const TraceRequest& request) {
       return r;
     }
     const std::string id = endpoint_id(peer.namespace_, peer.name);
-    auto it = state_->endpoints.find(id);
-    if (it == state_->endpoints.end()) {
+    r.endpoint = state_->find_endpoint(id);
+    if (r.endpoint == nullptr) {
       throw PolicyError(std::string(which) + ": unknown workload endpoint " + id);
     }
-    r.endpoint = it->second.get();
     r.description = id;
     return r;
   };
@@ -1415,10 +1793,9 @@ std::map<PolicyKey, std::vector<std::string>> PolicyEngine::warnings() const {
 
 EngineStats PolicyEngine::stats() const {
   EngineStats s;
-  s.endpoints = state_->endpoints.size();
-  for (const auto& [id, ep] : state_->endpoints) {
-    s.local_endpoints += ep->local ? 1 : 0;
-  }
+  s.endpoints = state_->endpoint_ids.size();
+  state_->for_each_endpoint(
+      [&](const EndpointState& ep) { s.local_endpoints += ep.local ? 1 : 0; });
   s.policies = state_->policies.size();
   for (const auto& [key, p] : state_->policies) {
     s.active_policies += p->users.empty() ? 0 : 1;

@@ -104,6 +104,50 @@ TEST_F(Changes, NewPodIsAMemberDeltaNotARerender) {
   EXPECT_TRUE(engine.take_changes().empty());
 }
 
+// A policy handed from one local pod to another within one batch stays in the model throughout:
+// its sets get member deltas, never a whole re-send (whatever order the engine visits the pods).
+TEST_F(Changes, PolicyHandedOverInOneBatchKeepsItsSets) {
+  testing::build_conformance(engine);
+  apply_yaml(engine, kFromB);
+  apply_all(replica, engine.take_changes());
+  auto relabel = [&](const std::string& pod, const std::string& label) {
+    auto w = testing::conformance_pod("x", pod);
+    w.metadata.labels = {{"pod", label}};
+    engine.upsert_workload_endpoint(w);
+  };
+  for (int round = 0; round < 4; ++round) {
+    // x/a and x/c swap the label the policy selects (both on node-1), in either order.
+    const bool to_c = round % 2 == 0;
+    const std::string gains = to_c ? "c" : "a";
+    const std::string loses = to_c ? "a" : "c";
+    if (round < 2) {
+      relabel(loses, "none");
+      relabel(gains, "a");
+    } else {
+      relabel(gains, "a");
+      relabel(loses, "none");
+    }
+    const std::vector<Change> changes = engine.take_changes();
+    size_t endpoints = 0;
+    size_t updates = 0;
+    for (const Change& c : changes) {
+      if (std::holds_alternative<UpsertEndpoint>(c)) {
+        ++endpoints;
+      } else if (std::holds_alternative<UpdateIpSetMembers>(c)) {
+        ++updates;
+      } else {
+        ADD_FAILURE() << "round " << round << ": unexpected " << describe(c);
+      }
+    }
+    EXPECT_EQ(endpoints, 2u) << "round " << round;
+    EXPECT_GE(updates, 1u) << "round " << round;  // the named-port set of the selected pods
+    apply_all(replica, changes);
+    ASSERT_EQ(replica, engine.snapshot()) << "round " << round;
+    EXPECT_EQ(replica.endpoints.at("x/" + gains).ingress_policies,
+              std::vector<std::string>{"knp.x.from-b"});
+  }
+}
+
 TEST_F(Changes, RemovalsComeAfterUpsertsAndSetsLast) {
   testing::build_conformance(engine);
   apply_yaml(engine, kFromB);
