@@ -33,7 +33,8 @@
 #   5 named ports                   k8s-named-ports (ingress per selected pod: "web" is 80 on a/b, 81
 #                                   on c; protocol must match; egress without `to` = every pod
 #                                   declaring it, not node2; egress to a pod selector)
-#   6 ports after DNAT              not applicable: no services on the lab
+#   6 ports after DNAT              k8s-service-dnat (a service address DNATed in the nodes' nat
+#                                   PREROUTING, as kube-proxy does: the policy sees the pod's port)
 #   7 endPort                       k8s-endport (inclusive range, TCP and UDP, single-port range)
 #   8 OR of policies/rules/peers,   k8s-rules (no cross product of one rule's ports with another
 #     peer AND port within a rule   rule's peers); k8s-stacked (union; allow-all not narrowed)
@@ -45,7 +46,9 @@
 #  11 both ends must allow          k8s-ingress-egress
 #  12 label changes                 k8s-labels (pod relabel via its WorkloadEndpoint, namespace
 #                                   relabel via kns.<ns>, without re-adding pods)
-#  13 finished pods, reused IPs     not covered here
+#  13 finished pods, reused IPs     k8s-reused-ip (a deleted pod's address taken by a pod of
+#                                   other labels: refused from its first packet on; pods without
+#                                   addresses: tests/host/policy, the lab's pods always have one)
 #  14 self and own node             every step (pod to itself; node2 to node2's pods allowed even
 #                                   when isolated, node2 to node1's pods is a foreign address)
 #  15 replies (stateful)            k8s-deny-egress, k8s-ingress-egress (replies of allowed
@@ -102,6 +105,13 @@ declare -A PC_NODE=() PC_IP=() PC_NETNS=() PC_WEB=()
 PC_TMP=''
 PC_FILES=()
 
+# The named container ports of model pod <id>: serve-<port>-<proto>, and "web" (PC_WEB).
+pc_ports() {  # pc_ports <id>
+  local ports="serve-80-tcp:80/TCP,serve-80-udp:80/UDP,serve-81-tcp:81/TCP,serve-81-udp:81/UDP"
+  [[ -n ${PC_WEB[$1]:-} ]] && ports+=",web:${PC_WEB[$1]}/TCP"
+  echo "$ports"
+}
+
 pc_setup() {
   local i=0 ns p node ports
   up --nodes 2 --encap none --pods-per-node 0
@@ -111,11 +121,10 @@ pc_setup() {
   for ns in "${PC_NAMESPACES[@]}"; do
     for p in a b c; do
       node=$((i % 2 + 1))
-      ports="serve-80-tcp:80/TCP,serve-80-udp:80/UDP,serve-81-tcp:81/TCP,serve-81-udp:81/UDP"
       if [[ $ns-$p == z-b ]]; then PC_WEB[$ns-$p]=''
       elif [[ $p == c ]]; then PC_WEB[$ns-$p]=81
       else PC_WEB[$ns-$p]=80; fi
-      [[ -n ${PC_WEB[$ns-$p]} ]] && ports+=",web:${PC_WEB[$ns-$p]}/TCP"
+      ports=$(pc_ports "$ns-$p")
       lab pod-add "$node" "$ns-$p" --namespace "$ns" --labels "pod=$p" --ports "$ports" >/dev/null
       PC_PODS+=("$ns-$p")
       PC_NODE[$ns-$p]=$node
@@ -623,6 +632,96 @@ pc_k8s_labels() {
   pc_reset tcp/80
 }
 
+# 13: a finished pod's address taken by another pod carries none of the old pod's standing. x-a
+# admits pod=b; x-b is deleted and x-q (pod=q, same node) gets its address: refused at once and
+# after; x-b re-added with that address is admitted again.
+ing_xa_none() { [[ $D != x-a ]]; }
+pc_swap_pod() {  # pc_swap_pod <old id> <new id> <labels>: <new> takes <old>'s node and address
+  local old=$1 new=$2 labels=$3 node=${PC_NODE[$1]} ip=${PC_IP[$1]} i
+  lab pod-del "$old" >/dev/null
+  lab pod-add "$node" "$new" --namespace "${new%-*}" --labels "$labels" --ports "$(pc_ports "$new")" \
+    --ip "$ip" >/dev/null
+  for i in "${!PC_IDS[@]}"; do [[ ${PC_IDS[$i]} == "$old" ]] && PC_IDS[i]=$new; done
+  PC_NODE[$new]=$node
+  PC_IP[$new]=$(info "ip-$new")
+  PC_NETNS[$new]=$(info "ns-$new")
+  unset "PC_NODE[$old]" "PC_IP[$old]" "PC_NETNS[$old]"
+  [[ ${PC_IP[$new]} == "$ip" ]] || fail "k8s-reused-ip: $new got ${PC_IP[$new]}, not $ip"
+}
+pc_k8s_reused_ip() {
+  pc_apply reused < <(knp x xa-from-b "  podSelector: {matchLabels: {pod: a}}" \
+    "  ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}]}]")
+  pc_expect "k8s-reused-ip: x-a admits pod=b (x-b ${PC_IP[x-b]})" ing_pod_b allow tcp/80
+  PC_WEB[x-q]=80
+  pc_swap_pod x-b x-q pod=q
+  # The first connection, right after ADD returned: the address's old standing is gone already.
+  local got
+  got=$(ip netns exec "${PC_NETNS[x-q]}" timeout 3 socat -u "TCP:${PC_IP[x-a]}:80,connect-timeout=1" \
+    STDOUT 2>/dev/null) || true
+  if [[ -z $got ]]; then
+    pass "k8s-reused-ip: x-q (pod=q) on x-b's old address ${PC_IP[x-q]} refused by x-a from its first connection"
+  else
+    fail "k8s-reused-ip: x-q (pod=q) on x-b's old address reached x-a right after its ADD ($got)"
+  fi
+  pc_expect "k8s-reused-ip: x-q with x-b's old address is not pod=b: x-a admits nobody" \
+    ing_xa_none allow tcp/80
+  pc_swap_pod x-q x-b pod=b
+  pc_expect "k8s-reused-ip: x-b back on its address: admitted again" ing_pod_b allow tcp/80
+  pc_reset tcp/80
+}
+
+# 6: ports are the pod's container ports after a service's DNAT. A service address is DNATed in
+# both nodes' nat PREROUTING as kube-proxy would (8080 -> x-a:80, 8181 -> x-a:81). x-a admitting
+# TCP 80 lets service:8080 in, not service:8181; admitting 8080 (the service's port) opens nothing.
+readonly PC_SERVICE_IP=198.19.250.1
+pc_dnat() {  # pc_dnat <-A|-D>: the service's DNAT rules on both nodes
+  local n
+  for n in 1 2; do
+    lab node-exec "$n" iptables-legacy -t nat "$1" PREROUTING -d "$PC_SERVICE_IP/32" -p tcp \
+      --dport 8080 -j DNAT --to-destination "${PC_IP[x-a]}:80"
+    lab node-exec "$n" iptables-legacy -t nat "$1" PREROUTING -d "$PC_SERVICE_IP/32" -p tcp \
+      --dport 8181 -j DNAT --to-destination "${PC_IP[x-a]}:81"
+  done
+}
+# pc_expect_service <description> <expected answer, '' = refused> <service port> <source ids...>:
+# probes until every source gets the expected answer (15 s at most).
+pc_expect_service() {
+  local what=$1 want=$2 port=$3 t0=$SECONDS s got bad
+  shift 3
+  while :; do
+    bad=''
+    for s in "$@"; do
+      got=$(ip netns exec "${PC_NETNS[$s]}" timeout 3 \
+        socat -u "TCP:$PC_SERVICE_IP:$port,connect-timeout=1" STDOUT 2>/dev/null) || true
+      [[ $got == "$want" ]] || bad+=" $s:${got:-refused}"
+    done
+    [[ -z $bad ]] || ((SECONDS - t0 >= 15)) && break
+    sleep 0.2
+  done
+  if [[ -z $bad ]]; then
+    pass "$what (from $*)"
+  else
+    fail "$what: got$bad after $((SECONDS - t0)) s"
+  fi
+}
+ing_xa_80() { [[ $D != x-a ]] || [[ $PR/$PN == tcp/80 ]]; }
+pc_k8s_service_dnat() {
+  pc_dnat -A
+  pc_expect_service "k8s-service-dnat: no policy: service:8080 answered by x-a" x-a 8080 x-b x-c y-a
+  pc_expect_service "k8s-service-dnat: no policy: service:8181 answered by x-a" x-a 8181 x-b x-c y-a
+  pc_apply dnat < <(knp x xa-80 "  podSelector: {matchLabels: {pod: a}}" \
+    "  ingress: [{ports: [{port: 80}]}]")
+  pc_expect "k8s-service-dnat: x-a admits TCP 80 only" ing_xa_80 allow tcp/80 tcp/81
+  pc_expect_service "k8s-service-dnat: service:8080 -> x-a:80 admitted" x-a 8080 x-b x-c y-a
+  pc_expect_service "k8s-service-dnat: service:8181 -> x-a:81 refused" '' 8181 x-b x-c y-a
+  pc_apply dnat < <(knp x xa-80 "  podSelector: {matchLabels: {pod: a}}" \
+    "  ingress: [{ports: [{port: 8080}]}]")
+  pc_expect_service "k8s-service-dnat: a policy naming the service port 8080 does not admit service:8080" \
+    '' 8080 x-b x-c y-a
+  pc_dnat -D
+  pc_reset tcp/80 tcp/81
+}
+
 case_policy_k8s() {
   pc_setup
   pc_expect "k8s-default-allow: no policy, every pod and node2 reach every pod" allow allow \
@@ -643,6 +742,8 @@ case_policy_k8s() {
   pc_k8s_ingress_egress
   pc_k8s_update
   pc_k8s_labels
+  pc_k8s_reused_ip
+  pc_k8s_service_dnat
 }
 
 # ==================================================================================================
