@@ -456,6 +456,14 @@ const std::string& PreparedPod::host_ifname() const {
 
 namespace {
 
+PodFamilies families_of(const std::vector<IpPrefix>& addresses) {
+  PodFamilies families{false, false};
+  for (const IpPrefix& a : addresses) {
+    (a.is_v4() ? families.v4 : families.v6) = true;
+  }
+  return families;
+}
+
 // What `families` need that `done` does not have yet: the host-side sysctls (written for all of
 // `families`; rewriting is harmless), the pod's routes, the host side's IPv6 gateway address.
 // The pod side comes up with its routes, after the sysctls.
@@ -539,10 +547,7 @@ PodPlumbing finish_pod(PreparedPod&& prepared, const PodNetworkSpec& network) {
   if (addresses.empty()) {
     throw PlumbingError(Kind::invalid_request, st.label + ": no address to configure");
   }
-  PodFamilies families{false, false};
-  for (const IpPrefix& a : addresses) {
-    (a.is_v4() ? families.v4 : families.v6) = true;
-  }
+  const PodFamilies families = families_of(addresses);
   return with_context(st.label + ", " + st.host_name, [&] {
     HostScope host_scope(st.options);
     add_families(st, families);  // nothing to do unless the pod got an unexpected family
@@ -580,14 +585,11 @@ PodPlumbing finish_pod(PreparedPod&& prepared, const PodNetworkSpec& network) {
 PodPlumbing setup_pod(const PodIdentity& pod, const PodNetworkSpec& network,
                       const PlumbingOptions& options) {
   validate_ifname(pod.ifname);
-  if (pod_addresses(network).empty()) {
+  const std::vector<IpPrefix> addresses = pod_addresses(network);
+  if (addresses.empty()) {
     throw PlumbingError(Kind::invalid_request, pod_label(pod) + ": no address to configure");
   }
-  PodFamilies families{false, false};
-  for (const IpPrefix& a : pod_addresses(network)) {
-    (a.is_v4() ? families.v4 : families.v6) = true;
-  }
-  return finish_pod(prepare_pod(pod, network.mtu, families, options), network);
+  return finish_pod(prepare_pod(pod, network.mtu, families_of(addresses), options), network);
 }
 
 void teardown_pod(const PodIdentity& pod, const PlumbingOptions& options) {

@@ -74,10 +74,11 @@ void Worker::loop() {
   NetnsId current;
   bool known = false;
   if (const int own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC); own >= 0) {
-    struct stat st {};
-    if (fstat(own, &st) == 0) {
-      current = {st.st_dev, st.st_ino};
+    try {
+      current = netns_of(own);
       known = true;
+    } catch (const Error&) {
+      // unknown: the first job enters its caller's namespace
     }
     close(own);
   }
