@@ -68,6 +68,7 @@ class EtcdMember {
   void pause();   // SIGSTOP: connections stay open, nothing answers
   void resume();  // SIGCONT
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }  // the etcd process (-1 when not running)
   // Waits until the member answers `etcdctl endpoint health`; false on timeout.
   bool wait_healthy(std::chrono::milliseconds timeout);
 

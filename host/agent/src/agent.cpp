@@ -469,6 +469,9 @@ void Agent::Impl::request_tunnel_address() {
 }
 
 void Agent::Impl::on_upsert(const datastore::Stored& s) {
+  if (s.key.kind == "IPAMBlock" && take_written_block(s)) {
+    return;
+  }
   try {
     const model::Resource r = model::resource_from_json_text(s.json);
     if (policy_upsert(s.key.kind, r)) {
@@ -520,6 +523,24 @@ void Agent::Impl::on_upsert(const datastore::Stored& s) {
   } catch (const std::exception& e) {
     log::warn("ignoring an invalid resource", {{"key", s.key.to_string()}, {"error", e.what()}});
   }
+}
+
+bool Agent::Impl::take_written_block(const datastore::Stored& s) {
+  // Most block events on a busy node are this agent's own writes, which it already holds decoded:
+  // the event then only confirms that copy (a block document is several KB of JSON to parse).
+  std::lock_guard lock(ipam_cache_mutex);
+  for (const auto& [cidr, written] : written_block_copies) {
+    if (written.now.revision == s.revision && written.now.doc.metadata.name == s.key.name) {
+      const model::IPAMBlockSpec& block = written.now.doc.spec;
+      if (block.affinity == "host:" + node.name && !block.deleted) {
+        ipam_cache.own_block_docs[cidr] = written.now;
+      } else {
+        ipam_cache.own_block_docs.erase(cidr);
+      }
+      return true;
+    }
+  }
+  return false;
 }
 
 void Agent::Impl::on_remove(const datastore::Key& key) {

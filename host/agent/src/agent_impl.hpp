@@ -174,6 +174,9 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   const ipam::Versioned<model::IPAMBlockSpec>* newest_own_block(const model::IpPrefix& cidr);
   // Records the blocks `ipam` wrote, where the write replaced the newest copy.
   void note_written_blocks(const ipam::Ipam& ipam);
+  // A watch event of a block at the revision this agent wrote it: takes the written copy as the
+  // watched one, without decoding the event. False if the event is not such a write.
+  bool take_written_block(const datastore::Stored& s);
 };
 
 }  // namespace brindle::agent

@@ -305,7 +305,9 @@ json Agent::Impl::cni_add(const cni::Params& params) {
   ipam::AssignRequest request;
   request.handle_id = handle;
   request.node = node.name;
-  request.attributes = {{"node", node.name}, {"container", pod.container_id}};
+  // The container is in the handle's name already (and a 64-character ID per address would make
+  // every block document, written and watched on every ADD and DEL, much larger).
+  request.attributes = {{"node", node.name}};
   if (!pod.pod_name.empty()) {
     request.attributes["namespace"] = pod.pod_namespace;
     request.attributes["pod"] = pod.pod_name;

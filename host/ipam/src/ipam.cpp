@@ -109,8 +109,19 @@ uint64_t in_use(const model::IPAMBlockSpec& block) {
 
 }  // namespace
 
+namespace {
+
+// A seed per Ipam from a per-thread generator: std::random_device costs a CPUID (a VM exit) or a
+// read of /dev/urandom each time, and an Ipam is made per request.
+uint64_t fresh_seed() {
+  thread_local std::mt19937_64 seeds{std::random_device{}()};
+  return seeds();
+}
+
+}  // namespace
+
 Ipam::Ipam(const datastore::Client& client, Options options)
-    : store_(client), options_(options), jitter_state_(std::random_device{}()) {}
+    : store_(client), options_(options), jitter_state_(fresh_seed()) {}
 
 void Ipam::retry_pause(int attempt) {
   // Randomised so that racing agents spread out; grows slowly with the attempt number.
@@ -349,8 +360,11 @@ Ipam::WriteOutcome Ipam::write_block_and_handle(const Versioned<model::IPAMBlock
       handles_[name] = Store::decode<model::IPAMHandleSpec>(stored.front());
     }
     if (block != nullptr) {
-      written_blocks_[cidr] = {block->revision,
-                               Store::decode<model::IPAMBlockSpec>(stored[handle_ops])};
+      // The stored block is the one just sent with the datastore's revision (uid and creation time
+      // are the stored object's, which the copy already carries): no need to decode it again.
+      Versioned<model::IPAMBlockSpec> now{block->doc, stored[handle_ops].revision};
+      now.doc.metadata.revision = now.revision;
+      written_blocks_[cidr] = {block->revision, std::move(now)};
     }
     if (extra_stored != nullptr) {
       extra_stored->assign(stored.begin() + static_cast<std::ptrdiff_t>(own_ops), stored.end());

@@ -6,18 +6,22 @@
 //
 //   cmake -S . -B build-rel -G Ninja -DCMAKE_BUILD_TYPE=Release -DBRINDLE_BENCH=ON
 //   cmake --build build-rel --target bench_cni && build-rel/tests/bench/cni/bench_cni
+// BENCH_CNI_BRINDLE_ONLY=1 stops after brindle-cni's runs (to profile them, e.g. perf record -a).
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,14 +80,42 @@ Timing timed(const std::string& binary, const std::map<std::string, std::string>
   return t;
 }
 
+// CPU time (user + system, all threads) a process has used so far, in ms; -1 if unknown.
+double cpu_ms(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t after_comm = stat.rfind(')');
+  if (after_comm == std::string::npos) {
+    return -1;
+  }
+  std::istringstream fields(stat.substr(after_comm + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) {  // utime, stime
+      ticks += std::stod(field);
+    }
+  }
+  return ticks * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// The CPU the daemons spent on the sequential ADDs and DELs, per pod (ms): brindled's and
+// etcd's share of what one ADD/DEL costs the machine, beside its latency.
+struct CpuPerPod {
+  double brindled_add = 0, etcd_add = 0, brindled_del = 0, etcd_del = 0;
+};
+
 struct Result {
+  CpuPerPod cpu;
   Stats add, del;
   Stats add_exchange, del_exchange;  // brindle-cni only: its request to brindled
   double burst_seconds = 0;
 };
 
 // The same driving for both plugins: `binary` empty = brindle-cni.
-Result drive(const std::string& binary, const std::string& config, const std::string& tag) {
+// `daemons` = {brindled, etcd}: their CPU is measured over the sequential runs.
+Result drive(const std::string& binary, const std::string& config, const std::string& tag,
+             std::pair<pid_t, pid_t> daemons) {
   Result result;
   constexpr int kSequential = 200;
   std::vector<std::unique_ptr<TestPod>> pods;
@@ -102,12 +134,20 @@ Result drive(const std::string& binary, const std::string& config, const std::st
       exchange.ms.push_back(t.exchange_ms);
     }
   };
+  auto cpu_of_daemons = [&] { return std::pair{cpu_ms(daemons.first), cpu_ms(daemons.second)}; };
+  const auto before_add = cpu_of_daemons();
   for (int i = 0; i < kSequential; ++i) {
     record(timed(binary, env("ADD", i, *pods[i]), config), result.add, result.add_exchange);
   }
+  const auto before_del = cpu_of_daemons();
   for (int i = 0; i < kSequential; ++i) {
     record(timed(binary, env("DEL", i, *pods[i]), config), result.del, result.del_exchange);
   }
+  const auto after_del = cpu_of_daemons();
+  result.cpu = {(before_del.first - before_add.first) / kSequential,
+                (before_del.second - before_add.second) / kSequential,
+                (after_del.first - before_del.first) / kSequential,
+                (after_del.second - before_del.second) / kSequential};
   constexpr int kBurst = 100;
   std::atomic<int> next{0};
   const auto start = Clock::now();
@@ -352,7 +392,13 @@ int main() {
       {"name", "bench"},
       {"type", "brindle-cni"},
       {"control_socket", socket}}.dump();
-  const Result brindle = drive("", brindle_config, "brindle");
+  const std::pair daemons{daemon.pid(), etcd.cluster().member(0).pid()};
+  const Result brindle = drive("", brindle_config, "brindle", daemons);
+  if (std::getenv("BENCH_CNI_BRINDLE_ONLY") != nullptr) {  // for profiling brindled alone
+    std::printf("brindle-cni ADD p50 %.2f ms, DEL p50 %.2f ms\n", brindle.add.pct(50),
+                brindle.del.pct(50));
+    return 0;
+  }
   const Memory after_runs = memory_of(daemon.pid());
   const Memory with_1k = memory_with_pods(daemon.pid(), brindle_config);
 
@@ -365,7 +411,7 @@ int main() {
                                         {"subnet", "198.18.64.0/20"},
                                         {"dataDir", (dir.path() / "host-local").string()}}}}
                                      .dump();
-  const Result ptp = drive("/usr/lib/cni/ptp", ptp_config, "ptp");
+  const Result ptp = drive("/usr/lib/cni/ptp", ptp_config, "ptp", daemons);
   const IpamRace race_reads = ipam_race(etcd, "198.18.128.0/18", false);
   const IpamRace race = ipam_race(etcd, "198.18.192.0/18", true);
   const Stats floor = etcd_write_floor(etcd);
@@ -403,5 +449,11 @@ int main() {
   print_phases(log_file, "ADD", "pod added",
                {"ipam_us", "endpoint_us", "policy_us", "pair_wait_us", "plumbing_us"});
   print_phases(log_file, "DEL", "pod removed", {"release_us", "teardown_wait_us"});
+  std::printf(
+      "CPU per sequential pod, ms: ADD brindled %.2f + etcd %.2f, DEL brindled %.2f + etcd %.2f "
+      "(with ptp+host-local the same daemons, idle: %.2f + %.2f)\n",
+      brindle.cpu.brindled_add, brindle.cpu.etcd_add, brindle.cpu.brindled_del,
+      brindle.cpu.etcd_del, ptp.cpu.brindled_add + ptp.cpu.brindled_del,
+      ptp.cpu.etcd_add + ptp.cpu.etcd_del);
   return 0;
 }

@@ -20,6 +20,7 @@
 #include <future>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -46,10 +47,10 @@ constexpr const char* kNodeAddress = "198.19.0.1";
 
 class AgentTest : public test::SingleAgentTest {
  protected:
-  AgentTest()
-      : SingleAgentTest("198.18.0.0/24",
-                        "[encapsulation]\nplugin = \"none\"\n"
-                        "[workload]\nempty_block_grace_seconds = 1\n") {}
+  explicit AgentTest(std::string extra_config =
+                         "[encapsulation]\nplugin = \"none\"\n"
+                         "[workload]\nempty_block_grace_seconds = 1\n")
+      : SingleAgentTest("198.18.0.0/24", std::move(extra_config)) {}
 
   std::string network_config() const {
     return json{{"cniVersion", "1.0.0"},
@@ -197,6 +198,60 @@ TEST_F(AgentTest, AddAndDelAreOneDatastoreWriteEach) {
   ASSERT_EQ(cni("DEL", "container-a", &a, "pod-a").exit_code, 0);
   EXPECT_TRUE(ipam::check(*store_).clean());
   EXPECT_EQ(ipam::check(*store_).allocated, 0u);
+}
+
+// How many requests of a KV method (all outcomes) etcd has answered: from its /metrics.
+long etcd_requests(test::EtcdMember& member, const std::string& method) {
+  const std::string metrics =
+      cni::testing::shell_output("curl -sf " + member.client_url() +
+                                 "/metrics | grep '^grpc_server_handled_total{.*grpc_method=\"" +
+                                 method + "\",grpc_service=\"etcdserverpb.KV\"'");
+  long total = 0;
+  std::istringstream lines(metrics);
+  for (std::string line; std::getline(lines, line);) {
+    total += std::stol(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
+
+// The agent with the default grace for empty blocks: no garbage collection pass (which reads the
+// blocks) runs within a test of a few seconds, so every read etcd counts is the agent's own.
+class AgentWithoutGcTest : public AgentTest {
+ protected:
+  AgentWithoutGcTest() : AgentTest("[encapsulation]\nplugin = \"none\"\n") {}
+};
+
+// Pods one after the other, each after the watch has delivered the previous one's writes (the
+// agent then holds its own writes as the watched copies without decoding them): every ADD and
+// every DEL is one transaction that succeeds at once, and nothing is read. A stale or wrong
+// copy of a block or an endpoint would show as a refused transaction and reads.
+TEST_F(AgentWithoutGcTest, SequentialPodsAreOneTransactionEachAndReadNothing) {
+  TestPod first;
+  ASSERT_EQ(cni("ADD", "container-first", &first, "pod-first").exit_code, 0);  // claims
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  test::EtcdMember& member = etcd_->cluster().member(0);
+  const long ranges_before = etcd_requests(member, "Range");
+  const long txns_before = etcd_requests(member, "Txn");
+  ASSERT_GT(txns_before, 0);
+  constexpr int kPods = 4;
+  std::vector<std::unique_ptr<TestPod>> pods;
+  for (int i = 0; i < kPods; ++i) {
+    pods.push_back(std::make_unique<TestPod>());
+    const auto add =
+        cni("ADD", "container-" + std::to_string(i), pods.back().get(), "pod-" + std::to_string(i));
+    ASSERT_EQ(add.exit_code, 0) << add.stdout_text << add.stderr_text;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  for (int i = 0; i < kPods; ++i) {
+    const auto del =
+        cni("DEL", "container-" + std::to_string(i), pods[i].get(), "pod-" + std::to_string(i));
+    ASSERT_EQ(del.exit_code, 0) << del.stdout_text << del.stderr_text;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(etcd_requests(member, "Range") - ranges_before, 0) << log_tail();
+  EXPECT_EQ(etcd_requests(member, "Txn") - txns_before, 2 * kPods) << log_tail();
+  ASSERT_EQ(cni("DEL", "container-first", &first, "pod-first").exit_code, 0);
+  EXPECT_TRUE(ipam::check(*store_).clean());
 }
 
 // The agent's copy of an endpoint is only a hint: changed by someone else since the ADD (its

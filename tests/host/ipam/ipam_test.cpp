@@ -670,6 +670,12 @@ TEST_F(IpamTest, ExtraOperationsRideOnTheAllocationAndTheRelease) {
   ASSERT_TRUE(result.handle);
   EXPECT_EQ(result.handle->revision, wep->revision);  // one transaction
   EXPECT_EQ(ipam.written_blocks().at(block).now.revision, wep->revision);
+  // The copy of the written block (made from what was sent, not decoded from the reply) is the
+  // stored block exactly: metadata (uid, creation time, revision) included.
+  const auto stored_block = store_->get<model::IPAMBlockSpec>(model::block_name(block));
+  ASSERT_TRUE(stored_block);
+  EXPECT_EQ(ipam.written_blocks().at(block).now.revision, stored_block->revision);
+  EXPECT_EQ(ipam.written_blocks().at(block).now.doc, stored_block->doc);
   EXPECT_TRUE(handles_match_blocks(*store_));
 
   // The release from the same knowledge: the handle as the ADD left it, the block as written.
@@ -691,6 +697,10 @@ TEST_F(IpamTest, ExtraOperationsRideOnTheAllocationAndTheRelease) {
   EXPECT_FALSE(store_->get<model::WorkloadEndpointSpec>("c2", "default"));
   EXPECT_FALSE(store_->get<model::IPAMHandleSpec>("net.c2"));
   EXPECT_EQ(ipam.addresses_of_handle("net.c1").size(), 1u);
+  const auto released_block = store_->get<model::IPAMBlockSpec>(model::block_name(block));
+  ASSERT_TRUE(released_block);
+  EXPECT_EQ(del.written_blocks().at(block).now.revision, released_block->revision);
+  EXPECT_EQ(del.written_blocks().at(block).now.doc, released_block->doc);
   EXPECT_TRUE(handles_match_blocks(*store_));
 }
 

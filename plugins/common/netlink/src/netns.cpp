@@ -22,10 +22,11 @@ constexpr const char* kNetnsDir = "/run/netns";
 }
 
 std::string random_suffix() {
-  std::random_device device;
+  // Seeded once per thread: std::random_device costs a CPUID (a VM exit) or a syscall each time.
+  thread_local std::mt19937 generator{std::random_device{}()};
   std::uniform_int_distribution<uint32_t> distribution;
   char buffer[9];
-  std::snprintf(buffer, sizeof(buffer), "%08x", distribution(device));
+  std::snprintf(buffer, sizeof(buffer), "%08x", distribution(generator));
   return buffer;
 }
 
