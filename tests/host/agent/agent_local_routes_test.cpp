@@ -37,8 +37,9 @@ bool eventually(const std::function<bool()>& condition,
 
 class AgentLocalRoutesTest : public test::SingleAgentTest {
  protected:
-  AgentLocalRoutesTest()
-      : SingleAgentTest("198.18.0.0/24", "[encapsulation]\nplugin = \"none\"\n") {}
+  explicit AgentLocalRoutesTest(std::string extra_config = "")
+      : SingleAgentTest("198.18.0.0/24",
+                        "[encapsulation]\nplugin = \"none\"\n" + std::move(extra_config)) {}
 
   struct Pod {
     std::unique_ptr<TestPod> netns;
@@ -83,12 +84,20 @@ class AgentLocalRoutesTest : public test::SingleAgentTest {
   }
 };
 
-TEST_F(AgentLocalRoutesTest, DeletedRouteIsRestoredOnTheNextEndpointChange) {
+// With debug logging: every reconcile is on record, also those that change nothing.
+class AgentLocalRoutesDebugTest : public AgentLocalRoutesTest {
+ protected:
+  AgentLocalRoutesDebugTest() : AgentLocalRoutesTest("[log]\nlevel = \"debug\"\n") {}
+};
+
+TEST_F(AgentLocalRoutesDebugTest, DeletedRouteIsRestoredOnTheNextEndpointChange) {
   const Pod a = add_pod("pod-a");
   const Pod b = add_pod("pod-b");
   ASSERT_EQ(routes(a.address), pod_route(a));
   ASSERT_EQ(routes(b.address), pod_route(b));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // reconciles of the ADDs done
+  // The reconcile after the ADDs is done (else it, not the next change, would restore the route).
+  ASSERT_TRUE(eventually([&] { return last_record("reconciled")["managed"] == "2"; }))
+      << log_tail();
   ASSERT_EQ(run_shell("ip route del " + a.address + " dev " + a.veth), 0);
   ASSERT_EQ(run_shell("ip netns exec " + b.netns->name() + " ping -c1 -W1 " + a.address +
                       " >/dev/null 2>&1"),
@@ -183,12 +192,14 @@ TEST_F(AgentLocalRoutesTest, RestartWithThreePodsRepairsExactlyTheDrift) {
   ASSERT_EQ(run_shell("ip link del brvstale00001 && ip link del brt-other0"), 0);
 }
 
-TEST_F(AgentLocalRoutesTest, EndpointRemovedFromTheDatastoreTakesItsRoutesAway) {
+TEST_F(AgentLocalRoutesDebugTest, EndpointRemovedFromTheDatastoreTakesItsRoutesAway) {
   const Pod a = add_pod("pod-a");
   const Pod b = add_pod("pod-b");
   // The agent reconciles 250 ms after a burst of endpoint changes; an interface no reconcile has
-  // yet seen claimed by an endpoint keeps its routes for the 10 s grace of an ADD in progress.
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  // yet seen claimed by an endpoint keeps its routes for the 10 s grace of an ADD in progress:
+  // wait for a reconcile that saw both endpoints.
+  ASSERT_TRUE(eventually([&] { return last_record("reconciled")["managed"] == "2"; }))
+      << log_tail();
   // The endpoint record goes (not through CNI DEL): its interface stays, its route goes.
   const auto weps = store_->list<model::WorkloadEndpointSpec>();
   ASSERT_EQ(weps.size(), 2u);
