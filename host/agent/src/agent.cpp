@@ -469,7 +469,7 @@ void Agent::Impl::request_tunnel_address() {
 }
 
 void Agent::Impl::on_upsert(const datastore::Stored& s) {
-  if (s.key.kind == "IPAMBlock" && take_written_block(s)) {
+  if (s.key.kind == "IPAMBlock" && (take_written_block(s) || skip_foreign_block(s))) {
     return;
   }
   try {
@@ -541,6 +541,21 @@ bool Agent::Impl::take_written_block(const datastore::Stored& s) {
     }
   }
   return false;
+}
+
+bool Agent::Impl::skip_foreign_block(const datastore::Stored& s) {
+  // Every node sees every block change in the cluster and keeps only its own blocks: another
+  // node's block need not be parsed. Its document names its affinity as the IPAM code writes it;
+  // a document that does not contain this node's affinity in that form is not kept (were it ours
+  // after all, written by some other tool, IPAM reads the block when it needs it).
+  const std::string own_affinity = "\"affinity\":\"host:" + node.name + "\"";
+  if (s.json.find(own_affinity) != std::string::npos) {
+    return false;
+  }
+  std::lock_guard lock(ipam_cache_mutex);
+  std::erase_if(ipam_cache.own_block_docs,
+                [&](const auto& entry) { return entry.second.doc.metadata.name == s.key.name; });
+  return true;
 }
 
 void Agent::Impl::on_remove(const datastore::Key& key) {

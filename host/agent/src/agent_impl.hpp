@@ -177,6 +177,9 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   // A watch event of a block at the revision this agent wrote it: takes the written copy as the
   // watched one, without decoding the event. False if the event is not such a write.
   bool take_written_block(const datastore::Stored& s);
+  // A watch event of a block that is not this node's (by its affinity, without parsing it): it
+  // drops any copy of that block. False when the block may be this node's.
+  bool skip_foreign_block(const datastore::Stored& s);
 };
 
 }  // namespace brindle::agent
