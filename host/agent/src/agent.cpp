@@ -469,6 +469,9 @@ void Agent::Impl::request_tunnel_address() {
 }
 
 void Agent::Impl::on_upsert(const datastore::Stored& s) {
+  if (s.key.kind == "IPAMHandle") {
+    return;  // one per pod, changed by every ADD and DEL; nothing here uses them
+  }
   if (s.key.kind == "IPAMBlock" && (take_written_block(s) || skip_foreign_block(s))) {
     return;
   }
