@@ -221,7 +221,7 @@ void Agent::Impl::note_written_blocks(const ipam::Ipam& ipam) {
 
 void Agent::Impl::register_methods(daemon::MethodTable& methods) {
   std::weak_ptr<Impl> weak = shared_from_this();
-  // Runs `work` on the worker pool and posts its outcome back to the loop as the reply.
+  // Runs `work` on the worker pool, which answers with its outcome.
   auto async_method = [weak](cni::Method method,
                              std::function<json(Impl&, const cni::Params&)> work) {
     return [weak, method, work](const json& raw, daemon::ControlReply reply) {
@@ -247,13 +247,12 @@ void Agent::Impl::register_methods(daemon::MethodTable& methods) {
           error_name = std::string(cni::error_name(cni::errors::kDaemonInternal));
           error_message = e.what();
         }
-        asio::post(self->io, [reply, result, error_name, error_message] {
-          if (error_name.empty()) {
-            reply.ok(result);
-          } else {
-            reply.fail(error_name, error_message);
-          }
-        });
+        // Answered from here: the loop may be busy with the events this very request caused.
+        if (error_name.empty()) {
+          reply.ok(result);
+        } else {
+          reply.fail(error_name, error_message);
+        }
       });
     };
   };

@@ -181,15 +181,36 @@ class Connection : public std::enable_shared_from_this<Connection> {
         });
   }
 
+  // On the loop's thread, or on the thread of a method that answers from a thread of its own (a
+  // CNI request's worker): the reply goes out from there at once, without waiting for the loop,
+  // which may be busy with the very datastore events the request caused. Safe: the connection has
+  // no operation in progress while its request is being answered (the next line is read only
+  // after the reply), and only the descriptor is used here. What the socket does not take at
+  // once, the loop writes.
   void write(const json& reply) {
     auto out = std::make_shared<std::string>(
         reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
-    asio::async_write(socket_, asio::buffer(*out),
-                      [self = shared_from_this(), out](boost::system::error_code ec, std::size_t) {
-                        if (!ec) {
-                          self->read();
-                        }
-                      });
+    const ssize_t sent =
+        ::send(socket_.native_handle(), out->data(), out->size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    const size_t done = sent > 0 ? static_cast<size_t>(sent) : 0;
+    const bool failed = sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    asio::post(socket_.get_executor(), [self = shared_from_this(), out, done, failed] {
+      if (failed) {
+        boost::system::error_code ignored;
+        self->socket_.close(ignored);
+        return;
+      }
+      if (done == out->size()) {
+        self->read();
+        return;
+      }
+      asio::async_write(self->socket_, asio::buffer(*out) + done,
+                        [self, out](boost::system::error_code ec, std::size_t) {
+                          if (!ec) {
+                            self->read();
+                          }
+                        });
+    });
   }
 
   void write_and_close(const json& reply) {
