@@ -362,6 +362,25 @@ void print_phases(const std::string& log_file, const char* command, const std::s
   std::printf("\n");
 }
 
+// How fast the machine is at the moment (this VM's speed varies by a third from minute to
+// minute with its host's load): ms for a fixed amount of plain CPU work, lower is faster. Printed
+// beside the figures so that runs can be compared.
+double calibration_ms() {
+  json doc;
+  for (int i = 0; i < 64; ++i) {
+    doc["attributes"].push_back({{"handle_id", "k8s-pod-network." + std::string(64, 'a')},
+                                 {"secondary", {{"namespace", "default"}, {"pod", "p"}}}});
+  }
+  const std::string text = doc.dump();
+  const auto start = Clock::now();
+  size_t sink = 0;
+  for (int i = 0; i < 300; ++i) {
+    sink += json::parse(text).size();
+  }
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  return sink > 0 ? ms : 0;
+}
+
 }  // namespace
 
 int main() {
@@ -398,14 +417,15 @@ int main() {
       {"name", "bench"},
       {"type", "brindle-cni"},
       {"control_socket", socket}}.dump();
+  const double calibration_before = calibration_ms();
   const std::pair daemons{daemon.pid(), etcd.cluster().member(0).pid()};
   const Result brindle = drive("", brindle_config, "brindle", daemons);
   if (std::getenv("BENCH_CNI_BRINDLE_ONLY") != nullptr) {  // for profiling brindled alone
     std::printf(
         "brindle-cni ADD p50 %.2f ms, DEL p50 %.2f ms; CPU per pod, ms: ADD brindled %.2f + etcd "
-        "%.2f, DEL brindled %.2f + etcd %.2f\n",
+        "%.2f, DEL brindled %.2f + etcd %.2f; calibration %.1f ms\n",
         brindle.add.pct(50), brindle.del.pct(50), brindle.cpu.brindled_add, brindle.cpu.etcd_add,
-        brindle.cpu.brindled_del, brindle.cpu.etcd_del);
+        brindle.cpu.brindled_del, brindle.cpu.etcd_del, calibration_before);
     return 0;
   }
   const Memory after_runs = memory_of(daemon.pid());
@@ -425,6 +445,7 @@ int main() {
   const IpamRace race = ipam_race(etcd, "198.18.192.0/18", true);
   const Stats floor = etcd_write_floor(etcd);
 
+  const double calibration_after = calibration_ms();
   std::printf("\nCNI latency, ms (200 sequential pods; burst: 100 pods, 8 in parallel)\n");
   std::printf("%-22s %9s %9s %9s %9s %10s\n", "plugin", "ADD p50", "ADD p99", "DEL p50", "DEL p99",
               "burst s");
@@ -458,6 +479,10 @@ int main() {
   print_phases(log_file, "ADD", "pod added",
                {"ipam_us", "endpoint_us", "policy_us", "pair_wait_us", "plumbing_us"});
   print_phases(log_file, "DEL", "pod removed", {"release_us", "teardown_wait_us"});
+  std::printf(
+      "machine speed (a fixed amount of CPU work; lower is faster, compare runs by it): %.1f ms "
+      "before the runs, %.1f ms after\n",
+      calibration_before, calibration_after);
   std::printf(
       "CPU per sequential pod, ms: ADD brindled %.2f + etcd %.2f, DEL brindled %.2f + etcd %.2f "
       "(with ptp+host-local the same daemons, idle: %.2f + %.2f)\n",
