@@ -3,7 +3,7 @@
 # bare kernel references built in the same run.
 #
 #   tests/bench/datapath/datapath.sh [--build-dir DIR] [--id ID] [--duration S] [--rounds N]
-#                                    [--policies N] [--variants a2,b,c,d] [--no-pin]
+#                                    [--policies N] [--variants a2,b,c,d] [--no-pin] [--perf DIR]
 #
 # Variants (each: iperf3 TCP for --duration seconds (default 5) with 1 and with 4 streams, and
 # ping RTT avg over 200 pings at a 10 ms interval; with --rounds N (default 3) the median of N;
@@ -22,6 +22,13 @@
 # chains on the server's node. Numbers depend on the machine's load: on a shared 2-core machine
 # they are noisy; compare rows of the same run only.
 #
+# --perf DIR: after the rounds of each variant (a included), one more 4-stream run under
+# `perf record -e cpu-clock -F 1000 -a -g` (DIR/<key>.perf.data, DIR/<key>.iperf3.json), and a second
+# table: CPU milliseconds per GB received, both CPUs, split into the path's parts (inclusive time,
+# so columns overlap: e.g. the outer packet's netfilter hooks are in "netfilter" and in "vxlan tx").
+# Per-GB costs move less with the machine's load than throughput does; "other" is CPU taken by
+# processes that are not part of the run (load). Needs perf.
+#
 # The lab is `tests/lab/brindle-lab --id ID` (default dpbench); it is torn down (`down`) at the end
 # and on failure, as are the reference namespaces (dpref-<id>-*).
 set -euo pipefail
@@ -32,6 +39,7 @@ build_dir=${BRINDLE_BUILD_DIR:-build/default} id=dpbench duration=5 rounds=3 pol
 # both sometimes share a CPU and a round loses half its throughput whatever the path.
 affinity="-A 0,1"
 variants=,a2,b,c,d,
+perf_dir=""
 while (($#)); do
   case $1 in
     --build-dir) build_dir=$2; shift 2 ;;
@@ -41,6 +49,7 @@ while (($#)); do
     --policies) policies=$2; shift 2 ;;
     --variants) variants=,$2,; shift 2 ;;
     --no-pin) affinity=""; shift ;;
+    --perf) [[ -n ${2:-} ]] || { echo "--perf: a directory" >&2; exit 2; }; perf_dir=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -56,6 +65,11 @@ for tool in iperf3 jq ping ip; do
   command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
 done
 build_dir=$(readlink -f "$build_dir")
+if [[ -n $perf_dir ]]; then
+  command -v perf >/dev/null || { echo "--perf: perf is not installed" >&2; exit 1; }
+  mkdir -p "$perf_dir" || { echo "--perf $perf_dir: cannot create the directory" >&2; exit 1; }
+  perf_dir=$(readlink -f "$perf_dir")
+fi
 export BRINDLE_BUILD_DIR=$build_dir
 
 tmp=$(mktemp -d)
@@ -158,6 +172,45 @@ measure() {
     for c in 1 2 3; do printf ' %s' "$(awk -v c=$c '{print $c / $(c + 3)}' "$tmp/rounds" | median)"; done
     echo " $rules"
   } >>"$tmp/results"
+}
+
+# --- --perf: where the CPU goes ------------------------------------------------------------------
+# profile <key> <client fn> <server address>: one 4-stream run while perf samples every CPU.
+profile() {
+  [[ -n $perf_dir ]] || return 0
+  local key=$1 client=$2 ip=$3 pid
+  perf record -q -e cpu-clock -F 1000 -a -g -o "$perf_dir/$key.perf.data" -- sleep "$((duration + 2))" \
+    >/dev/null 2>&1 &
+  pid=$!
+  sleep 0.5
+  "$client" iperf3 -c "$ip" -t "$duration" -P 4 $affinity -J >"$perf_dir/$key.iperf3.json" ||
+    { wait "$pid" || true; echo "--perf: iperf3 for $key failed" >&2; return 1; }
+  wait "$pid" || { echo "--perf: perf record for $key failed" >&2; return 1; }
+  echo "$key" >>"$tmp/profiled"
+}
+# profile_row <key>: "key gbit busy copies netfilter conntrack iptables vxlan_tx after_decap bridge
+# other", CPU ms per GB received (1 sample = 1 ms at -F 1000).
+profile_row() {
+  local key=$1 data=$perf_dir/$1.perf.data gb gbit other
+  gb=$(jq -r '.end.sum_received.bytes / 1e9' "$perf_dir/$key.iperf3.json")
+  gbit=$(jq -r '.end.sum_received.bits_per_second / 1e9' "$perf_dir/$key.iperf3.json")
+  other=$(perf report -i "$data" --no-children --sort comm -n --stdio -g none 2>/dev/null |
+    awk '/^ +[0-9.]+%/ && $3 != "iperf3" && $3 != "swapper" && $3 !~ /^ksoftirqd/ {s += $2} END {print s + 0}')
+  perf report -i "$data" --children --sort sym -n --stdio -g none 2>/dev/null |
+    awk -v key="$key" -v gb="$gb" -v gbit="$gbit" -v other="$other" '
+      /^ +[0-9.]+% +[0-9.]+% +[0-9]+ +\[/ {
+        c = $1; sub("%", "", c); children[$5] = c; self[$5] = $3; total += $3
+      }
+      function inc(s) { return (s in children) ? children[s] * total / 100 : 0 }
+      function own(s) { return (s in self) ? self[s] : 0 }
+      END {
+        printf "%s %.2f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f\n", key, gbit,
+          (total - own("pv_native_safe_halt") - own("default_idle") - other) / gb,
+          (own("_copy_from_iter") + own("_copy_to_iter")) / gb,
+          (inc("nf_hook_slow") + inc("nf_hook_slow_list")) / gb, inc("nf_conntrack_in") / gb,
+          inc("ipt_do_table") / gb, inc("vxlan_xmit") / gb, inc("gro_cell_poll") / gb,
+          inc("br_handle_frame") / gb, other / gb
+      }'
 }
 
 # --- a: the bare reference, pod ns - router ns - pod ns ------------------------------------------
@@ -312,26 +365,34 @@ ref_router_up
 if wants a2; then
   ref_labshape_up
   measure a2 client_a2 "$ip_a2" -
+  profile a2 client_a2 "$ip_a2"
   stop_server "$tmp/iperf3-a2.pid"
 fi
 if wants b; then
   lab_up none
   measure_lab b
+  profile b client_lab "$(L info ip-srv)"
   lab_down
 fi
 if wants c || wants d; then
   lab_up vxlan
-  if wants c; then measure_lab c; fi
+  if wants c; then
+    measure_lab c
+    profile c client_lab "$(L info ip-srv)"
+  fi
   if wants d; then
     say "d1: 1 NetworkPolicy"
     apply_policies 1
     measure_lab d1
+    profile d1 client_lab "$(L info ip-srv)"
     say "d$policies: $policies NetworkPolicies"
     apply_policies "$policies"
     measure_lab "d$policies"
+    profile "d$policies" client_lab "$(L info ip-srv)"
   fi
   lab_down
 fi
+profile a client_a "$ip_a"
 ref_down
 
 # --- table -------------------------------------------------------------------------------------------
@@ -363,3 +424,17 @@ done
 echo "a: every measurement of a in the run ($(grep -c . "$tmp/ref")); goals (issue 5, TCP vs the bare reference):"
 echo "encap none >= 95%, vxlan >= 80%; policy cost flat: d1 ~ d$policies. rules = iptables rules in brindle-* chains"
 echo "on the server's node (the policy plugin's). machine: $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg) at the end."
+if [[ -s $tmp/profiled ]]; then
+  echo
+  echo "CPU per GB received (--perf: one iperf3 TCP ${duration}s x4 run per variant under perf record -a; ms of"
+  echo "CPU over both cpus per GB; inclusive, so columns overlap; perf data in $perf_dir)"
+  printf '%-4s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s\n' "" Gbit/s busy copies netfiltr conntrk iptables \
+    "vxlan" "after" bridge other
+  printf '%-4s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s\n' "" "" "" "" "" "" "" tx decap "" load
+  while read -r key; do
+    profile_row "$key"
+  done <"$tmp/profiled" | awk '{printf "%-4s %7.2f %7d %7d %7d %7d %7d %7d %7d %7d %7d\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11}'
+  echo "busy: CPU not idle and not taken by other processes; copies: user<->kernel copies (per byte, the rest"
+  echo "is per packet); netfiltr: netfilter hooks (conntrack, iptables, nat); vxlan tx: vxlan_xmit with the outer"
+  echo "packet's output path; after decap: the inner packet's stack after VXLAN decapsulation (gro_cell_poll)."
+fi
