@@ -107,10 +107,6 @@ uint64_t in_use(const model::IPAMBlockSpec& block) {
                                              [](const auto& a) { return a.has_value(); }));
 }
 
-}  // namespace
-
-namespace {
-
 // A seed per Ipam from a per-thread generator: std::random_device costs a CPUID (a VM exit) or a
 // read of /dev/urandom each time, and an Ipam is made per request.
 uint64_t fresh_seed() {

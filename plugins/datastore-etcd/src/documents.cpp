@@ -159,7 +159,7 @@ PreparedDocument detail::prepare_update_parsed(std::string_view json, const Reso
   return prepare_document(std::move(parsed));
 }
 
-StoredIdentity stored_identity(std::string_view stored) {
+StoredIdentity detail::stored_identity_parsed(std::string_view stored) {
   return identity_of(Json::parse(stored.begin(), stored.end(), nullptr, false));
 }
 
@@ -240,13 +240,6 @@ std::optional<json_shape::Document> shape_of(std::string_view text) {
 bool holds(std::string_view text, const json_shape::Member* member, std::string_view expected) {
   return member != nullptr && value_text(text, *member) == json_string(expected);
 }
-
-// A write's value: the document with metadata.revision dropped and uid / creationTimestamp set
-// to `uid` / `creation_timestamp` (JSON texts) where given; the identity must be complete and
-// agree with `key` (anything to fill in or to reject is left to the full parse).
-std::optional<PreparedDocument> prepare_quickly(
-    std::string_view json, const ResourceKey& key, const std::optional<std::string>& uid,
-    const std::optional<std::string>& creation_timestamp);
 
 std::optional<std::string> read_quickly(std::string_view stored, const ResourceKey& key,
                                         std::string_view revision, StoredIdentity* identity) {
@@ -344,7 +337,30 @@ std::optional<PreparedDocument> prepare_quickly(
   return prepare_document(std::move(value), metadata_close, empty, std::move(identity));
 }
 
+// The identity of a stored value, by its shape (null: take the full parse).
+std::optional<StoredIdentity> identity_quickly(std::string_view stored) {
+  const std::optional<json_shape::Document> d = shape_of(stored);
+  if (!d) {
+    return std::nullopt;
+  }
+  StoredIdentity identity;
+  if (const json_shape::Member* uid = d->metadata.find("uid")) {
+    identity.uid = canonical(value_text(stored, *uid));
+  }
+  if (const json_shape::Member* created = d->metadata.find("creationTimestamp")) {
+    identity.creation_timestamp = canonical(value_text(stored, *created));
+  }
+  return identity;
+}
+
 }  // namespace
+
+StoredIdentity stored_identity(std::string_view stored) {
+  if (std::optional<StoredIdentity> quick = identity_quickly(stored)) {
+    return *quick;
+  }
+  return detail::stored_identity_parsed(stored);
+}
 
 PreparedDocument prepare_document(std::string value, size_t metadata_close, bool metadata_empty,
                                   StoredIdentity identity) {

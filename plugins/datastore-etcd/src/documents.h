@@ -77,6 +77,7 @@ PreparedDocument prepare_create_parsed(std::string_view json, const ResourceKey&
                                        std::string_view uid, std::string_view creation_timestamp);
 PreparedDocument prepare_update_parsed(std::string_view json, const ResourceKey& key,
                                        const StoredIdentity& identity);
+StoredIdentity stored_identity_parsed(std::string_view stored);
 std::optional<std::string> document_for_read_parsed(std::string_view stored, const ResourceKey& key,
                                                     std::string_view revision, std::string* problem,
                                                     StoredIdentity* identity = nullptr);

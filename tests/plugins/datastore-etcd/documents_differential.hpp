@@ -104,6 +104,12 @@ inline std::string differential_mismatch(std::string_view document, const Resour
   if (!mismatch.empty()) {
     return mismatch;
   }
+  const StoredIdentity quick = stored_identity(document);
+  const StoredIdentity parsed_identity = detail::stored_identity_parsed(document);
+  if (quick.uid != parsed_identity.uid ||
+      quick.creation_timestamp != parsed_identity.creation_timestamp) {
+    return "stored identity differs";
+  }
   return compare("read", read_outcome([&](std::string* problem, StoredIdentity* identity) {
                    return document_for_read(document, key, "42", problem, identity);
                  }),
