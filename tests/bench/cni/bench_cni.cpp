@@ -230,7 +230,22 @@ Memory memory_with_pods(pid_t daemon, const std::string& config) {
 struct IpamRace {
   double per_node_per_second = 0;
   Stats latency;
+  double txns_per_allocation = 0, reads_per_allocation = 0;  // as etcd counted them
 };
+
+// How many requests of a KV method (all outcomes) etcd has answered: from its /metrics.
+long etcd_requests(test::EtcdDatastore& etcd, const std::string& method) {
+  const std::string metrics =
+      cni::testing::shell_output("curl -sf " + etcd.cluster().member(0).client_url() +
+                                 "/metrics | grep '^grpc_server_handled_total{.*grpc_method=\"" +
+                                 method + "\",grpc_service=\"etcdserverpb.KV\"'");
+  long total = 0;
+  std::istringstream lines(metrics);
+  for (std::string line; std::getline(lines, line);) {
+    total += std::stol(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
 
 IpamRace ipam_race(test::EtcdDatastore& etcd, const std::string& cidr, bool block_copies) {
   constexpr int kNodes = 3;
@@ -246,6 +261,8 @@ IpamRace ipam_race(test::EtcdDatastore& etcd, const std::string& cidr, bool bloc
   }
   std::vector<Stats> latencies(kNodes);
   std::vector<double> seconds(kNodes);
+  const long txns_before = etcd_requests(etcd, "Txn");
+  const long reads_before = etcd_requests(etcd, "Range");
   std::vector<std::thread> nodes;
   for (int n = 0; n < kNodes; ++n) {
     nodes.emplace_back([&, n] {
@@ -256,7 +273,7 @@ IpamRace ipam_race(test::EtcdDatastore& etcd, const std::string& cidr, bool bloc
       const auto start = Clock::now();
       for (int i = 0; i < kPerNode; ++i) {
         ipam::AssignRequest r;
-        r.handle_id = "race." + node + "-" + std::to_string(i);
+        r.handle_id = pool.metadata.name + "." + node + "-" + std::to_string(i);  // new per race
         r.node = node;
         r.attributes = {{"node", node}};
         r.node_labels = model::Labels{};
@@ -289,6 +306,10 @@ IpamRace ipam_race(test::EtcdDatastore& etcd, const std::string& cidr, bool bloc
     t.join();
   }
   IpamRace race;
+  race.txns_per_allocation =
+      static_cast<double>(etcd_requests(etcd, "Txn") - txns_before) / (kNodes * kPerNode);
+  race.reads_per_allocation =
+      static_cast<double>(etcd_requests(etcd, "Range") - reads_before) / (kNodes * kPerNode);
   for (int n = 0; n < kNodes; ++n) {
     race.per_node_per_second += kPerNode / seconds[n] / kNodes;
     race.latency.ms.insert(race.latency.ms.end(), latencies[n].ms.begin(), latencies[n].ms.end());
@@ -403,6 +424,9 @@ int main() {
   std::ofstream(config_file) << etcd.node_config_toml("bench-node") << "\n[control]\nsocket = \""
                              << socket << "\"\n[health]\nlisten = \"127.0.0.1:" << health
                              << "\"\n[metrics]\nlisten = \"\"\n[log]\nlevel = \"info\"\n";
+  // IPAM alone first, with nothing else at work on the machine.
+  const IpamRace race_reads = ipam_race(etcd, "198.18.128.0/18", false);
+  const IpamRace race = ipam_race(etcd, "198.18.192.0/18", true);
   const std::string log_file = (dir.path() / "brindled.log").string();
   test::Brindled daemon(config_file, log_file);
   for (int i = 0;
@@ -441,8 +465,6 @@ int main() {
                                         {"dataDir", (dir.path() / "host-local").string()}}}}
                                      .dump();
   const Result ptp = drive("/usr/lib/cni/ptp", ptp_config, "ptp", daemons);
-  const IpamRace race_reads = ipam_race(etcd, "198.18.128.0/18", false);
-  const IpamRace race = ipam_race(etcd, "198.18.192.0/18", true);
   const Stats floor = etcd_write_floor(etcd);
 
   const double calibration_after = calibration_ms();
@@ -469,10 +491,13 @@ int main() {
       idle.rss, idle.hwm, after_runs.rss, after_runs.hwm, with_1k.rss, with_1k.hwm);
   std::printf(
       "IPAM alone, 3 agents racing on one etcd: %.0f allocations/s per node, "
-      "p50 %.2f ms, p99 %.2f ms (each agent with its copies of its blocks, as brindled keeps "
-      "them); reading each block first: %.0f allocations/s per node, p50 %.2f ms, p99 %.2f ms\n",
+      "p50 %.2f ms, p99 %.2f ms, etcd requests per allocation %.2f txn + %.2f read (each agent "
+      "with its copies of its blocks, as brindled keeps them); reading each block first: %.0f "
+      "allocations/s per node, p50 %.2f ms, p99 %.2f ms, %.2f txn + %.2f read\n",
       race.per_node_per_second, race.latency.pct(50), race.latency.pct(99),
-      race_reads.per_node_per_second, race_reads.latency.pct(50), race_reads.latency.pct(99));
+      race.txns_per_allocation, race.reads_per_allocation, race_reads.per_node_per_second,
+      race_reads.latency.pct(50), race_reads.latency.pct(99), race_reads.txns_per_allocation,
+      race_reads.reads_per_allocation);
   std::printf("one etcd write alone (the floor of the IPAM phase): p50 %.2f ms, p99 %.2f ms\n",
               floor.pct(50), floor.pct(99));
   // Where brindled's time goes: the per-phase figures of its "pod added" / "pod removed" lines.

@@ -704,6 +704,48 @@ TEST_F(IpamTest, ExtraOperationsRideOnTheAllocationAndTheRelease) {
   EXPECT_TRUE(handles_match_blocks(*store_));
 }
 
+// Allocations one after another from what the node knows (its pools, its blocks, and the copies
+// of the blocks as it last wrote them, as brindled keeps them): after the first claim, every
+// allocation is one transaction, through the blocks it fills and the next ones it claims.
+TEST_F(IpamTest, AllocationsFromTheLastWrittenCopiesAreOneTransactionEach) {
+  add_pool("p1", "198.18.0.0/24", 28);
+  CountingDatastore counting(*etcd_, "node-a");
+  Ipam ipam(counting.client());
+  const model::IPPool pool = store_->get<model::IPPoolSpec>("p1")->doc;
+  std::vector<IpPrefix> own_blocks;
+  std::map<IpPrefix, Versioned<model::IPAMBlockSpec>> copies;
+  int claims = 0;
+  int calls = 0;
+  for (int i = 0; i < 40; ++i) {  // 2.5 blocks of 16
+    AssignRequest r = request("net.c" + std::to_string(i), "node-a");
+    r.known_pools = std::vector<model::IPPool>{pool};
+    r.known_config = model::IPAMConfigSpec{};
+    r.known_own_blocks = own_blocks;
+    r.known_blocks.emplace();
+    for (const auto& [block, copy] : copies) {
+      if (!copy.doc.spec.unallocated.empty()) {
+        r.known_blocks->emplace(block, copy);
+      }
+    }
+    counting.take_calls();
+    const IpPrefix got = ipam.auto_assign(r).v4.at(0);
+    const int used = counting.take_calls();
+    const IpPrefix block = IpPrefix(got.address(), 28).masked();
+    if (std::find(own_blocks.begin(), own_blocks.end(), block) == own_blocks.end()) {
+      own_blocks.push_back(block);
+      ++claims;
+    } else {
+      calls += used;
+      EXPECT_EQ(used, 1) << "allocation " << i << " in " << block.to_string();
+    }
+    for (const auto& [cidr, written] : ipam.written_blocks()) {
+      copies[cidr] = written.now;
+    }
+  }
+  EXPECT_EQ(claims, 3);
+  EXPECT_EQ(calls, 40 - claims);
+}
+
 // Dual stack: the endpoint goes with the LAST write (it names both addresses, and no address
 // before it is allocated) and its removal with the FIRST write of the release (no address is
 // free while it names it).
