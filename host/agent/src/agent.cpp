@@ -227,6 +227,7 @@ void Agent::Impl::stop() {
     syncer->stop();
   }
   workers.join();
+  plumbing_threads.join();
 }
 
 // Creates or updates this node's Node resource with its addresses (other fields are kept).

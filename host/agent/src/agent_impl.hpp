@@ -57,6 +57,9 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   calc::Encap encap_kind = calc::Encap::none;  // what the encapsulation plugin provides
   workload::PlumbingOptions plumbing;
   asio::thread_pool workers{4};  // CNI requests and other blocking datastore work
+  // A pod's interface work that runs beside its request's datastore work (one task per request
+  // at most): threads kept, as one costs tens of microseconds to start here.
+  asio::thread_pool plumbing_threads{4};
 
   // --- loop thread only ---
   calc::RouteCalculator routes;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <future>
 #include <sstream>
+#include <type_traits>
 
 #include "agent_impl.hpp"
 #include "brindle/cni/protocol.hpp"
@@ -219,6 +220,42 @@ void Agent::Impl::note_written_blocks(const ipam::Ipam& ipam) {
   }
 }
 
+namespace {
+
+// Runs `work` on `pool` and gives its future.
+template <typename Work>
+std::future<std::invoke_result_t<Work>> run_on(asio::thread_pool& pool, Work work) {
+  using Result = std::invoke_result_t<Work>;
+  auto task = std::make_shared<std::packaged_task<Result()>>(std::move(work));
+  std::future<Result> future = task->get_future();
+  asio::post(pool, [task] { (*task)(); });
+  return future;
+}
+
+// Leaving the scope waits for the work and disposes of its result here, as the future of
+// std::async does: the work never outlives the request that started it (an unfinished pair is
+// deleted before the ADD answers).
+template <typename T>
+class AwaitAtExit {
+ public:
+  explicit AwaitAtExit(std::future<T>& future) : future_(future) {}
+  AwaitAtExit(const AwaitAtExit&) = delete;
+  AwaitAtExit& operator=(const AwaitAtExit&) = delete;
+  ~AwaitAtExit() {
+    if (future_.valid()) {
+      try {
+        future_.get();
+      } catch (...) {  // what failed is reported elsewhere, or not at all on this path
+      }
+    }
+  }
+
+ private:
+  std::future<T>& future_;
+};
+
+}  // namespace
+
 void Agent::Impl::register_methods(daemon::MethodTable& methods) {
   std::weak_ptr<Impl> weak = shared_from_this();
   // Runs `work` on the worker pool, which answers with its outcome.
@@ -369,9 +406,10 @@ json Agent::Impl::cni_add(const cni::Params& params) {
       (a.is_v4() ? families.v4 : families.v6) = true;
     }
   }
-  std::future<workload::PreparedPod> prepared = std::async(
-      std::launch::async,
-      [&pod, mtu, families, this] { return workload::prepare_pod(pod, mtu, families, plumbing); });
+  std::future<workload::PreparedPod> prepared = run_on(
+      plumbing_threads,
+      [pod, mtu, families, this] { return workload::prepare_pod(pod, mtu, families, plumbing); });
+  const AwaitAtExit<workload::PreparedPod> await_prepared(prepared);
   // Microseconds per phase, logged with the result: where an ADD's time goes.
   auto phase_start = std::chrono::steady_clock::now();
   auto lap = [&phase_start] {
@@ -528,11 +566,11 @@ void Agent::Impl::cni_del(const cni::Params& params) {
   // Only the sandbox that owns the endpoint may tear it down: a late DEL of an old sandbox must
   // not remove its successor's network (the host side is named after the pod, not the sandbox).
   std::future<void> teardown;
+  const AwaitAtExit<void> await_teardown(teardown);
   const auto started = std::chrono::steady_clock::now();
   auto start_teardown = [&] {
     if (!teardown.valid()) {
-      teardown =
-          std::async(std::launch::async, [&pod, this] { workload::teardown_pod(pod, plumbing); });
+      teardown = run_on(plumbing_threads, [pod, this] { workload::teardown_pod(pod, plumbing); });
     }
   };
   try {
