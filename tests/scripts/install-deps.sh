@@ -16,6 +16,7 @@ packages=(
   socat  # the lab's TCP listeners and probes
   iptables ipset  # iptables-legacy(-save/-restore) and ipset: inspect and benchmark policy-iptables
   iperf3 jq  # datapath benchmarks (tests/bench/datapath)
+  python3  # tests/lab/set-gso-sizes (the lab's --big-tcp: iproute2 6.1 cannot set the IPv4 sizes)
   etcd-server etcd-client
   bird2  # routing-bgp drives BIRD 2; its tests run it in scratch namespaces
   containernetworking-plugins  # the ptp + host-local reference of the CNI benchmark

@@ -7,6 +7,7 @@
 #include "brindle/daemon/plugin_set.hpp"
 #include "brindle/ipam/store.hpp"
 #include "brindle/netlink/netlink.hpp"
+#include "brindle/workload/big_tcp.hpp"
 #include "local_routes.hpp"
 
 namespace brindle::agent {
@@ -150,6 +151,14 @@ Agent::Impl::Impl(asio::io_context& io_context, const config::Config& cfg,
     policy_engine = std::make_unique<policy::PolicyEngine>(policy::EngineConfig{node.name});
   }
   plumbing.veth_prefix = config.workload.interface_prefix;
+  // [workload] big_tcp: pod veth GSO/GRO sizes from the uplink's (encapsulation none only).
+  plumbing.veth_gso =
+      workload::choose_big_tcp(
+          {.enabled = config.workload.big_tcp,
+           .encapsulation = encap_name,
+           .node_addresses = {node.ipv4 ? strings::format_ip_prefix(*node.ipv4) : "",
+                              node.ipv6 ? strings::format_ip_prefix(*node.ipv6) : ""}})
+          .veth_gso;
   if (config.workload.mtu != 0) {
     pod_mtu = config.workload.mtu;
   }

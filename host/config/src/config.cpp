@@ -249,6 +249,19 @@ class ConfigReader {
     return value->as_string().str;
   }
 
+  std::optional<bool> bool_at(const Value& table, std::string_view table_name,
+                              const std::string& key) const {
+    const Value* value = find(table, key);
+    if (value == nullptr) {
+      return std::nullopt;
+    }
+    if (!value->is_boolean()) {
+      fail(*value, std::string(table_name) + " " + key + " must be true or false, found " +
+                       std::string(describe_type(*value)));
+    }
+    return value->as_boolean();
+  }
+
   std::string default_node_name(const Value& where) const {
     std::array<char, 256> buffer{};
     if (gethostname(buffer.data(), buffer.size() - 1) != 0 || buffer[0] == '\0') {
@@ -465,7 +478,7 @@ class ConfigReader {
 
   void read_workload(const Value& table, WorkloadConfig& workload) const {
     reject_unknown_keys(table, "[workload]",
-                        {"interface_prefix", "mtu", "empty_block_grace_seconds"});
+                        {"interface_prefix", "mtu", "empty_block_grace_seconds", "big_tcp"});
     if (auto prefix = string_at(table, "[workload]", "interface_prefix")) {
       const bool valid =
           !prefix->empty() && prefix->size() <= 4 &&
@@ -488,6 +501,9 @@ class ConfigReader {
     }
     if (auto grace = int_at(table, "[workload]", "empty_block_grace_seconds", 0, 86400 * 7)) {
       workload.empty_block_grace_seconds = static_cast<uint32_t>(*grace);
+    }
+    if (auto big_tcp = bool_at(table, "[workload]", "big_tcp")) {
+      workload.big_tcp = *big_tcp;
     }
   }
 

@@ -189,7 +189,7 @@ MacAddress random_container_mac() {
 // removed and the pair created again.
 LinkInfo create_veth_pair(Netlink& host, Netlink& in_pod, const std::string& host_name,
                           const PodIdentity& pod, int pod_netns_fd, uint32_t mtu,
-                          const MacAddress& container_mac) {
+                          const MacAddress& container_mac, const netlink::GsoLimits& gso) {
   netlink::VethSpec spec;
   spec.name = host_name;
   spec.peer_name = pod.ifname;
@@ -198,6 +198,7 @@ LinkInfo create_veth_pair(Netlink& host, Netlink& in_pod, const std::string& hos
   spec.mac = host_mac();
   spec.peer_mac = container_mac;
   spec.up = true;  // no carrier before the container side is up
+  spec.gso = gso;
   try {
     return host.create_veth(spec);
   } catch (const NetlinkError& e) {
@@ -525,8 +526,8 @@ PreparedPod prepare_pod(const PodIdentity& pod, uint32_t mtu, PodFamilies famili
     // the host side's gateway address. The host end is up from the start, without carrier (and
     // so without IPv6 autoconfiguration) until the pod side comes up, after the sysctls.
     const MacAddress container_mac = random_container_mac();
-    LinkInfo host_link =
-        create_veth_pair(host, in_pod, host_name, pod, pod_netns->get(), mtu, container_mac);
+    LinkInfo host_link = create_veth_pair(host, in_pod, host_name, pod, pod_netns->get(), mtu,
+                                          container_mac, options.veth_gso);
     VethRollback rollback(host, host_name);
     const int pod_ifindex =
         host_link.link_index > 0 ? host_link.link_index : in_pod.link(pod.ifname).index;

@@ -3,7 +3,8 @@
 # bare kernel references built in the same run.
 #
 #   tests/bench/datapath/datapath.sh [--build-dir DIR] [--id ID] [--duration S] [--rounds N]
-#                                    [--policies N] [--variants a2,b,c,d] [--no-pin] [--perf DIR]
+#                                    [--policies N] [--variants a2,b,b-big,c,d] [--no-pin]
+#                                    [--perf DIR]
 #
 # Variants (each: iperf3 TCP for --duration seconds (default 5) with 1 and with 4 streams, and
 # ping RTT avg over 200 pings at a 10 ms interval; with --rounds N (default 3) the median of N;
@@ -13,6 +14,9 @@
 #   a2  bare, lab-shaped: pod ns - veth - node ns - veth - bridge - veth - node ns - veth - pod ns,
 #       plain routes, no Brindle (the same hops as a lab pod-to-pod path)
 #   b   brindle-lab --encap none, 2 nodes, client pod on node1, server pod on node2
+#   b-big  b with BIG TCP: brindle-lab --encap none --big-tcp (the lab's underlay veths at 196608
+#       GSO/GRO bytes, as a BIG-TCP-capable card would offer, and [workload] big_tcp = true: the
+#       pods' veths get 196608 too). Not run by default; a stays a default veth pair (64 KB).
 #   c   brindle-lab --encap vxlan (same), no policy selects the pods
 #   d1  c + 1 Kubernetes NetworkPolicy allowing the traffic (both pods isolated, ingress+egress)
 #   dN  c + N policies (default 100): N-1 that select both pods but never match the traffic, plus
@@ -163,7 +167,7 @@ measure() {
     echo "$a" >>"$tmp/ref"
     echo "$x $a" >>"$tmp/rounds"
     # shellcheck disable=SC2086
-    printf '    %-4s round %d: tcp x1 %5.2f Gbit/s, x4 %5.2f Gbit/s, rtt %.3f ms   (a: %5.2f, %5.2f, %.3f)\n' \
+    printf '    %-5s round %d: tcp x1 %5.2f Gbit/s, x4 %5.2f Gbit/s, rtt %.3f ms   (a: %5.2f, %5.2f, %.3f)\n' \
       "$key" "$r" $x $a >&2
   done
   {
@@ -287,11 +291,13 @@ L() { "$lab" --id "$id" "$@"; }
 policy_rules() { L node-exec "$1" iptables-legacy-save -t filter | grep -c '^-A brindle-' || true; }
 policy_chains() { L node-exec "$1" iptables-legacy-save -t filter | grep -c '^:brindle-p[io]-' || true; }
 
-lab_up() {  # lab_up <none|vxlan>
-  say "lab $id: up, 2 nodes, --encap $1 (binaries from $build_dir)"
+lab_up() {  # lab_up <none|vxlan> [lab up options...]
+  local encap=$1
+  shift
+  say "lab $id: up, 2 nodes, --encap $encap $* (binaries from $build_dir)"
   lab_up=1
-  "$lab" --id "$id" --build-dir "$build_dir" up --nodes 2 --encap "$1" --pods-per-node 0 \
-    --no-matrix >"$tmp/lab-up.log" 2>&1 || { cat "$tmp/lab-up.log" >&2; return 1; }
+  "$lab" --id "$id" --build-dir "$build_dir" up --nodes 2 --encap "$encap" --pods-per-node 0 \
+    --no-matrix "$@" >"$tmp/lab-up.log" 2>&1 || { cat "$tmp/lab-up.log" >&2; return 1; }
   L pod-add 1 cli --labels app=bench,role=client --ports "" >/dev/null
   L pod-add 2 srv --labels app=bench,role=server --ports "" >/dev/null
   L wait-converged 30 >/dev/null || { echo "lab $id: pods not converged" >&2; return 1; }
@@ -374,6 +380,17 @@ if wants b; then
   profile b client_lab "$(L info ip-srv)"
   lab_down
 fi
+if wants b-big; then
+  lab_up none --big-tcp
+  # brindled gave the pods' veths the underlay's BIG TCP sizes (else this row would be b again).
+  for pod in cli srv; do
+    L pod-exec "$pod" ip -d link show eth0 | grep -q 'gso_max_size 196608 .*gro_max_size 196608' ||
+      { echo "b-big: pod $pod's eth0 does not have the BIG TCP sizes" >&2; exit 1; }
+  done
+  measure_lab b-big
+  profile b-big client_lab "$(L info ip-srv)"
+  lab_down
+fi
 if wants c || wants d; then
   lab_up vxlan
   if wants c; then
@@ -401,6 +418,7 @@ describe() {
     a) echo "bare: veth - router ns - veth" ;;
     a2) echo "bare, lab-shaped (node ns, bridge)" ;;
     b) echo "brindle, encap none" ;;
+    b-big) echo "brindle, encap none, BIG TCP 196608" ;;
     c) echo "brindle, encap vxlan" ;;
     d1) echo "brindle vxlan, 1 NetworkPolicy" ;;
     d*) echo "brindle vxlan, ${1#d} NetworkPolicies" ;;
@@ -409,8 +427,8 @@ describe() {
 echo
 echo "pod-to-pod datapath across two nodes (iperf3 TCP ${duration}s, ping 200 x 10 ms; medians of $rounds rounds;"
 echo "ratios: median of (variant / a) over rounds each paired with a measurement of a)"
-printf '%-4s %-36s %8s %6s %8s %6s %8s %6s %6s\n' "" variant "tcp x1" "" "tcp x4" "" "rtt avg" "" rules
-printf '%-4s %-36s %8s %6s %8s %6s %8s %6s %6s\n' "" "" "Gbit/s" "vs a" "Gbit/s" "vs a" "ms" "vs a" ""
+printf '%-5s %-36s %8s %6s %8s %6s %8s %6s %6s\n' "" variant "tcp x1" "" "tcp x4" "" "rtt avg" "" rules
+printf '%-5s %-36s %8s %6s %8s %6s %8s %6s %6s\n' "" "" "Gbit/s" "vs a" "Gbit/s" "vs a" "ms" "vs a" ""
 {
   printf 'a'
   for c in 1 2 3; do printf ' %s' "$(awk -v c=$c '{print $c}' "$tmp/ref" | median)"; done
@@ -419,21 +437,21 @@ printf '%-4s %-36s %8s %6s %8s %6s %8s %6s %6s\n' "" "" "Gbit/s" "vs a" "Gbit/s"
 } | while read -r key t1 t4 rtt r1 r4 rr rules; do
   awk -v k="$key" -v d="$(describe "$key")" -v t1="$t1" -v t4="$t4" -v r="$rtt" -v n="$rules" \
     -v r1="$r1" -v r4="$r4" -v rr="$rr" \
-    'BEGIN { printf "%-4s %-36s %8.2f %5.0f%% %8.2f %5.0f%% %8.3f %5.2fx %6s\n", k, d, t1, 100 * r1, t4, 100 * r4, r, rr, n }'
+    'BEGIN { printf "%-5s %-36s %8.2f %5.0f%% %8.2f %5.0f%% %8.3f %5.2fx %6s\n", k, d, t1, 100 * r1, t4, 100 * r4, r, rr, n }'
 done
 echo "a: every measurement of a in the run ($(grep -c . "$tmp/ref")); goals (issue 5, TCP vs the bare reference):"
-echo "encap none >= 95%, vxlan >= 80%; policy cost flat: d1 ~ d$policies. rules = iptables rules in brindle-* chains"
+echo "encap none >= 95% (b; b-big is the opt-in BIG TCP), vxlan >= 80%; policy cost flat: d1 ~ d$policies. rules = iptables rules in brindle-* chains"
 echo "on the server's node (the policy plugin's). machine: $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg) at the end."
 if [[ -s $tmp/profiled ]]; then
   echo
   echo "CPU per GB received (--perf: one iperf3 TCP ${duration}s x4 run per variant under perf record -a; ms of"
   echo "CPU over both cpus per GB; inclusive, so columns overlap; perf data in $perf_dir)"
-  printf '%-4s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s\n' "" Gbit/s busy copies netfiltr conntrk iptables \
+  printf '%-5s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s\n' "" Gbit/s busy copies netfiltr conntrk iptables \
     "vxlan" "after" bridge other
-  printf '%-4s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s\n' "" "" "" "" "" "" "" tx decap "" load
+  printf '%-5s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s\n' "" "" "" "" "" "" "" tx decap "" load
   while read -r key; do
     profile_row "$key"
-  done <"$tmp/profiled" | awk '{printf "%-4s %7.2f %7d %7d %7d %7d %7d %7d %7d %7d %7d\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11}'
+  done <"$tmp/profiled" | awk '{printf "%-5s %7.2f %7d %7d %7d %7d %7d %7d %7d %7d %7d\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11}'
   echo "busy: CPU not idle and not taken by other processes; copies: user<->kernel copies (per byte, the rest"
   echo "is per packet); netfiltr: netfilter hooks (conntrack, iptables, nat); vxlan tx: vxlan_xmit with the outer"
   echo "packet's output path; after decap: the inner packet's stack after VXLAN decapsulation (gro_cell_poll)."

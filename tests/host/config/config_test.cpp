@@ -217,6 +217,7 @@ TEST(ConfigExamples, BrindleTomlFromTheSourceTreeLoads) {
   EXPECT_EQ(config.workload.interface_prefix, "brv");
   EXPECT_EQ(config.workload.mtu, 0u);
   EXPECT_EQ(config.workload.empty_block_grace_seconds, 300u);
+  EXPECT_FALSE(config.workload.big_tcp);
   EXPECT_EQ(config.encapsulation.path, "");
   EXPECT_EQ(config.datastore.section->size("endpoints"), 1u);
   EXPECT_EQ(string_at(*config.datastore.section, "endpoints[0]"), "http://127.0.0.1:2379");
@@ -284,6 +285,23 @@ TEST(ConfigWorkload, ReadsAndChecksTheWorkloadTable) {
   EXPECT_EQ(error_of("[workload]\nmtu = \"1500\"\n"),
             "w.toml:2:7: [workload] mtu must be an integer, found a string");
   EXPECT_EQ(error_of("[workload]\nveth = \"x\"\n").substr(0, 9), "w.toml:2:");
+}
+
+TEST(ConfigWorkload, BigTcpIsOffByDefaultAndMustBeABoolean) {
+  EXPECT_FALSE(parse_config("", "w.toml").workload.big_tcp);
+  EXPECT_FALSE(parse_config("[workload]\nmtu = 1400\n", "w.toml").workload.big_tcp);
+  EXPECT_TRUE(parse_config("[workload]\nbig_tcp = true\n", "w.toml").workload.big_tcp);
+  EXPECT_FALSE(parse_config("[workload]\nbig_tcp = false\n", "w.toml").workload.big_tcp);
+  for (const std::string value : {"\"true\"", "1"}) {
+    try {
+      parse_config("[workload]\nbig_tcp = " + value + "\n", "w.toml");
+      ADD_FAILURE() << "big_tcp = " << value << " was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_THAT(std::string(e.what()),
+                  ::testing::StartsWith("w.toml:2:11: [workload] big_tcp must be true or false"))
+          << value;
+    }
+  }
 }
 
 TEST(ConfigPlugins, RefreshIntervalDefaultsTo90sAndIsChecked) {

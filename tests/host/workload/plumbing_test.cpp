@@ -391,6 +391,47 @@ TEST_F(PlumbingTest, ContainerWithoutKubernetesIdentityAndCustomPrefix) {
   EXPECT_FALSE(find_link(pod.fd(), "eth0"));
 }
 
+TEST_F(PlumbingTest, BigTcpSizesAreSetOnBothEndsOnlyWhenAsked) {
+  constexpr uint32_t kBig = 196608;
+  const netlink::GsoLimits big{.gso_max_size = kBig,
+                               .gro_max_size = kBig,
+                               .gso_ipv4_max_size = kBig,
+                               .gro_ipv4_max_size = kBig};
+  const netlink::GsoLimits kernel_defaults{.gso_max_size = 65536,
+                                           .gro_max_size = 65536,
+                                           .gso_ipv4_max_size = 65536,
+                                           .gro_ipv4_max_size = 65536};
+  PlumbingOptions with_big_tcp = options_;
+  with_big_tcp.veth_gso = big;
+  TestPod big_pod;
+  const PodPlumbing big_plumbing =
+      setup_pod(identity(big_pod, "big-0"), network({"198.18.10.2/26"}), with_big_tcp);
+  auto host_side = find_link(node_.fd(), big_plumbing.host_ifname);
+  auto pod_side = find_link(big_pod.fd(), "eth0");
+  ASSERT_TRUE(host_side && pod_side);
+  EXPECT_EQ(host_side->gso, big) << host_side->gso.to_string();
+  EXPECT_EQ(pod_side->gso, big) << pod_side->gso.to_string();
+  EXPECT_TRUE(host_side->up);
+  EXPECT_THAT(shell_output("ip -n " + node_.name() + " -d link show " + big_plumbing.host_ifname),
+              HasSubstr("gso_max_size 196608"));
+  EXPECT_THAT(shell_output("ip -n " + big_pod.name() + " -d link show eth0"),
+              HasSubstr("gro_max_size 196608"));
+
+  TestPod plain_pod;
+  const PodPlumbing plain_plumbing =
+      setup_pod(identity(plain_pod, "plain-0"), network({"198.18.10.3/26"}), options_);
+  EXPECT_EQ(find_link(node_.fd(), plain_plumbing.host_ifname)->gso, kernel_defaults);
+  EXPECT_EQ(find_link(plain_pod.fd(), "eth0")->gso, kernel_defaults);
+
+  // Both pods work as usual: host to pod over each veth.
+  for (const char* address : {"198.18.10.2", "198.18.10.3"}) {
+    EXPECT_EQ(run_shell("ip netns exec " + node_.name() + " ping -c1 -W2 " + address +
+                        " >/dev/null 2>&1"),
+              0)
+        << address;
+  }
+}
+
 TEST(CniAdapter, IdentityFromRequestParams) {
   cni::Params params;
   params.container_id = "abc";

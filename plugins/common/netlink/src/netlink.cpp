@@ -5,6 +5,7 @@
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/veth.h>
 #include <net/if.h>
 #include <netlink/attr.h>
 #include <netlink/errno.h>
@@ -37,6 +38,11 @@ constexpr size_t kChunkBytes = 60 << 10;           // requests per sendmsg(), un
 constexpr size_t kChunkMessages = 256;             // bounds queued error replies per chunk
 constexpr int kReplyTimeoutSeconds = 30;
 constexpr int kDumpRetries = 5;
+// BIG TCP for IPv4 (Linux >= 6.3), newer than this system's <linux/if_link.h>.
+constexpr int kIflaGsoIpv4MaxSize = 63;
+constexpr int kIflaGroIpv4MaxSize = 64;
+constexpr size_t kLinkAttributeSlots =
+    static_cast<size_t>(std::max(IFLA_MAX, kIflaGroIpv4MaxSize)) + 1;
 
 int to_af(int family) {
   return family == 4 ? AF_INET : family == 6 ? AF_INET6 : AF_UNSPEC;
@@ -198,7 +204,7 @@ std::optional<LinkInfo> to_link_info(nlmsghdr* message) {
     return std::nullopt;
   }
   const auto* header = static_cast<const ifinfomsg*>(nlmsg_data(message));
-  std::array<const nlattr*, IFLA_MAX + 1> attributes{};
+  std::array<const nlattr*, kLinkAttributeSlots> attributes{};
   const nlattr* attribute = nullptr;
   int remaining = 0;
   nlmsg_for_each_attr(attribute, message, sizeof(ifinfomsg), remaining) {
@@ -221,6 +227,11 @@ std::optional<LinkInfo> to_link_info(nlmsghdr* message) {
   info.master_index = static_cast<int>(u32_of(attributes[IFLA_MASTER]).value_or(0));
   info.link_index = static_cast<int>(u32_of(attributes[IFLA_LINK]).value_or(0));
   info.group = u32_of(attributes[IFLA_GROUP]).value_or(0);
+  info.gso.gso_max_size = u32_of(attributes[IFLA_GSO_MAX_SIZE]).value_or(0);
+  info.gso.gro_max_size = u32_of(attributes[IFLA_GRO_MAX_SIZE]).value_or(0);
+  info.gso.gso_ipv4_max_size = u32_of(attributes[kIflaGsoIpv4MaxSize]).value_or(0);
+  info.gso.gro_ipv4_max_size = u32_of(attributes[kIflaGroIpv4MaxSize]).value_or(0);
+  info.tso_max_size = u32_of(attributes[IFLA_TSO_MAX_SIZE]).value_or(0);
   if (attributes[IFLA_LINKINFO] != nullptr) {
     std::array<const nlattr*, IFLA_INFO_MAX + 1> link_info{};
     nested_attributes(attributes[IFLA_LINKINFO], link_info);
@@ -435,6 +446,23 @@ ChangeResult to_result(const std::optional<NetlinkError>& error) {
 }
 
 }  // namespace
+
+std::string GsoLimits::to_string() const {
+  std::string text;
+  auto add = [&](const char* name, uint32_t value) {
+    if (value != 0) {
+      if (!text.empty()) {
+        text += ' ';
+      }
+      text.append(name).append(" ").append(std::to_string(value));
+    }
+  };
+  add("gso_max_size", gso_max_size);
+  add("gro_max_size", gro_max_size);
+  add("gso_ipv4_max_size", gso_ipv4_max_size);
+  add("gro_ipv4_max_size", gro_ipv4_max_size);
+  return text;
+}
 
 std::string RouteSpec::to_string() const {
   std::string text;
@@ -939,38 +967,87 @@ MessageHandle add_link_request(rtnl_link* link, const std::string& operation) {
   nl_msg* raw = nullptr;
   return built(rtnl_link_build_add_request(link, NLM_F_CREATE | NLM_F_EXCL, &raw), raw, operation);
 }
+
+// The GSO/GRO limits as raw attributes of a link message (libnl 3.7 knows neither the IPv4 ones
+// nor how to set the others).
+void put_gso_limits(nl_msg* message, const GsoLimits& limits, const std::string& operation) {
+  const std::array<std::pair<int, uint32_t>, 4> values{{
+      {IFLA_GSO_MAX_SIZE, limits.gso_max_size},
+      {IFLA_GRO_MAX_SIZE, limits.gro_max_size},
+      {kIflaGsoIpv4MaxSize, limits.gso_ipv4_max_size},
+      {kIflaGroIpv4MaxSize, limits.gro_ipv4_max_size},
+  }};
+  for (const auto& [type, value] : values) {
+    if (value != 0) {
+      check(nla_put_u32(message, type, value), operation);
+    }
+  }
+}
+
+// The attributes of one end of a veth pair (the request's own, or nested in VETH_INFO_PEER).
+void put_veth_end(nl_msg* message, const std::string& name, uint32_t mtu,
+                  const std::optional<MacAddress>& mac, const GsoLimits& gso,
+                  const std::string& operation) {
+  check(nla_put_string(message, IFLA_IFNAME, name.c_str()), operation);
+  if (mtu != 0) {
+    check(nla_put_u32(message, IFLA_MTU, mtu), operation);
+  }
+  if (mac) {
+    check(nla_put(message, IFLA_ADDRESS, 6, mac->bytes().data()), operation);
+  }
+  put_gso_limits(message, gso, operation);
+}
+
+nlattr* nest_start(nl_msg* message, int type, const std::string& operation) {
+  nlattr* nest = nla_nest_start(message, type);
+  if (nest == nullptr) {
+    throw_libnl(-NLE_NOMEM, operation);
+  }
+  return nest;
+}
+
+// Built directly: libnl's veth request cannot carry attributes it does not know (the GSO/GRO
+// limits) for the peer, whose attributes are nested in IFLA_LINKINFO/IFLA_INFO_DATA.
+MessageHandle veth_create_request(const VethSpec& spec, const std::string& operation) {
+  MessageHandle message(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL));
+  if (!message) {
+    throw_libnl(-NLE_NOMEM, operation);
+  }
+  nl_msg* m = message.get();
+  ifinfomsg header{};
+  header.ifi_family = AF_UNSPEC;
+  if (spec.up) {
+    header.ifi_flags = IFF_UP;
+    header.ifi_change = IFF_UP;
+  }
+  check(nlmsg_append(m, &header, sizeof(header), NLMSG_ALIGNTO), operation);
+  put_veth_end(m, spec.name, spec.mtu, spec.mac, spec.gso, operation);
+  nlattr* link_info = nest_start(m, IFLA_LINKINFO, operation);
+  check(nla_put_string(m, IFLA_INFO_KIND, "veth"), operation);
+  nlattr* data = nest_start(m, IFLA_INFO_DATA, operation);
+  nlattr* peer = nest_start(m, VETH_INFO_PEER, operation);
+  ifinfomsg peer_header{};
+  peer_header.ifi_family = AF_UNSPEC;
+  check(nlmsg_append(m, &peer_header, sizeof(peer_header), NLMSG_ALIGNTO), operation);
+  put_veth_end(m, spec.peer_name, spec.mtu, spec.peer_mac, spec.gso, operation);
+  if (spec.peer_netns_fd >= 0) {
+    check(nla_put_u32(m, IFLA_NET_NS_FD, static_cast<uint32_t>(spec.peer_netns_fd)), operation);
+  }
+  check(nla_nest_end(m, peer), operation);
+  check(nla_nest_end(m, data), operation);
+  check(nla_nest_end(m, link_info), operation);
+  return message;
+}
 }  // namespace
 
 LinkInfo Netlink::create_veth(const VethSpec& spec) {
   check_name(spec.name, "veth name");
   check_name(spec.peer_name, "veth peer name");
   std::string operation = "create veth " + quoted(spec.name) + " peer " + quoted(spec.peer_name);
-  LinkHandle link(rtnl_link_veth_alloc());
-  if (!link) {
-    throw_libnl(-NLE_NOMEM, operation);
+  if (!spec.gso.empty()) {
+    operation += " " + spec.gso.to_string();
   }
-  LinkHandle peer(rtnl_link_veth_get_peer(link.get()));  // our own reference
-  // Each end's attributes go into its own ifinfomsg/attributes of the one RTM_NEWLINK request.
-  auto set_end = [](rtnl_link* end, const std::string& name, uint32_t mtu,
-                    const std::optional<MacAddress>& mac) {
-    rtnl_link_set_name(end, name.c_str());
-    if (mtu != 0) {
-      rtnl_link_set_mtu(end, mtu);
-    }
-    if (mac) {
-      AddressHandle address = to_nl_addr(*mac);
-      rtnl_link_set_addr(end, address.get());  // takes its own reference
-    }
-  };
-  set_end(link.get(), spec.name, spec.mtu, spec.mac);
-  set_end(peer.get(), spec.peer_name, spec.mtu, spec.peer_mac);
-  if (spec.up) {
-    rtnl_link_set_flags(link.get(), IFF_UP);
-  }
-  if (spec.peer_netns_fd >= 0) {
-    rtnl_link_set_ns_fd(peer.get(), spec.peer_netns_fd);
-  }
-  MessageHandle create = add_link_request(link.get(), operation);
+  MessageHandle create = veth_create_request(spec, operation);
   std::string get_operation = "look up link " + quoted(spec.name);
   nl_msg* raw = nullptr;
   MessageHandle get =
@@ -1090,6 +1167,39 @@ void Netlink::set_link_mac(int ifindex, const MacAddress& mac) {
   AddressHandle address = to_nl_addr(mac);
   change_link(*impl_, ifindex, "set link " + link_label(ifindex) + " address " + mac.to_string(),
               [&](rtnl_link* changes) { rtnl_link_set_addr(changes, address.get()); });
+}
+
+LinkInfo Netlink::set_link_gso_limits(int ifindex, const GsoLimits& limits) {
+  const std::string operation = "set link " + link_label(ifindex) + " " + limits.to_string();
+  if (limits.empty()) {
+    throw std::invalid_argument(operation + ": no size given");
+  }
+  MessageHandle change = link_change_request(ifindex, operation, [](rtnl_link*) {});
+  put_gso_limits(change.get(), limits, operation);
+  const std::string get_operation = "look up link " + link_label(ifindex);
+  nl_msg* raw = nullptr;
+  MessageHandle get =
+      built(rtnl_link_build_get_request(ifindex, nullptr, &raw), raw, get_operation);
+  std::optional<LinkInfo> changed;
+  impl_->change_then_get(change.get(), operation, get.get(), get_operation, [&](nlmsghdr* message) {
+    if (auto info = to_link_info(message)) {
+      changed = std::move(info);
+    }
+  });
+  if (!changed) {
+    throw NetlinkError(make_error_code(Errc::no_device), get_operation, ENODEV);
+  }
+  // A kernel that does not know an attribute ignores it without an error.
+  auto ignored = [](uint32_t wanted, uint32_t now) { return wanted != 0 && wanted != now; };
+  if (ignored(limits.gso_max_size, changed->gso.gso_max_size) ||
+      ignored(limits.gro_max_size, changed->gso.gro_max_size) ||
+      ignored(limits.gso_ipv4_max_size, changed->gso.gso_ipv4_max_size) ||
+      ignored(limits.gro_ipv4_max_size, changed->gso.gro_ipv4_max_size)) {
+    throw NetlinkError(make_error_code(Errc::not_supported),
+                       operation + ": the kernel kept " + changed->gso.to_string() +
+                           " (it does not know the attribute)");
+  }
+  return *changed;
 }
 
 void Netlink::set_link_master(int ifindex, int master_ifindex) {
@@ -1262,6 +1372,9 @@ Netlink::Impl::Prepared prepare_link(const LinkChange& change) {
   if (change.group) {
     item.operation += " group " + std::to_string(*change.group);
   }
+  if (!change.gso.empty()) {
+    item.operation += " " + change.gso.to_string();
+  }
   try {
     if (change.ifindex <= 0) {
       throw std::invalid_argument("no interface given");
@@ -1278,6 +1391,7 @@ Netlink::Impl::Prepared prepare_link(const LinkChange& change) {
         rtnl_link_set_group(edit, *change.group);
       }
     });
+    put_gso_limits(item.message.get(), change.gso, item.operation);
   } catch (const NetlinkError& error) {
     item.error = error;
   } catch (const std::invalid_argument& error) {

@@ -161,6 +161,114 @@ TEST_F(NetlinkTest, CreatesVethWithMacsStateAndMtuInOneRequestAndReportsTheNewLi
   EXPECT_FALSE(nl_.find_link("cali3").has_value());
 }
 
+// BIG TCP sizes (Linux >= 6.3 for the IPv4 ones; this suite runs on such kernels).
+constexpr uint32_t kBigTcpSize = 196608;
+constexpr GsoLimits kBigTcp{.gso_max_size = kBigTcpSize,
+                            .gro_max_size = kBigTcpSize,
+                            .gso_ipv4_max_size = kBigTcpSize,
+                            .gro_ipv4_max_size = kBigTcpSize};
+constexpr GsoLimits kLegacyLimits{.gso_max_size = 65536,
+                                  .gro_max_size = 65536,
+                                  .gso_ipv4_max_size = 65536,
+                                  .gro_ipv4_max_size = 65536};
+
+TEST_F(NetlinkTest, CreatesVethWithGsoLimitsOnBothEndsInOneRequest) {
+  ScratchNetns pod = ScratchNetns::create();
+  const LinkInfo created = nl_.create_veth(
+      {.name = "cali4", .peer_name = "eth0", .peer_netns_fd = pod.fd(), .gso = kBigTcp});
+  EXPECT_EQ(created.gso, kBigTcp) << created.gso.to_string();
+  EXPECT_GE(created.tso_max_size, kBigTcpSize);
+  Netlink in_pod = Netlink::open_in_netns(pod.fd());
+  EXPECT_EQ(in_pod.link("eth0").gso, kBigTcp) << in_pod.link("eth0").gso.to_string();
+  // iproute2 (6.1) shows the two it knows.
+  const std::string shown = ip("-d link show cali4");
+  EXPECT_TRUE(contains(shown, "gso_max_size 196608")) << shown;
+  EXPECT_TRUE(contains(shown, "gro_max_size 196608")) << shown;
+
+  // Without: the kernel defaults, on both ends.
+  const LinkInfo plain = nl_.create_veth({.name = "cali5", .peer_name = "cali5p"});
+  EXPECT_EQ(plain.gso, kLegacyLimits) << plain.gso.to_string();
+  EXPECT_EQ(nl_.link("cali5p").gso, kLegacyLimits);
+  EXPECT_TRUE(contains(ip("-d link show cali5p"), "gso_max_size 65536"));
+
+  // Listings report them too.
+  const auto links = nl_.links();
+  const auto listed =
+      std::find_if(links.begin(), links.end(), [](const LinkInfo& l) { return l.name == "cali4"; });
+  ASSERT_NE(listed, links.end());
+  EXPECT_EQ(listed->gso, kBigTcp);
+}
+
+TEST_F(NetlinkTest, RefusedGsoLimitsAtCreationCreateNothing) {
+  // Above GRO_MAX_SIZE (8 * 65535): the kernel's attribute policy refuses it.
+  try {
+    nl_.create_veth(
+        {.name = "cali6", .peer_name = "cali6p", .gso = {.gro_ipv4_max_size = 8 * 65535 + 1}});
+    ADD_FAILURE() << "a GRO size above the kernel's maximum was accepted";
+  } catch (const NetlinkError& e) {
+    EXPECT_NE(e.kernel_errno(), 0) << e.what();
+    EXPECT_TRUE(contains(e.what(), "create veth \"cali6\"")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "gro_ipv4_max_size 524281")) << e.what();
+  }
+  EXPECT_FALSE(nl_.find_link("cali6").has_value());
+  EXPECT_FALSE(nl_.find_link("cali6p").has_value());
+}
+
+TEST_F(NetlinkTest, SetsGsoLimitsOnALinkAndReadsThemBack) {
+  nl_.create_veth({.name = "veth0", .peer_name = "veth1"});
+  const int index = nl_.link("veth0").index;
+  const LinkInfo raised = nl_.set_link_gso_limits(index, kBigTcp);
+  EXPECT_EQ(raised.index, index);
+  EXPECT_EQ(raised.gso, kBigTcp);
+  EXPECT_EQ(nl_.link("veth0").gso, kBigTcp);
+  EXPECT_EQ(nl_.link("veth1").gso, kLegacyLimits) << "the peer is a device of its own";
+  EXPECT_TRUE(contains(ip("-d link show veth0"), "gso_max_size 196608"));
+
+  // Only the members given change.
+  const LinkInfo ipv4_only = nl_.set_link_gso_limits(index, {.gso_ipv4_max_size = 131072});
+  EXPECT_EQ(ipv4_only.gso.gso_ipv4_max_size, 131072u);
+  EXPECT_EQ(ipv4_only.gso.gro_ipv4_max_size, kBigTcpSize);
+  EXPECT_EQ(ipv4_only.gso.gso_max_size, kBigTcpSize);
+  EXPECT_EQ(nl_.set_link_gso_limits(index, kLegacyLimits).gso, kLegacyLimits);
+
+  // The same through a batch, with other link changes.
+  const std::vector<Change> batch{LinkChange{.ifindex = index, .up = true, .gso = kBigTcp}};
+  const auto results = nl_.apply(batch);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].ok()) << results[0].message;
+  EXPECT_EQ(nl_.link("veth0").gso, kBigTcp);
+  EXPECT_TRUE(nl_.link("veth0").up);
+
+  EXPECT_THROW(nl_.set_link_gso_limits(index, {}), std::invalid_argument);
+}
+
+TEST_F(NetlinkTest, ReportsADeviceRefusingGsoLimitsAboveItsTsoMaximum) {
+  // A bridge without ports offers no more than 64 KB (tso_max_size 65536).
+  nl_.create_bridge("br0");
+  const LinkInfo bridge = nl_.link("br0");
+  ASSERT_EQ(bridge.tso_max_size, 65536u);
+  try {
+    nl_.set_link_gso_limits(bridge.index, {.gso_ipv4_max_size = kBigTcpSize});
+    ADD_FAILURE() << "the bridge took a GSO size above its tso_max_size";
+  } catch (const NetlinkError& e) {
+    EXPECT_EQ(e.kernel_errno(), EINVAL) << e.what();
+    EXPECT_TRUE(contains(e.what(), "gso_ipv4_max_size 196608")) << e.what();
+    EXPECT_TRUE(contains(e.kernel_message(), "too big")) << e.what();
+  }
+  EXPECT_EQ(nl_.link("br0").gso.gso_ipv4_max_size, 65536u);
+
+  const std::vector<Change> batch{
+      LinkChange{.ifindex = bridge.index, .gso = {.gso_max_size = kBigTcpSize}},
+      LinkChange{.ifindex = bridge.index, .group = 7}};
+  const auto results = nl_.apply(batch);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_FALSE(results[0].ok());
+  EXPECT_EQ(results[0].kernel_errno, EINVAL);
+  EXPECT_TRUE(results[1].ok()) << "a refusal does not stop the rest of the batch";
+  EXPECT_EQ(nl_.link("br0").gso.gso_max_size, 65536u);
+  EXPECT_EQ(nl_.link("br0").group, 7u);
+}
+
 TEST_F(NetlinkTest, MixedBatchAppliesLinksAddressesAndRoutesInOrder) {
   nl_.create_veth({.name = "veth0", .peer_name = "veth1"});
   const int veth0 = nl_.link("veth0").index;

@@ -90,6 +90,9 @@ struct WorkloadConfig {                      // [workload]: pods on this node
   std::string interface_prefix = "brv";      // host-side veth names: <prefix><11 hex of a hash>
   uint32_t mtu = 0;                          // pod MTU; 0: the underlay's minus the encapsulation's
   uint32_t empty_block_grace_seconds = 300;  // an empty IPAM block is released after this long
+  // BIG TCP: pod veths take GSO/GRO packets above 64 KB (up to 196608 bytes, no more than the
+  // uplink offers). Only applied with encapsulation none; off by default.
+  bool big_tcp = false;
 };
 
 struct Config {

@@ -41,6 +41,9 @@ struct PlumbingOptions {
   uint32_t reap_group = kDefaultReapGroup;  // nonzero, used by nothing else
   // Network namespace of the host side (not owned); -1: the calling thread's namespace.
   int host_netns_fd = -1;
+  // GSO/GRO size limits of both ends of every new pod veth (BIG TCP: above 65536), set in the
+  // creating request; members left 0 keep the kernel's defaults.
+  netlink::GsoLimits veth_gso{};
 };
 
 // Who the attachment is for.

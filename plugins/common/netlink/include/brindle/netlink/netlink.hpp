@@ -32,6 +32,25 @@ struct VxlanAttributes {
   int underlay_ifindex = 0;  // device the tunnel is bound to, 0: none
 };
 
+// The largest GSO packets a device builds and GRO packets it assembles, in bytes: above 65536 is
+// BIG TCP. In LinkInfo, 0 when the kernel does not report the value (IPv4 ones: Linux < 6.3); in
+// a request, 0 leaves the value as it is (creation: the kernel default). A kernel that does not
+// know an attribute ignores it: read the link back to see what it took.
+struct GsoLimits {
+  uint32_t gso_max_size = 0;       // IFLA_GSO_MAX_SIZE: IPv6 (and IPv4 up to 65536)
+  uint32_t gro_max_size = 0;       // IFLA_GRO_MAX_SIZE: IPv6 (and IPv4 up to 65536)
+  uint32_t gso_ipv4_max_size = 0;  // IFLA_GSO_IPV4_MAX_SIZE (Linux >= 6.3)
+  uint32_t gro_ipv4_max_size = 0;  // IFLA_GRO_IPV4_MAX_SIZE (Linux >= 6.3)
+
+  bool empty() const {
+    return gso_max_size == 0 && gro_max_size == 0 && gso_ipv4_max_size == 0 &&
+           gro_ipv4_max_size == 0;
+  }
+  // "gso_max_size 196608 gro_max_size 196608 ..." (only the non-zero members)
+  std::string to_string() const;
+  bool operator==(const GsoLimits&) const = default;
+};
+
 struct LinkInfo {
   int index = 0;
   std::string name{};
@@ -49,6 +68,8 @@ struct LinkInfo {
   // net.ipv4.conf.<name>.* at [IPV4_DEVCONF_<X> - 1], net.ipv6.conf.<name>.* at [DEVCONF_<X>].
   std::vector<uint32_t> ipv4_conf{};
   std::vector<int32_t> ipv6_conf{};
+  GsoLimits gso{};
+  uint32_t tso_max_size = 0;  // IFLA_TSO_MAX_SIZE: the most gso sizes may be raised to; 0: unknown
 };
 
 struct VethSpec {
@@ -62,6 +83,7 @@ struct VethSpec {
   std::optional<MacAddress> mac{};
   std::optional<MacAddress> peer_mac{};
   bool up = false;
+  GsoLimits gso{};  // both ends (non-zero members), in the creating request too
 };
 
 struct VxlanSpec {
@@ -121,6 +143,7 @@ struct LinkChange {
   int ifindex = 0;
   std::optional<bool> up{};
   std::optional<uint32_t> group{};  // device group (IFLA_GROUP)
+  GsoLimits gso{};                  // non-zero members are set
 };
 
 // One request of a mixed batch (Netlink::apply).
@@ -189,6 +212,10 @@ class Netlink {
   void set_link_mtu(int ifindex, uint32_t mtu);
   void set_link_mac(int ifindex, const MacAddress& mac);
   void set_link_master(int ifindex, int master_ifindex);  // 0: detach
+  // Sets the non-zero members and returns the link as the kernel reports it afterwards (one round
+  // trip). Throws the kernel's refusal (e.g. EINVAL "too big gso_max_size" above the device's
+  // tso_max_size), and Errc::not_supported when the kernel ignored a value (does not know it).
+  LinkInfo set_link_gso_limits(int ifindex, const GsoLimits& limits);
 
   // --- addresses ---
   // Addresses carry their subnet prefix length ("198.19.0.1/24"). family: 4, 6 or 0 for both.
