@@ -16,12 +16,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,6 +59,33 @@ struct Stats {
   }
 };
 
+// The first exception of a set of threads, rethrown after they are joined.
+class FirstError {
+ public:
+  template <typename Work>
+  auto guard(Work work) {
+    return [this, work] {
+      try {
+        work();
+      } catch (...) {
+        std::lock_guard lock(mutex_);
+        if (!error_) {
+          error_ = std::current_exception();
+        }
+      }
+    };
+  }
+  void rethrow() const {
+    if (error_) {
+      std::rethrow_exception(error_);
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::exception_ptr error_;
+};
+
 struct Timing {
   double wall_ms = 0;
   double exchange_ms = -1;  // brindle-cni's own figure for its request to brindled, if logged
@@ -70,8 +100,8 @@ Timing timed(const std::string& binary, const std::map<std::string, std::string>
   Timing t;
   t.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   if (r.exit_code != 0) {
-    std::cerr << "CNI call failed: " << r.stdout_text << r.stderr_text << "\n";
-    std::exit(1);
+    // Thrown, not exit(): the pods (named network namespaces) and brindled are then cleaned up.
+    throw std::runtime_error("CNI call failed: " + r.stdout_text + r.stderr_text);
   }
   // brindle-cni logs `msg="CNI request done" ... ms=<exchange>` on stderr.
   if (const size_t at = r.stderr_text.find(" ms="); at != std::string::npos) {
@@ -151,17 +181,19 @@ Result drive(const std::string& binary, const std::string& config, const std::st
   constexpr int kBurst = 100;
   std::atomic<int> next{0};
   const auto start = Clock::now();
+  FirstError burst_errors;
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([&] {
+    threads.emplace_back(burst_errors.guard([&] {
       for (int i = next++; i < kBurst; i = next++) {
         timed(binary, env("ADD", 1000 + i, *pods[i]), config);
       }
-    });
+    }));
   }
   for (auto& t : threads) {
     t.join();
   }
+  burst_errors.rethrow();
   result.burst_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   for (int i = 0; i < kBurst; ++i) {
     timed(binary, env("DEL", 1000 + i, *pods[i]), config);
@@ -203,17 +235,19 @@ Memory memory_with_pods(pid_t daemon, const std::string& config) {
   };
   auto in_parallel = [&](const std::string& cmd) {
     std::atomic<int> next{0};
+    FirstError errors;
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t) {
-      threads.emplace_back([&] {
+      threads.emplace_back(errors.guard([&] {
         for (int i = next++; i < kPods; i = next++) {
           timed("", env(cmd, i), config);
         }
-      });
+      }));
     }
     for (auto& t : threads) {
       t.join();
     }
+    errors.rethrow();
   };
   in_parallel("ADD");
   const Memory with_pods = memory_of(daemon);
@@ -329,9 +363,9 @@ IpamRace ipam_race(test::EtcdDatastore& etcd, const std::string& cidr, bool bloc
     }
   }
   if (allocated != kNodes * kPerNode || distinct.size() != allocated) {
-    std::cerr << "IPAM race: " << allocated << " allocations, " << distinct.size()
-              << " distinct; expected " << kNodes * kPerNode << "\n";
-    std::exit(1);
+    throw std::runtime_error("IPAM race: " + std::to_string(allocated) + " allocations, " +
+                             std::to_string(distinct.size()) + " distinct; expected " +
+                             std::to_string(kNodes * kPerNode));
   }
   return race;
 }
@@ -404,7 +438,9 @@ double calibration_ms() {
 
 }  // namespace
 
-int main() {
+namespace {
+
+int run() {
   if (!test::become_node_namespace()) {
     std::cerr << "cannot set up the node namespace\n";
     return 1;
@@ -424,9 +460,14 @@ int main() {
   std::ofstream(config_file) << etcd.node_config_toml("bench-node") << "\n[control]\nsocket = \""
                              << socket << "\"\n[health]\nlisten = \"127.0.0.1:" << health
                              << "\"\n[metrics]\nlisten = \"\"\n[log]\nlevel = \"info\"\n";
-  // IPAM alone first, with nothing else at work on the machine.
-  const IpamRace race_reads = ipam_race(etcd, "198.18.128.0/18", false);
-  const IpamRace race = ipam_race(etcd, "198.18.192.0/18", true);
+  // IPAM alone first, with nothing else at work on the machine, on an etcd of its own (what the
+  // races leave behind must not be part of brindled's datastore).
+  IpamRace race_reads, race;
+  {
+    test::EtcdDatastore race_etcd;
+    race_reads = ipam_race(race_etcd, "198.18.128.0/18", false);
+    race = ipam_race(race_etcd, "198.18.192.0/18", true);
+  }
   const std::string log_file = (dir.path() / "brindled.log").string();
   test::Brindled daemon(config_file, log_file);
   for (int i = 0;
@@ -515,4 +556,15 @@ int main() {
       brindle.cpu.etcd_del, ptp.cpu.brindled_add + ptp.cpu.brindled_del,
       ptp.cpu.etcd_add + ptp.cpu.etcd_del);
   return 0;
+}
+
+}  // namespace
+
+int main() {
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    std::cerr << "bench_cni: " << e.what() << "\n";
+    return 1;
+  }
 }
