@@ -335,6 +335,24 @@ bool EtcdMember::wait_healthy(std::chrono::milliseconds timeout) {
   return false;
 }
 
+long EtcdMember::kv_requests(const std::string& method) const {
+  std::string metrics;
+  if (cluster_.options().tls ||
+      run_command({"curl", "-sf", client_url() + "/metrics"}, &metrics) != 0) {
+    return -1;
+  }
+  const std::string wanted = "grpc_method=\"" + method + "\",grpc_service=\"etcdserverpb.KV\"";
+  long total = 0;
+  std::istringstream lines(metrics);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("grpc_server_handled_total{", 0) == 0 &&
+        line.find(wanted) != std::string::npos) {
+      total += std::stol(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return total;
+}
+
 std::string EtcdMember::log_tail() const {
   std::ifstream in(log_file_);
   std::stringstream buf;

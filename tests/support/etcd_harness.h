@@ -80,6 +80,9 @@ class EtcdMember {
   // client configured with the old one while the data stays the same).
   void set_client_port(int port) { client_port_ = port; }
   std::string log_tail() const;
+  // How many requests of a KV method ("Range", "Txn", "Put", ...) this member has answered, all
+  // outcomes together, from its /metrics; -1 when they cannot be read (TLS members included).
+  long kv_requests(const std::string& method) const;
 
  private:
   EtcdCluster& cluster_;

@@ -115,19 +115,14 @@ class Scanner {
       if (record != nullptr) {
         members->members.push_back(m);
       }
-      skip_whitespace();
-      if (at_end()) {
-        return false;
-      }
-      if (s_[i_] == ',') {
-        ++i_;
-        continue;
-      }
-      if (s_[i_] == '}') {
+      const After after = after_element('}');
+      if (after == After::closed) {
         members->close = i_++;
         return true;
       }
-      return false;
+      if (after == After::broken) {
+        return false;
+      }
     }
   }
 
@@ -146,20 +141,30 @@ class Scanner {
       if (!value(depth + 1, nullptr)) {
         return false;
       }
-      skip_whitespace();
-      if (at_end()) {
-        return false;
-      }
-      if (s_[i_] == ',') {
-        ++i_;
-        continue;
-      }
-      if (s_[i_] == ']') {
+      const After after = after_element(']');
+      if (after == After::closed) {
         ++i_;
         return true;
       }
-      return false;
+      if (after == After::broken) {
+        return false;
+      }
     }
+  }
+
+  // After an element of an object or array: a ',' (consumed: another element follows), the
+  // closing `close` (left at i_ for the caller), or anything else (invalid).
+  enum class After { next, closed, broken };
+  After after_element(char close) {
+    skip_whitespace();
+    if (at_end()) {
+      return After::broken;
+    }
+    if (s_[i_] == ',') {
+      ++i_;
+      return After::next;
+    }
+    return s_[i_] == close ? After::closed : After::broken;
   }
 
   static bool is_hex(char c) {

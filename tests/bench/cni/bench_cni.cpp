@@ -267,20 +267,6 @@ struct IpamRace {
   double txns_per_allocation = 0, reads_per_allocation = 0;  // as etcd counted them
 };
 
-// How many requests of a KV method (all outcomes) etcd has answered: from its /metrics.
-long etcd_requests(test::EtcdDatastore& etcd, const std::string& method) {
-  const std::string metrics =
-      cni::testing::shell_output("curl -sf " + etcd.cluster().member(0).client_url() +
-                                 "/metrics | grep '^grpc_server_handled_total{.*grpc_method=\"" +
-                                 method + "\",grpc_service=\"etcdserverpb.KV\"'");
-  long total = 0;
-  std::istringstream lines(metrics);
-  for (std::string line; std::getline(lines, line);) {
-    total += std::stol(line.substr(line.rfind(' ') + 1));
-  }
-  return total;
-}
-
 IpamRace ipam_race(test::EtcdDatastore& etcd, const std::string& cidr, bool block_copies) {
   constexpr int kNodes = 3;
   constexpr int kPerNode = 300;
@@ -295,8 +281,8 @@ IpamRace ipam_race(test::EtcdDatastore& etcd, const std::string& cidr, bool bloc
   }
   std::vector<Stats> latencies(kNodes);
   std::vector<double> seconds(kNodes);
-  const long txns_before = etcd_requests(etcd, "Txn");
-  const long reads_before = etcd_requests(etcd, "Range");
+  const long txns_before = etcd.cluster().member(0).kv_requests("Txn");
+  const long reads_before = etcd.cluster().member(0).kv_requests("Range");
   std::vector<std::thread> nodes;
   for (int n = 0; n < kNodes; ++n) {
     nodes.emplace_back([&, n] {
@@ -341,9 +327,11 @@ IpamRace ipam_race(test::EtcdDatastore& etcd, const std::string& cidr, bool bloc
   }
   IpamRace race;
   race.txns_per_allocation =
-      static_cast<double>(etcd_requests(etcd, "Txn") - txns_before) / (kNodes * kPerNode);
+      static_cast<double>(etcd.cluster().member(0).kv_requests("Txn") - txns_before) /
+      (kNodes * kPerNode);
   race.reads_per_allocation =
-      static_cast<double>(etcd_requests(etcd, "Range") - reads_before) / (kNodes * kPerNode);
+      static_cast<double>(etcd.cluster().member(0).kv_requests("Range") - reads_before) /
+      (kNodes * kPerNode);
   for (int n = 0; n < kNodes; ++n) {
     race.per_node_per_second += kPerNode / seconds[n] / kNodes;
     race.latency.ms.insert(race.latency.ms.end(), latencies[n].ms.begin(), latencies[n].ms.end());

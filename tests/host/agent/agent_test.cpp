@@ -200,20 +200,6 @@ TEST_F(AgentTest, AddAndDelAreOneDatastoreWriteEach) {
   EXPECT_EQ(ipam::check(*store_).allocated, 0u);
 }
 
-// How many requests of a KV method (all outcomes) etcd has answered: from its /metrics.
-long etcd_requests(test::EtcdMember& member, const std::string& method) {
-  const std::string metrics =
-      cni::testing::shell_output("curl -sf " + member.client_url() +
-                                 "/metrics | grep '^grpc_server_handled_total{.*grpc_method=\"" +
-                                 method + "\",grpc_service=\"etcdserverpb.KV\"'");
-  long total = 0;
-  std::istringstream lines(metrics);
-  for (std::string line; std::getline(lines, line);) {
-    total += std::stol(line.substr(line.rfind(' ') + 1));
-  }
-  return total;
-}
-
 // The agent with the default grace for empty blocks: no garbage collection pass (which reads the
 // blocks) runs within a test of a few seconds, so every read etcd counts is the agent's own.
 class AgentWithoutGcTest : public AgentTest {
@@ -230,8 +216,8 @@ TEST_F(AgentWithoutGcTest, SequentialPodsAreOneTransactionEachAndReadNothing) {
   ASSERT_EQ(cni("ADD", "container-first", &first, "pod-first").exit_code, 0);  // claims
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   test::EtcdMember& member = etcd_->cluster().member(0);
-  const long ranges_before = etcd_requests(member, "Range");
-  const long txns_before = etcd_requests(member, "Txn");
+  const long ranges_before = member.kv_requests("Range");
+  const long txns_before = member.kv_requests("Txn");
   ASSERT_GT(txns_before, 0);
   constexpr int kPods = 4;
   std::vector<std::unique_ptr<TestPod>> pods;
@@ -248,8 +234,8 @@ TEST_F(AgentWithoutGcTest, SequentialPodsAreOneTransactionEachAndReadNothing) {
     ASSERT_EQ(del.exit_code, 0) << del.stdout_text << del.stderr_text;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  EXPECT_EQ(etcd_requests(member, "Range") - ranges_before, 0) << log_tail();
-  EXPECT_EQ(etcd_requests(member, "Txn") - txns_before, 2 * kPods) << log_tail();
+  EXPECT_EQ(member.kv_requests("Range") - ranges_before, 0) << log_tail();
+  EXPECT_EQ(member.kv_requests("Txn") - txns_before, 2 * kPods) << log_tail();
   ASSERT_EQ(cni("DEL", "container-first", &first, "pod-first").exit_code, 0);
   EXPECT_TRUE(ipam::check(*store_).clean());
 }
