@@ -151,14 +151,6 @@ Agent::Impl::Impl(asio::io_context& io_context, const config::Config& cfg,
     policy_engine = std::make_unique<policy::PolicyEngine>(policy::EngineConfig{node.name});
   }
   plumbing.veth_prefix = config.workload.interface_prefix;
-  // [workload] big_tcp: pod veth GSO/GRO sizes from the uplink's (encapsulation none only).
-  plumbing.veth_gso =
-      workload::choose_big_tcp(
-          {.enabled = config.workload.big_tcp,
-           .encapsulation = encap_name,
-           .node_addresses = {node.ipv4 ? strings::format_ip_prefix(*node.ipv4) : "",
-                              node.ipv6 ? strings::format_ip_prefix(*node.ipv6) : ""}})
-          .veth_gso;
   if (config.workload.mtu != 0) {
     pod_mtu = config.workload.mtu;
   }
@@ -182,6 +174,12 @@ void Agent::Impl::start() {
   workload::enable_node_forwarding(plumbing);
   register_node();
   ensure_encapsulation();
+  // [workload] big_tcp: pod veth GSO/GRO sizes from the underlay device's (encapsulation none
+  // only); set before any CNI request can be served.
+  plumbing.veth_gso = workload::choose_big_tcp({.enabled = config.workload.big_tcp,
+                                                .encapsulation = encap_name,
+                                                .uplink = underlay_link})
+                          .veth_gso;
   std::weak_ptr<Impl> weak = shared_from_this();
   // The pods' host routes follow this node's endpoints (owned by the sync callbacks, so it lives
   // as long as the syncer).
@@ -291,6 +289,7 @@ void Agent::Impl::ensure_encapsulation() {
         if (!wanted.empty() && a.to_string() == wanted) {
           underlay_device = link.name;
           underlay_mtu = link.mtu;
+          underlay_link = link;
         }
       }
     }

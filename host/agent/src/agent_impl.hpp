@@ -70,6 +70,7 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   bool sync_posted = false;
   std::string underlay_device;
   uint32_t underlay_mtu = 1500;
+  std::optional<netlink::LinkInfo> underlay_link;   // as found last (GSO/GRO limits for big_tcp)
   std::optional<model::IpAddress> tunnel_address;   // ours, from IPAM
   std::optional<model::IpAddress> tunnel_address6;  // VXLAN over an IPv6 underlay only
   bool tunnel_requested = false;

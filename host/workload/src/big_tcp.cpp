@@ -1,11 +1,9 @@
 #include "brindle/workload/big_tcp.hpp"
 
 #include <algorithm>
-#include <exception>
 #include <optional>
 
 #include "brindle/common/log.hpp"
-#include "brindle/netlink/netns.hpp"
 
 namespace brindle::workload {
 
@@ -13,19 +11,6 @@ namespace {
 
 uint32_t big_tcp_size(uint32_t uplink) {
   return uplink > kLegacyGsoMaxSize ? std::min(kBigTcpMaxSize, uplink) : 0;
-}
-
-// The link that carries one of `addresses`, with its name.
-std::optional<netlink::LinkInfo> find_uplink(netlink::Netlink& nl,
-                                             const std::vector<netlink::IpPrefix>& addresses) {
-  for (const netlink::LinkInfo& link : nl.links()) {
-    for (const netlink::IpPrefix& address : nl.addresses(link.index)) {
-      if (std::find(addresses.begin(), addresses.end(), address.address()) != addresses.end()) {
-        return link;
-      }
-    }
-  }
-  return std::nullopt;
 }
 
 BigTcpChoice choose(const BigTcpRequest& request) {
@@ -38,26 +23,7 @@ BigTcpChoice choose(const BigTcpRequest& request) {
                     "packets above 64 KB)";
     return choice;
   }
-  std::vector<netlink::IpPrefix> addresses;
-  for (const std::string& text : request.node_addresses) {
-    if (auto address = netlink::IpPrefix::try_parse(text)) {
-      addresses.push_back(address->address());
-    }
-  }
-  if (addresses.empty()) {
-    choice.reason = "the node has no address to find its uplink device by";
-    return choice;
-  }
-  std::optional<netlink::LinkInfo> uplink;
-  try {
-    netlink::Netlink nl = request.host_netns_fd >= 0
-                              ? netlink::Netlink::open_in_netns(request.host_netns_fd)
-                              : netlink::Netlink();
-    uplink = find_uplink(nl, addresses);
-  } catch (const std::exception& e) {
-    choice.reason = std::string("cannot inspect the uplink device: ") + e.what();
-    return choice;
-  }
+  const std::optional<netlink::LinkInfo>& uplink = request.uplink;
   if (!uplink) {
     choice.reason = "no device carries the node's address";
     return choice;

@@ -1040,6 +1040,25 @@ MessageHandle veth_create_request(const VethSpec& spec, const std::string& opera
 }
 }  // namespace
 
+namespace {
+
+// Sends `change`, then reads the link back with `get` (one round trip each, in order).
+LinkInfo change_then_read_link(Netlink::Impl& impl, nl_msg* change, const std::string& operation,
+                               nl_msg* get, const std::string& get_operation) {
+  std::optional<LinkInfo> link;
+  impl.change_then_get(change, operation, get, get_operation, [&](nlmsghdr* message) {
+    if (auto info = to_link_info(message)) {
+      link = std::move(info);
+    }
+  });
+  if (!link) {
+    throw NetlinkError(make_error_code(Errc::no_device), get_operation, ENODEV);
+  }
+  return *link;
+}
+
+}  // namespace
+
 LinkInfo Netlink::create_veth(const VethSpec& spec) {
   check_name(spec.name, "veth name");
   check_name(spec.peer_name, "veth peer name");
@@ -1052,16 +1071,7 @@ LinkInfo Netlink::create_veth(const VethSpec& spec) {
   nl_msg* raw = nullptr;
   MessageHandle get =
       built(rtnl_link_build_get_request(0, spec.name.c_str(), &raw), raw, get_operation);
-  std::optional<LinkInfo> created;
-  impl_->change_then_get(create.get(), operation, get.get(), get_operation, [&](nlmsghdr* message) {
-    if (auto info = to_link_info(message)) {
-      created = std::move(info);
-    }
-  });
-  if (!created) {
-    throw NetlinkError(make_error_code(Errc::no_device), get_operation, ENODEV);
-  }
-  return *created;
+  return change_then_read_link(*impl_, create.get(), operation, get.get(), get_operation);
 }
 
 void Netlink::create_vxlan(const VxlanSpec& spec) {
@@ -1180,26 +1190,19 @@ LinkInfo Netlink::set_link_gso_limits(int ifindex, const GsoLimits& limits) {
   nl_msg* raw = nullptr;
   MessageHandle get =
       built(rtnl_link_build_get_request(ifindex, nullptr, &raw), raw, get_operation);
-  std::optional<LinkInfo> changed;
-  impl_->change_then_get(change.get(), operation, get.get(), get_operation, [&](nlmsghdr* message) {
-    if (auto info = to_link_info(message)) {
-      changed = std::move(info);
-    }
-  });
-  if (!changed) {
-    throw NetlinkError(make_error_code(Errc::no_device), get_operation, ENODEV);
-  }
+  const LinkInfo changed =
+      change_then_read_link(*impl_, change.get(), operation, get.get(), get_operation);
   // A kernel that does not know an attribute ignores it without an error.
   auto ignored = [](uint32_t wanted, uint32_t now) { return wanted != 0 && wanted != now; };
-  if (ignored(limits.gso_max_size, changed->gso.gso_max_size) ||
-      ignored(limits.gro_max_size, changed->gso.gro_max_size) ||
-      ignored(limits.gso_ipv4_max_size, changed->gso.gso_ipv4_max_size) ||
-      ignored(limits.gro_ipv4_max_size, changed->gso.gro_ipv4_max_size)) {
+  if (ignored(limits.gso_max_size, changed.gso.gso_max_size) ||
+      ignored(limits.gro_max_size, changed.gso.gro_max_size) ||
+      ignored(limits.gso_ipv4_max_size, changed.gso.gso_ipv4_max_size) ||
+      ignored(limits.gro_ipv4_max_size, changed.gso.gro_ipv4_max_size)) {
     throw NetlinkError(make_error_code(Errc::not_supported),
-                       operation + ": the kernel kept " + changed->gso.to_string() +
+                       operation + ": the kernel kept " + changed.gso.to_string() +
                            " (it does not know the attribute)");
   }
-  return *changed;
+  return changed;
 }
 
 void Netlink::set_link_master(int ifindex, int master_ifindex) {

@@ -8,8 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
-#include <vector>
 
 #include "brindle/netlink/netlink.hpp"
 
@@ -25,10 +25,9 @@ netlink::GsoLimits big_tcp_limits(const netlink::GsoLimits& uplink);
 struct BigTcpRequest {
   bool enabled = false;         // [workload] big_tcp
   std::string encapsulation{};  // the encapsulation plugin's name; "" when there is none
-  // The node's addresses ("198.19.1.11/24"; empty strings are skipped): the uplink is the device
-  // that carries one of them, as for the MTU.
-  std::vector<std::string> node_addresses{};
-  int host_netns_fd = -1;  // the node's namespace (not owned); -1: the calling thread's
+  // The node's uplink (the device that carries its address, as the agent finds it for the MTU);
+  // nullopt when none was found.
+  std::optional<netlink::LinkInfo> uplink{};
 };
 
 struct BigTcpChoice {
