@@ -144,6 +144,19 @@ struct Result {
 
 // The same driving for both plugins: `binary` empty = brindle-cni.
 // `daemons` = {brindled, etcd}: their CPU is measured over the sequential runs.
+// BENCH_CNI_PERF_FIFO=<perf's control fifo> BENCH_CNI_PERF_PHASE=add|del: brindle-cni's
+// sequential ADDs or DELs alone are profiled, e.g.
+//   mkfifo ctl ack; perf record -a -g -D -1 --control fifo:ctl,ack -- env BENCH_CNI_PERF_FIFO=ctl
+//   ..
+void perf_control(const std::string& tag, const char* phase, const char* command) {
+  const char* fifo = std::getenv("BENCH_CNI_PERF_FIFO");
+  const char* wanted = std::getenv("BENCH_CNI_PERF_PHASE");
+  if (fifo == nullptr || tag != "brindle" || wanted == nullptr || std::strcmp(wanted, phase) != 0) {
+    return;
+  }
+  std::ofstream(fifo) << command << "\n" << std::flush;
+}
+
 Result drive(const std::string& binary, const std::string& config, const std::string& tag,
              std::pair<pid_t, pid_t> daemons) {
   Result result;
@@ -166,13 +179,17 @@ Result drive(const std::string& binary, const std::string& config, const std::st
   };
   auto cpu_of_daemons = [&] { return std::pair{cpu_ms(daemons.first), cpu_ms(daemons.second)}; };
   const auto before_add = cpu_of_daemons();
+  perf_control(tag, "add", "enable");
   for (int i = 0; i < kSequential; ++i) {
     record(timed(binary, env("ADD", i, *pods[i]), config), result.add, result.add_exchange);
   }
+  perf_control(tag, "add", "disable");
   const auto before_del = cpu_of_daemons();
+  perf_control(tag, "del", "enable");
   for (int i = 0; i < kSequential; ++i) {
     record(timed(binary, env("DEL", i, *pods[i]), config), result.del, result.del_exchange);
   }
+  perf_control(tag, "del", "disable");
   const auto after_del = cpu_of_daemons();
   result.cpu = {(before_del.first - before_add.first) / kSequential,
                 (before_del.second - before_add.second) / kSequential,
