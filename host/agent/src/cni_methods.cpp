@@ -9,6 +9,9 @@
 // of the allocation and its removal into that of the release, so that an ADD or a DEL from the
 // agent's synced copies is one datastore round trip; a DEL tears the pod's interface down while
 // that write is under way.
+#include <pthread.h>
+#include <sched.h>
+
 #include <chrono>
 #include <future>
 #include <sstream>
@@ -222,13 +225,29 @@ void Agent::Impl::note_written_blocks(const ipam::Ipam& ipam) {
 
 namespace {
 
-// Runs `work` on `pool` and gives its future.
+// A pod's interface work goes beside its request's datastore transaction, but when it is woken
+// on the CPU of the request's thread (the other one is busy, e.g. with etcd) the scheduler lets
+// it run first and the transaction waits for it. As SCHED_BATCH the plumbing threads do not
+// preempt on wake-up: the request sends its transaction, and the interface work fills the wait
+// for the answer. Once per thread; a refusal leaves the default policy.
+void plumbing_thread_yields_on_wakeup() {
+  thread_local const bool done = [] {
+    sched_param param{};
+    return pthread_setschedparam(pthread_self(), SCHED_BATCH, &param) == 0;
+  }();
+  (void)done;
+}
+
+// Runs a pod's interface `work` on `pool` (the plumbing threads) and gives its future.
 template <typename Work>
 std::future<std::invoke_result_t<Work>> run_on(asio::thread_pool& pool, Work work) {
   using Result = std::invoke_result_t<Work>;
   auto task = std::make_shared<std::packaged_task<Result()>>(std::move(work));
   std::future<Result> future = task->get_future();
-  asio::post(pool, [task] { (*task)(); });
+  asio::post(pool, [task] {
+    plumbing_thread_yields_on_wakeup();
+    (*task)();
+  });
   return future;
 }
 

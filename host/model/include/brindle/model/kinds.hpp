@@ -455,6 +455,10 @@ Typed<Spec> decode(const Resource& resource);
 template <typename Spec>
 Resource encode(const Typed<Spec>& typed);
 
+// The text of to_json_text(encode(block)), byte for byte, written directly: a block is written on
+// every pod ADD and DEL, and the generic encoding of a full /26 block (~7 KB) takes ~80 us here.
+std::string block_json_text(const IPAMBlock& block);
+
 // The conventional names: IPAMBlock "198-18-0-0-26", BlockAffinity "<node>-198-18-0-0-26".
 std::string block_name(const IpPrefix& block);
 std::string block_affinity_name(std::string_view node, const IpPrefix& block);
