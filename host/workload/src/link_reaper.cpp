@@ -3,6 +3,8 @@
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -125,6 +127,10 @@ void LinkReaper::flush() {
 }
 
 void LinkReaper::run() {
+  // Background work: a round (milliseconds of the kernel's device removal) must not preempt the
+  // CNI requests being served when its timer wakes it; it still gets its share of the CPU.
+  sched_param param{};
+  pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);  // a refusal keeps the default
   std::unique_lock lock(mutex_);
   for (;;) {
     work_.wait(lock, [&] { return !pending_.empty(); });
