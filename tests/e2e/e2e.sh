@@ -6,7 +6,7 @@
 #   e2e.sh CASE      CASE: static-none big-tcp static-vxlan vxlan-crosssubnet vxlan-ipv6 restart node-removal
 #                          pod-deletion foreign-routes none-not-onlink
 #                          bgp-mesh bgp-route-reflector bgp-vxlan bgp-tor bgp-peer-change
-#                          bgp-node-leave bgp-agent-kill policy-k8s policy-brindle
+#                          bgp-node-leave bgp-agent-kill policy-k8s policy-k8s-nftables policy-brindle
 #   (the bgp-* cases need bird2: each node's brindled runs BIRD through the routing-bgp plugin;
 #   policy-* are the NetworkPolicy conformance model of policy-conformance.sh)
 #
@@ -710,6 +710,7 @@ case $CASE in
   bgp-node-leave) case_bgp_node_leave ;;
   bgp-agent-kill) case_bgp_agent_kill ;;
   policy-k8s) case_policy_k8s ;;
+  policy-k8s-nftables) case_policy_k8s nftables ;;
   policy-brindle) case_policy_brindle ;;
   *)
     echo "unknown case $CASE" >&2

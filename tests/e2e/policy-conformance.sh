@@ -112,9 +112,9 @@ pc_ports() {  # pc_ports <id>
   echo "$ports"
 }
 
-pc_setup() {
+pc_setup() {  # pc_setup [iptables|nftables]: the policy plugin the nodes run
   local i=0 ns p node ports
-  up --nodes 2 --encap none --pods-per-node 0
+  up --nodes 2 --encap none --pods-per-node 0 --policy "${1:-iptables}"
   PC_TMP="$(info state)/conformance"
   mkdir -p "$PC_TMP"
   for ns in "${PC_NAMESPACES[@]}"; do lab ns-set "$ns" "ns=$ns" >/dev/null; done
@@ -722,8 +722,24 @@ pc_k8s_service_dnat() {
   pc_reset tcp/80 tcp/81
 }
 
-case_policy_k8s() {
-  pc_setup
+# Which plugin enforces: its table (nftables) or its chains (iptables) on both nodes, not the other's.
+pc_enforced_by() {  # pc_enforced_by <iptables|nftables>
+  local n table chains
+  for n in 1 2; do
+    # Outputs captured, not piped into grep -q (pipefail: the writer may die of SIGPIPE).
+    table=$(lab node-exec "$n" nft list table inet brindle 2>/dev/null) || table=''
+    chains=$(lab node-exec "$n" iptables-legacy-save -t filter) || return 1
+    if [[ $1 == nftables ]]; then
+      [[ $table == *'chain forward {'* && $chains != *':brindle-'* ]] || return 1
+    else
+      [[ -z $table && $chains == *':brindle-FORWARD '* ]] || return 1
+    fi
+  done
+}
+
+case_policy_k8s() {  # case_policy_k8s [iptables|nftables]
+  pc_setup "${1:-iptables}"
+  check "the ${1:-iptables} policy plugin enforces on both nodes" pc_enforced_by "${1:-iptables}"
   pc_expect "k8s-default-allow: no policy, every pod and node2 reach every pod" allow allow \
     tcp/80 tcp/81 udp/80 udp/81
   pc_k8s_deny_ingress

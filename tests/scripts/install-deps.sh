@@ -9,12 +9,14 @@ packages=(
   libtoml11-dev nlohmann-json3-dev libyaml-cpp-dev libsystemd-dev libcurl4-openssl-dev
   libnl-3-dev libnl-route-3-dev
   libip4tc-dev libip6tc-dev libipset-dev  # policy-iptables (libiptc, libipset)
+  libnftables-dev  # policy-nftables (libnftables; brings the nft CLI's library)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # tests and tools
   libgtest-dev libgmock-dev libbenchmark-dev abigail-tools
   iproute2 iputils-ping procps psmisc openssl curl
   socat  # the lab's TCP listeners and probes
   iptables ipset  # iptables-legacy(-save/-restore) and ipset: inspect and benchmark policy-iptables
+  nftables  # the nft CLI: policy-nftables' tests read the kernel's tables with it
   iperf3 jq  # datapath benchmarks (tests/bench/datapath)
   python3  # tests/lab/set-gso-sizes (the lab's --big-tcp: iproute2 6.1 cannot set the IPv4 sizes)
   etcd-server etcd-client
