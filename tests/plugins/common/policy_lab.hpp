@@ -327,6 +327,8 @@ class Lab {
   }
 
   const std::string& ns_prefix() const { return ns_prefix_; }
+  // The prefix of a shell command run in the node's namespace.
+  std::string in_node() const { return "ip netns exec " + node.name() + " "; }
 
  private:
   std::string ns_prefix_;  // first: the namespaces below are named after it

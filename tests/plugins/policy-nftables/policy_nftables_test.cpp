@@ -1,6 +1,8 @@
 // The nftables policy plugin loaded like the host loads it, fed by a real PolicyEngine with model
 // resources, checked with real traffic between network namespaces (the test acts as the node) and
-// with the kernel's nftables state as `nft` lists it.
+// with the kernel's nftables state as `nft` lists it: the behaviour every policy plugin shares
+// (policy_behaviour_tests.hpp), and the tests of the plugin's own representation (one table,
+// atomic updates, refresh, foreign tables), bad input, configuration and timing.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -10,79 +12,29 @@
 #include <regex>
 #include <sstream>
 
-#include "policy_lab.hpp"
-#include "policy_test_support.hpp"  // tests/host/policy: pods, namespace profiles, YAML
+#include "policy_behaviour_tests.hpp"
+#include "policy_nftables_lab.hpp"
+
+namespace brindle::policy_lab {
+// The shared scenarios and configuration keys (ctest: "PolicyBehaviour.<Test><Traits>",
+// "PolicyConfig.<Test><Traits>").
+INSTANTIATE_TYPED_TEST_SUITE_P(PolicyBehaviour, PolicyBehaviourTest,
+                               policy_nftables_test::NftablesTraits);
+INSTANTIATE_TYPED_TEST_SUITE_P(PolicyConfig, PolicyConfigTest,
+                               policy_nftables_test::NftablesTraits);
+}  // namespace brindle::policy_lab
 
 namespace brindle::policy_nftables_test {
 namespace {
 
-using brindle::netlink::ScratchNetns;
-using brindle::policy_lab::Process;
 using policy::PolicyEngine;
-using namespace brindle::test;  // NOLINT(google-build-using-namespace): shared test support
+using policy_lab::feed;
+using policy_lab::kAllowFromBOnTcp80;
+using policy_lab::kDenyIngressXa;
 namespace pt = brindle::policy::testing;
-
-class Plugin : public policy_lab::PolicyPlugin {
- public:
-  Plugin() : policy_lab::PolicyPlugin(BRINDLE_POLICY_NFTABLES_PLUGIN) {}
-};
-
-class Lab : public policy_lab::Lab {
- public:
-  Lab() : policy_lab::Lab("bpn") {}
-
-  std::string in_node() const { return "ip netns exec " + node.name() + " "; }
-  // Our table as the kernel lists it ("" when it does not exist).
-  std::string table() const {
-    const Shell r = sh(in_node() + "nft -s list table inet brindle");
-    return r.status == 0 ? r.output : "";
-  }
-  std::string ruleset() const { return must(in_node() + "nft -s list ruleset"); }
-};
-
-model::IpPrefix prefix(const char* text) {
-  return model::IpPrefix::parse(text);
-}
-
-policy::Globals lab_globals(bool nat_outgoing = true) {
-  policy::Globals g;
-  g.interface_prefix = "brn";
-  g.all_pools = {prefix("198.18.0.0/16"), prefix("2001:db8::/44")};
-  if (nat_outgoing) {
-    g.nat_outgoing_pools = {prefix("198.18.0.0/16")};
-  }
-  g.node_addresses = {prefix("198.19.0.1/32"), prefix("2001:db8:ff::1/128")};
-  g.failsafe_inbound = {{policy::kProtoTCP, 22}};
-  g.failsafe_outbound = {{policy::kProtoTCP, 2379}};
-  return g;
-}
-
-// The resources of the lab's pods and namespaces in a fresh engine.
-void feed(PolicyEngine& engine, const std::vector<std::string>& pods, bool nat_outgoing = true) {
-  engine.set_globals(lab_globals(nat_outgoing));
-  for (const char* ns : {"x", "y"}) {
-    engine.upsert_profile(pt::namespace_profile(ns));
-  }
-  for (const std::string& pod : pods) {
-    const std::string ns(1, pod[0]);
-    const std::string name(1, pod[2]);
-    engine.upsert_workload_endpoint(pt::make_pod(
-        ns, name, {{"pod", name}},
-        {model::IpAddress::parse(Lab::pod_ip(pod)), model::IpAddress::parse(Lab::pod_ip(pod, 6))},
-        pt::conformance_ports()));
-  }
-}
 
 brindle_str_t abi_str(const std::string& text) {
   return brindle_str_t{text.data(), text.size()};
-}
-
-size_t count_of(const std::string& text, const std::string& part) {
-  size_t n = 0;
-  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) {
-    ++n;
-  }
-  return n;
 }
 
 // The chain an interface's traffic is dispatched to (ingress: to the workload).
@@ -100,385 +52,7 @@ std::string endpoint_chain_of(const std::string& table, const std::string& inter
   return "";
 }
 
-constexpr const char* kDenyIngressXa = R"(
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: deny-ingress-a, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-)";
-
-constexpr const char* kAllowFromBOnTcp80 = R"(
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: from-b-tcp-80, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  ingress:
-  - from: [{podSelector: {matchLabels: {pod: b}}}]
-    ports: [{port: 80}]
-)";
-
-class PolicyNftables : public ::testing::Test {
- protected:
-  void SetUp() override {
-    for (const std::string pod : {"x/a", "x/b", "y/a"}) {
-      lab.serve(lab.add_pod(pod));
-    }
-    feed(engine, {"x/a", "x/b", "y/a"});
-    const Plugin::Result created = plugin.create(lab.node, host);
-    ASSERT_EQ(created.status, BRINDLE_OK) << created.message;
-  }
-
-  // Sends the engine's changes, then in_sync() and apply().
-  void program() {
-    const Plugin::Result sent = plugin.send(lab.node, engine);
-    ASSERT_EQ(sent.status, BRINDLE_OK) << sent.message;
-    const Plugin::Result synced = plugin.in_sync(lab.node);
-    ASSERT_EQ(synced.status, BRINDLE_OK) << synced.message;
-    const Plugin::Result applied = plugin.apply(lab.node);
-    ASSERT_EQ(applied.status, BRINDLE_OK) << applied.message;
-  }
-  void apply_yaml(std::string_view yaml, bool remove = false) {
-    pt::apply_yaml(engine, yaml, remove);
-  }
-
-  Lab lab;
-  TestHost host;
-  Plugin plugin;
-  PolicyEngine engine{{.node_name = "node-1"}};
-};
-
-TEST_F(PolicyNftables, DescriptorNamesTheNftablesPolicyPlugin) {
-  EXPECT_STREQ(plugin.descriptor()->name, "nftables");
-  EXPECT_EQ(plugin.descriptor()->kind, BRINDLE_KIND_POLICY);
-}
-
-TEST_F(PolicyNftables, NoPolicyAllowsEverythingAndTheLayoutIsInPlace) {
-  EXPECT_EQ(lab.table(), "") << "nothing before the first apply";
-  program();
-  EXPECT_TRUE(lab.reach("x/a", "y/a"));
-  EXPECT_TRUE(lab.reach("y/a", "x/b", 81));
-  EXPECT_TRUE(lab.reach("x/b", "x/a", 80, "udp"));
-  EXPECT_TRUE(lab.node_reaches("x/a"));
-  const std::string table = lab.table();
-  EXPECT_TRUE(contains(table, "type filter hook forward priority filter - 10; policy accept;"))
-      << table;
-  EXPECT_TRUE(contains(table, "type nat hook postrouting priority srcnat - 10; policy accept;"));
-  EXPECT_TRUE(contains(table, "iifname \"brn*\" ct state established,related accept")) << table;
-  EXPECT_TRUE(contains(table, "iifname \"brn*\" ct state invalid drop")) << table;
-  EXPECT_TRUE(std::regex_search(table, std::regex("\"brnxa\" : goto fw-[0-9a-f]{16}"))) << table;
-  EXPECT_TRUE(contains(table, "drop comment \"unknown workload interface\"")) << table;
-  EXPECT_TRUE(contains(table,
-                       "iifname \"brn*\" tcp dport 22 accept comment "
-                       "\"failsafe\""))
-      << table;
-  EXPECT_EQ(count_of(lab.ruleset(), "table "), 1u) << "one table of its own, nothing else";
-}
-
-TEST_F(PolicyNftables, KubernetesDefaultDenyIngress) {
-  apply_yaml(kDenyIngressXa);
-  program();
-  EXPECT_FALSE(lab.reach("y/a", "x/a"));
-  EXPECT_FALSE(lab.reach("x/b", "x/a"));
-  EXPECT_FALSE(lab.reach("x/b", "x/a", 80, "udp"));
-  EXPECT_TRUE(lab.reach("x/a", "y/a")) << "egress is not isolated";
-  EXPECT_TRUE(lab.reach("y/a", "x/b")) << "other pods are not selected";
-  EXPECT_TRUE(lab.node_reaches("x/a")) << "traffic from the node is allowed";
-  EXPECT_TRUE(contains(lab.table(), "drop comment \"no policy allowed\""));
-  // Deleting the policy opens the pod again.
-  apply_yaml(kDenyIngressXa, true);
-  program();
-  EXPECT_TRUE(lab.reach("y/a", "x/a"));
-}
-
-TEST_F(PolicyNftables, AllowFromSelectedPodOnTcpPortOnly) {
-  apply_yaml(kAllowFromBOnTcp80);
-  program();
-  EXPECT_TRUE(lab.reach("x/b", "x/a", 80));
-  EXPECT_FALSE(lab.reach("x/b", "x/a", 81));
-  EXPECT_FALSE(lab.reach("x/b", "x/a", 80, "udp")) << "a TCP port never opens UDP";
-  EXPECT_FALSE(lab.reach("y/a", "x/a", 80)) << "y/a has pod=a, not pod=b";
-  // The selector is a named set of the pods it selects.
-  const std::string table = lab.table();
-  std::smatch set;
-  ASSERT_TRUE(std::regex_search(table, set, std::regex("ip saddr @(s-[A-Za-z0-9_-]+)"))) << table;
-  const std::string listed = must(lab.in_node() + "nft -s list set inet brindle " + set[1].str());
-  EXPECT_TRUE(contains(listed, "flags interval")) << listed;
-  EXPECT_TRUE(contains(listed, Lab::pod_ip("x/b"))) << listed;
-  EXPECT_FALSE(contains(listed, Lab::pod_ip("y/a"))) << listed;
-}
-
-TEST_F(PolicyNftables, IpBlockWithExcept) {
-  apply_yaml(R"(
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: ipblock, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  ingress:
-  - from: [{ipBlock: {cidr: 198.18.0.0/16, except: [198.18.2.0/24]}}]
-)");
-  program();
-  EXPECT_TRUE(lab.reach("x/b", "x/a"));
-  EXPECT_FALSE(lab.reach("y/a", "x/a")) << "198.18.2.1 is in the except list";
-  // Both CIDRs, each in a set of its own, and the except carved out.
-  const std::string table = lab.table();
-  EXPECT_TRUE(contains(table, "198.18.0.0/16")) << table;
-  EXPECT_TRUE(contains(table, "198.18.2.0/24")) << table;
-}
-
-TEST_F(PolicyNftables, EgressDeny) {
-  apply_yaml(R"(
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: deny-egress, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  policyTypes: [Egress]
-)");
-  program();
-  EXPECT_FALSE(lab.reach("x/a", "y/a"));
-  EXPECT_FALSE(lab.reach("x/a", "x/b", 80, "udp"));
-  EXPECT_TRUE(lab.reach("y/a", "x/a")) << "replies of allowed ingress are established";
-  EXPECT_TRUE(lab.reach("x/b", "y/a"));
-}
-
-TEST_F(PolicyNftables, EgressAllowByCidrAndProtocol) {
-  apply_yaml(R"(
-apiVersion: brindle.network/v1
-kind: NetworkPolicy
-metadata: {name: egress-cidr, namespace: x}
-spec:
-  selector: pod == "a"
-  types: [Egress]
-  egress:
-  - action: Allow
-    protocol: UDP
-    destination: {nets: [198.18.2.0/24]}
-  - action: Allow
-    protocol: TCP
-    destination: {nets: [198.18.1.2/32], ports: ["80:80"]}
-)");
-  program();
-  EXPECT_TRUE(lab.reach("x/a", "y/a", 80, "udp"));
-  EXPECT_FALSE(lab.reach("x/a", "y/a", 80, "tcp")) << "only UDP to 198.18.2.0/24";
-  EXPECT_TRUE(lab.reach("x/a", "x/b", 80, "tcp"));
-  EXPECT_FALSE(lab.reach("x/a", "x/b", 81, "tcp"));
-  EXPECT_FALSE(lab.reach("x/a", "x/b", 80, "udp"));
-}
-
-TEST_F(PolicyNftables, BrindlePolicyOrderDenyBeforeAllow) {
-  apply_yaml(R"(
-apiVersion: brindle.network/v1
-kind: NetworkPolicy
-metadata: {name: deny-b, namespace: x}
-spec:
-  order: 10
-  selector: pod == "a"
-  ingress:
-  - action: Deny
-    source: {selector: pod == "b"}
----
-apiVersion: brindle.network/v1
-kind: NetworkPolicy
-metadata: {name: allow-all, namespace: x}
-spec:
-  order: 20
-  selector: pod == "a"
-  ingress: [{action: Allow}]
-)");
-  program();
-  EXPECT_FALSE(lab.reach("x/b", "x/a"));
-  EXPECT_TRUE(lab.reach("y/a", "x/a"));
-  // The allow-all now comes first and decides.
-  apply_yaml(R"(
-apiVersion: brindle.network/v1
-kind: NetworkPolicy
-metadata: {name: allow-all, namespace: x}
-spec:
-  order: 5
-  selector: pod == "a"
-  ingress: [{action: Allow}]
-)");
-  program();
-  EXPECT_TRUE(lab.reach("x/b", "x/a"));
-}
-
-TEST_F(PolicyNftables, ProfilesDecideWhenNoPolicyApplies) {
-  // Namespace x's profile now allows ingress only from pod=b; no policy selects x/a.
-  apply_yaml(R"(
-apiVersion: brindle.network/v1
-kind: Profile
-metadata: {name: kns.x}
-spec:
-  labelsToApply: {ns: x, kubernetes.io/metadata.name: x}
-  ingress:
-  - action: Allow
-    source: {selector: pod == "b"}
-  egress: [{action: Allow}]
-)");
-  program();
-  EXPECT_TRUE(lab.reach("x/b", "x/a"));
-  EXPECT_FALSE(lab.reach("y/a", "x/a")) << "no profile rule matched: dropped";
-  EXPECT_TRUE(lab.reach("x/a", "y/a")) << "y's profile still allows";
-  EXPECT_TRUE(contains(lab.table(), "drop comment \"no profile allowed\""));
-}
-
-TEST_F(PolicyNftables, PassGoesToTheProfiles) {
-  apply_yaml(R"(
-apiVersion: brindle.network/v1
-kind: GlobalNetworkPolicy
-metadata: {name: pass-b}
-spec:
-  order: 1
-  selector: pod == "a" && ns == "x"
-  ingress:
-  - action: Pass
-    source: {selector: pod == "b"}
----
-apiVersion: brindle.network/v1
-kind: GlobalNetworkPolicy
-metadata: {name: deny-rest}
-spec:
-  order: 2
-  selector: pod == "a" && ns == "x"
-  ingress: [{action: Deny}]
-)");
-  program();
-  EXPECT_TRUE(lab.reach("x/b", "x/a")) << "passed to kns.x, which allows";
-  EXPECT_FALSE(lab.reach("y/a", "x/a")) << "denied by deny-rest";
-  // A profile that allows nothing makes passed traffic drop too.
-  apply_yaml(R"(
-apiVersion: brindle.network/v1
-kind: Profile
-metadata: {name: kns.x}
-spec:
-  labelsToApply: {ns: x, kubernetes.io/metadata.name: x}
-  ingress:
-  - action: Allow
-    source: {selector: pod == "nobody"}
-)");
-  program();
-  EXPECT_FALSE(lab.reach("x/b", "x/a"));
-}
-
-TEST_F(PolicyNftables, NamedPortsAreConcatenatedSets) {
-  apply_yaml(R"(
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: named, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  ingress:
-  - ports: [{port: serve-81-tcp}]
-)");
-  program();
-  EXPECT_TRUE(lab.reach("y/a", "x/a", 81));
-  EXPECT_FALSE(lab.reach("y/a", "x/a", 80));
-  const std::string table = lab.table();
-  EXPECT_TRUE(contains(table, "type ipv4_addr . inet_proto . inet_service")) << table;
-  EXPECT_TRUE(contains(table, "198.18.1.1 . tcp . 81")) << table;
-  // (nft lists the raw transport-header port as "tcp dport"; the key's l4proto decides.)
-  EXPECT_TRUE(std::regex_search(
-      table, std::regex(R"(ip daddr \. meta l4proto \. (th|tcp) dport @s-[0-9a-z-]+ meta mark)")))
-      << table;
-}
-
-TEST_F(PolicyNftables, UnknownWorkloadInterfaceIsDropped) {
-  const ScratchNetns& rogue = lab.add_pod("y/z", "brnrogue", "198.18.9.9", "2001:db8:9::9");
-  lab.serve(rogue);
-  ASSERT_FALSE(Lab::probe(rogue, Lab::pod_ip("x/a"), 80).empty()) << "reachable before";
-  program();
-  EXPECT_TRUE(Lab::probe(rogue, Lab::pod_ip("x/a"), 80).empty());
-  EXPECT_TRUE(Lab::probe(lab.pods.at("x/a"), "198.18.9.9", 80).empty());
-  EXPECT_TRUE(lab.reach("y/a", "x/a")) << "known endpoints still talk";
-}
-
-TEST_F(PolicyNftables, InvalidPacketsAreDropped) {
-  // Strict TCP tracking: a lone ACK of no known connection is INVALID (not picked up mid-stream).
-  must(lab.in_node() + "sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0");
-  // x/a counts the ACKs to port 7777 that reach it (in its own namespace).
-  const ScratchNetns& xa = lab.pods.at("x/a");
-  must("ip netns exec " + xa.name() +
-       " nft 'add table inet probe; add chain inet probe in { type filter hook prerouting "
-       "priority -300; }; add rule inet probe in tcp dport 7777 tcp flags ack counter'");
-  const auto arrived = [&] {
-    const std::string listed = must("ip netns exec " + xa.name() + " nft list table inet probe");
-    std::smatch m;
-    return std::regex_search(listed, m, std::regex("counter packets (\\d+)")) ? std::stoi(m[1])
-                                                                              : -1;
-  };
-  // y/a sends a bare ACK through a raw socket (the kernel adds the IP header).
-  const std::string send_ack =
-      "ip netns exec " + lab.pods.at("y/a").name() + " python3 -c '\n" +
-      "import socket, struct\n"
-      "src, dst = socket.inet_aton(\"" +
-      Lab::pod_ip("y/a") + "\"), socket.inet_aton(\"" + Lab::pod_ip("x/a") +
-      "\")\n"
-      "hdr = struct.pack(\"!HHIIBBHHH\", 40000, 7777, 1, 1, 5 << 4, 0x10, 1024, 0, 0)\n"
-      "pseudo = src + dst + struct.pack(\"!BBH\", 0, 6, len(hdr))\n"
-      "data = pseudo + hdr\n"
-      "s = sum(struct.unpack(\"!%dH\" % (len(data) // 2), data))\n"
-      "s = (s >> 16) + (s & 0xffff); s += s >> 16\n"
-      "hdr = hdr[:16] + struct.pack(\"!H\", ~s & 0xffff) + hdr[18:]\n"
-      "sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)\n"
-      "sock.sendto(hdr, (\"" +
-      Lab::pod_ip("x/a") + "\", 0))\n'";
-  must(send_ack);
-  ASSERT_EQ(arrived(), 1) << "without the plugin the stray ACK is forwarded";
-  program();
-  must(send_ack);
-  EXPECT_EQ(arrived(), 1) << "the INVALID packet was dropped";
-  EXPECT_TRUE(lab.reach("y/a", "x/a")) << "valid traffic still passes";
-  EXPECT_EQ(arrived(), 1);
-}
-
-TEST_F(PolicyNftables, EndpointRemovalRemovesItsRules) {
-  apply_yaml(kDenyIngressXa);
-  program();
-  ASSERT_TRUE(contains(lab.table(), "\"brnya\" : goto"));
-  ASSERT_TRUE(lab.reach("x/a", "y/a"));
-  engine.remove_workload_endpoint("y", "a");
-  program();
-  const std::string table = lab.table();
-  EXPECT_FALSE(contains(table, "brnya")) << table;
-  EXPECT_TRUE(contains(table, "\"brnxa\" : goto")) << table;
-  EXPECT_FALSE(lab.reach("x/a", "y/a")) << "its interface is unknown now: dropped";
-  // Removing the only user of a policy removes its chains too.
-  engine.remove_workload_endpoint("x", "a");
-  program();
-  EXPECT_FALSE(contains(lab.table(), "chain pi-")) << lab.table();
-}
-
-TEST_F(PolicyNftables, Ipv6PoliciesAreEnforced) {
-  apply_yaml(kAllowFromBOnTcp80);
-  program();
-  EXPECT_TRUE(lab.reach("x/b", "x/a", 80, "tcp", 6));
-  EXPECT_FALSE(lab.reach("y/a", "x/a", 80, "tcp", 6));
-  EXPECT_FALSE(lab.reach("x/b", "x/a", 81, "tcp", 6));
-  EXPECT_TRUE(lab.reach("x/a", "y/a", 80, "tcp", 6));
-  const std::string table = lab.table();
-  EXPECT_TRUE(contains(table, "ip6 saddr @s-")) << table;
-  EXPECT_TRUE(contains(table, "nd-neighbor-solicit")) << table;
-}
-
-TEST_F(PolicyNftables, NatOutgoingMasqueradesOnlyOutsideThePools) {
-  lab.add_external();
-  lab.serve(*lab.external);
-  program();
-  EXPECT_EQ(Lab::probe(lab.pods.at("x/a"), Lab::kExternal4, 80), Lab::kExternalNode4);
-  EXPECT_EQ(Lab::probe(lab.pods.at("x/a"), Lab::pod_ip("y/a"), 80), Lab::pod_ip("x/a"))
-      << "pod to pod keeps its source";
-
-  // Without natOutgoing the external host cannot answer (it has no route to the pools).
-  PolicyEngine without_nat({.node_name = "node-1"});
-  feed(without_nat, {"x/a", "x/b", "y/a"}, false);
-  ASSERT_EQ(plugin.create(lab.node, host).status, BRINDLE_OK);
-  engine = std::move(without_nat);
-  program();
-  EXPECT_EQ(Lab::probe(lab.pods.at("x/a"), Lab::kExternal4, 80), "");
-}
+using PolicyNftables = policy_lab::PolicyPluginTest<NftablesTraits>;
 
 // Every update is one transaction: a reader listing the table in a loop while policies change
 // only ever sees one of the complete tables, `nft monitor` sees one new generation per apply(),
@@ -628,48 +202,6 @@ TEST_F(PolicyNftables, RefreshRepairsATamperedTable) {
   EXPECT_EQ(host.metric("repairs_total"), 2);
 }
 
-// The ABI's destroy() leaves kernel state in place, like the iptables plugin's chains; the next
-// instance replaces the table only at its first apply() after in_sync().
-TEST_F(PolicyNftables, DestroyLeavesTheTableAndTheNextInstanceReplacesIt) {
-  program();
-  Process client(
-      "ip netns exec " + lab.pods.at("x/a").name() + " socat - TCP4:" + Lab::pod_ip("y/a") + ":90",
-      true);
-  ASSERT_TRUE(client.write_line("before"));
-  ASSERT_EQ(client.read_line(), "before");
-  const std::string programmed = lab.table();
-
-  plugin.destroy();
-  EXPECT_EQ(lab.table(), programmed) << "destroy leaves the table";
-  PolicyEngine restarted({.node_name = "node-1"});
-  feed(restarted, {"x/a", "x/b", "y/a"});
-  pt::apply_yaml(restarted, R"(
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: deny-ingress, namespace: y}
-spec:
-  podSelector: {}
-)");
-  ASSERT_EQ(plugin.create(lab.node, host).status, BRINDLE_OK);
-  ASSERT_EQ(plugin.send(lab.node, restarted).status, BRINDLE_OK);
-  ASSERT_EQ(plugin.apply(lab.node).status, BRINDLE_OK);
-  EXPECT_EQ(lab.table(), programmed) << "nothing replaced before in_sync()";
-  EXPECT_TRUE(lab.reach("x/b", "y/a"));
-
-  ASSERT_EQ(plugin.in_sync(lab.node).status, BRINDLE_OK);
-  ASSERT_EQ(plugin.apply(lab.node).status, BRINDLE_OK);
-  EXPECT_NE(lab.table(), programmed);
-  EXPECT_FALSE(lab.reach("x/b", "y/a")) << "the new model is enforced";
-  ASSERT_TRUE(client.write_line("after"));
-  EXPECT_EQ(client.read_line(), "after") << "the established connection survived";
-
-  // Cleaning up after the plugin is one command: everything of it is in its table.
-  plugin.destroy();
-  must(lab.in_node() + "nft delete table inet brindle");
-  EXPECT_FALSE(contains(lab.ruleset(), "brindle"));
-  EXPECT_TRUE(lab.reach("x/b", "y/a"));
-}
-
 // Bad input through the C ABI: a status code and a message naming what is wrong, nothing
 // programmed from it, and the plugin keeps working.
 TEST_F(PolicyNftables, BadInputGivesCodeAndMessage) {
@@ -817,18 +349,10 @@ TEST_F(PolicyNftables, RefusedTransactionNamesTheCommand) {
   EXPECT_FALSE(contains(lab.table(), "chain forward")) << "nothing of it was applied";
 }
 
+// Keys of its own (the shared ones: PolicyConfigTest).
 TEST(PolicyNftablesConfig, BadValuesNameTheirLocation) {
   Plugin plugin;
   ScratchNetns ns = ScratchNetns::create();
-  {
-    TestHost host;
-    host.set_int("mark_mask", 0x10000);
-    const Plugin::Result r = plugin.create(ns, host);
-    EXPECT_EQ(r.status, BRINDLE_ERR_CONFIG);
-    EXPECT_TRUE(
-        contains(r.message, "/etc/brindle/brindle.toml:10:1: mark_mask: needs at least two"))
-        << r.message;
-  }
   {
     TestHost host;
     host.set_string("ipset_max_elements", "10");
@@ -843,13 +367,6 @@ TEST(PolicyNftablesConfig, BadValuesNameTheirLocation) {
     const Plugin::Result r = plugin.create(ns, host);
     EXPECT_EQ(r.status, BRINDLE_ERR_CONFIG);
     EXPECT_TRUE(contains(r.message, "priority_offset: must be between")) << r.message;
-  }
-  {
-    TestHost host;
-    host.set_int("mark_mask", 0x300000);
-    host.set_bool("ipv6", false);
-    const Plugin::Result r = plugin.create(ns, host);
-    EXPECT_EQ(r.status, BRINDLE_OK) << r.message;
   }
 }
 
