@@ -240,7 +240,7 @@ void plumbing_thread_yields_on_wakeup() {
 
 // Runs a pod's interface `work` on `pool` (the plumbing threads) and gives its future.
 template <typename Work>
-std::future<std::invoke_result_t<Work>> run_on(asio::thread_pool& pool, Work work) {
+std::future<std::invoke_result_t<Work>> run_on_plumbing_thread(asio::thread_pool& pool, Work work) {
   using Result = std::invoke_result_t<Work>;
   auto task = std::make_shared<std::packaged_task<Result()>>(std::move(work));
   std::future<Result> future = task->get_future();
@@ -425,7 +425,7 @@ json Agent::Impl::cni_add(const cni::Params& params) {
       (a.is_v4() ? families.v4 : families.v6) = true;
     }
   }
-  std::future<workload::PreparedPod> prepared = run_on(
+  std::future<workload::PreparedPod> prepared = run_on_plumbing_thread(
       plumbing_threads,
       [pod, mtu, families, this] { return workload::prepare_pod(pod, mtu, families, plumbing); });
   const AwaitAtExit<workload::PreparedPod> await_prepared(prepared);
@@ -589,7 +589,8 @@ void Agent::Impl::cni_del(const cni::Params& params) {
   const auto started = std::chrono::steady_clock::now();
   auto start_teardown = [&] {
     if (!teardown.valid()) {
-      teardown = run_on(plumbing_threads, [pod, this] { workload::teardown_pod(pod, plumbing); });
+      teardown = run_on_plumbing_thread(plumbing_threads,
+                                        [pod, this] { workload::teardown_pod(pod, plumbing); });
     }
   };
   try {

@@ -21,28 +21,11 @@ ipset::SetType set_type(brindle_ipset_type_t type) {
   return type == BRINDLE_IPSET_NET_PORT ? ipset::SetType::kNetPort : ipset::SetType::kNet;
 }
 
-brindle_policy_kind_t normal_kind(brindle_policy_kind_t kind) {
-  return kind == BRINDLE_POLICY_KIND_PROFILE ? BRINDLE_POLICY_KIND_PROFILE
-                                             : BRINDLE_POLICY_KIND_POLICY;
-}
-
-bool has_ports(const RuleMatch& m) {
-  return !m.ports.empty() || !m.not_ports.empty();
-}
+using policy_model::normal_kind;
 
 void validate_rules(const Policy& policy, const std::vector<Rule>& rules, const char* direction) {
   for (const Rule& r : rules) {
-    if ((has_ports(r.source) || has_ports(r.destination)) && !protocol_has_ports(r.protocol)) {
-      throw Error(BRINDLE_ERR_INVALID_ARGUMENT,
-                  "policy " + policy.id + " " + direction + " rule " + r.id +
-                      ": ports need protocol tcp, udp, sctp, udplite or dccp (got " +
-                      std::to_string(r.protocol) + ")");
-    }
-    if (r.ip_version != 0 && r.ip_version != 4 && r.ip_version != 6) {
-      throw Error(BRINDLE_ERR_INVALID_ARGUMENT, "policy " + policy.id + " " + direction + " rule " +
-                                                    r.id + ": ip_version must be 0, 4 " +
-                                                    "or 6, got " + std::to_string(r.ip_version));
-    }
+    policy_model::check_rule(r, "policy " + policy.id + " " + direction + " rule " + r.id);
   }
 }
 

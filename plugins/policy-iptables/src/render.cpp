@@ -467,22 +467,6 @@ uint64_t fingerprint(const std::vector<xt::Rule>& rules) {
   return hash;
 }
 
-bool protocol_has_ports(uint8_t protocol) {
-  return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP ||
-         protocol == IPPROTO_UDPLITE || protocol == IPPROTO_DCCP;
-}
-
-std::string short_hash(std::string_view text) {
-  uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a
-  for (const char c : text) {
-    hash ^= static_cast<uint8_t>(c);
-    hash *= 0x100000001b3ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(hash));
-  return buf;
-}
-
 std::string set_kernel_name(std::string_view id) {
   const std::string readable = "brindle-s-" + std::string(id);
   return readable.size() <= ipset::kMaxSetName ? readable : "brindle-h-" + short_hash(id);

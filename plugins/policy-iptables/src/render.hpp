@@ -4,6 +4,7 @@
 // computation.
 #pragma once
 
+#include <brindle/plugins/policy_model.hpp>
 #include <brindle/sdk.hpp>
 
 #include <cstdint>
@@ -113,10 +114,9 @@ std::string policy_chain_name(brindle_policy_kind_t kind, std::string_view id, b
 // The dispatch chain of the interfaces starting with `prefix`; the root (prefix == the workload
 // interface prefix) is brindle-to-wl-dispatch / brindle-from-wl-dispatch.
 std::string dispatch_chain_name(std::string_view prefix, bool root, bool ingress);
-// 16 hex digits of a stable 64-bit hash.
-std::string short_hash(std::string_view text);
-
-// Protocols x_tables' multiport match (and therefore port rules) handles.
-bool protocol_has_ports(uint8_t protocol);
+// 16 hex digits of a stable hash; the protocols port rules need (x_tables' multiport handles
+// exactly these).
+using policy_model::protocol_has_ports;
+using policy_model::short_hash;
 
 }  // namespace brindle::policy_iptables

@@ -12,10 +12,7 @@ namespace {
 const std::string kListTable =
     "list table " + std::string(kTableFamily) + " " + std::string(kTableName);
 
-brindle_policy_kind_t normal_kind(brindle_policy_kind_t kind) {
-  return kind == BRINDLE_POLICY_KIND_PROFILE ? BRINDLE_POLICY_KIND_PROFILE
-                                             : BRINDLE_POLICY_KIND_POLICY;
-}
+using policy_model::normal_kind;
 
 bool id_chars(std::string_view id, std::string_view extra) {
   return std::all_of(id.begin(), id.end(), [&](char c) {
@@ -68,22 +65,10 @@ void check_match(const RuleMatch& m, const std::string& what) {
   }
 }
 
-bool has_ports(const RuleMatch& m) {
-  return !m.ports.empty() || !m.not_ports.empty();
-}
-
 void validate_rules(const Policy& policy, const std::vector<Rule>& rules, const char* direction) {
   for (const Rule& r : rules) {
     const std::string what = "policy " + policy.id + " " + direction + " rule " + r.id;
-    if ((has_ports(r.source) || has_ports(r.destination)) && !protocol_has_ports(r.protocol)) {
-      throw Error(BRINDLE_ERR_INVALID_ARGUMENT,
-                  what + ": ports need protocol tcp, udp, sctp, udplite or dccp (got " +
-                      std::to_string(r.protocol) + ")");
-    }
-    if (r.ip_version != 0 && r.ip_version != 4 && r.ip_version != 6) {
-      throw Error(BRINDLE_ERR_INVALID_ARGUMENT,
-                  what + ": ip_version must be 0, 4 or 6, got " + std::to_string(r.ip_version));
-    }
+    policy_model::check_rule(r, what);
     if (r.action < BRINDLE_ACTION_ALLOW || r.action > BRINDLE_ACTION_LOG) {
       throw Error(BRINDLE_ERR_INVALID_ARGUMENT,
                   what + ": unknown action " + std::to_string(static_cast<int>(r.action)));

@@ -11,7 +11,6 @@
 // Kernel state is programmed in the network namespace of the thread that calls the plugin.
 #include <brindle/sdk.hpp>
 
-#include <bit>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -25,25 +24,19 @@ Options read_options(const Host& host) {
   const Config config = host.config();
   config.allow_only("", {"mark_mask", "ipv6", "priority_offset"});
   Options options;
-  const int64_t mask = config.int_or("mark_mask", options.mark_mask, 1, UINT32_MAX);
-  options.mark_mask = static_cast<uint32_t>(mask);
-  if (std::popcount(options.mark_mask) < 2) {
-    config.fail("mark_mask",
-                "needs at least two bits (accept and pass marks), e.g. 0xff0000; got " +
-                    std::to_string(mask));
-  }
-  options.accept_mark = options.mark_mask & (~options.mark_mask + 1);
-  const uint32_t rest = options.mark_mask & ~options.accept_mark;
-  options.pass_mark = rest & (~rest + 1);
+  const policy_model::MarkBits marks = policy_model::read_mark_bits(config, options.mark_mask);
+  options.mark_mask = marks.mask;
+  options.accept_mark = marks.accept;
+  options.pass_mark = marks.pass;
   options.ipv6 = config.bool_or("ipv6", true);
   options.priority_offset =
       static_cast<int>(config.int_or("priority_offset", options.priority_offset, -100, 100));
   return options;
 }
 
-class NftablesPolicy final : public PolicyPlugin {
+class NftablesPolicy final : public policy_model::DataplanePolicyPlugin<Dataplane> {
  public:
-  explicit NftablesPolicy(Host host) : PolicyPlugin(host), dataplane_(host, read_options(host)) {
+  explicit NftablesPolicy(Host host) : DataplanePolicyPlugin(host, read_options(host)) {
     char mask[16];
     std::snprintf(mask, sizeof(mask), "0x%x", dataplane_.options().mark_mask);
     host.info("nftables policy ready", std::string("mark_mask=") + mask +
@@ -52,26 +45,6 @@ class NftablesPolicy final : public PolicyPlugin {
 
   // Side-effect free: checks the [policy.nftables] section.
   static void validate_config(const Host& host) { read_options(host); }
-
-  void set_globals(const PolicyGlobals& globals) override { dataplane_.set_globals(globals); }
-  void upsert_ipset(const IpSet& set) override { dataplane_.upsert_ipset(set); }
-  void update_ipset_members(std::string_view id, const std::vector<IpSetMember>& added,
-                            const std::vector<IpSetMember>& removed) override {
-    dataplane_.update_ipset_members(id, added, removed);
-  }
-  void remove_ipset(std::string_view id) override { dataplane_.remove_ipset(id); }
-  void upsert_policy(const Policy& policy) override { dataplane_.upsert_policy(policy); }
-  void remove_policy(brindle_policy_kind_t kind, std::string_view id) override {
-    dataplane_.remove_policy(kind, id);
-  }
-  void upsert_endpoint(const Endpoint& endpoint) override { dataplane_.upsert_endpoint(endpoint); }
-  void remove_endpoint(std::string_view id) override { dataplane_.remove_endpoint(id); }
-  void in_sync() override { dataplane_.in_sync(); }
-  void apply() override { dataplane_.apply(); }
-  void refresh() override { dataplane_.refresh(); }
-
- private:
-  Dataplane dataplane_;
 };
 
 }  // namespace

@@ -589,25 +589,9 @@ std::vector<PortRange> canonical_ports(std::vector<PortRange> ranges) {
   return out;
 }
 
-bool protocol_has_ports(uint8_t protocol) {
-  return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP ||
-         protocol == IPPROTO_UDPLITE || protocol == IPPROTO_DCCP;
-}
-
 bool quotable(std::string_view text) {
   return std::all_of(text.begin(), text.end(),
                      [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
-}
-
-std::string short_hash(std::string_view text) {
-  uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a
-  for (const char c : text) {
-    hash ^= static_cast<uint8_t>(c);
-    hash *= 0x100000001b3ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(hash));
-  return buf;
 }
 
 std::string set_kernel_name(std::string_view id) {

@@ -4,6 +4,7 @@
 // Pure computation: nothing here talks to the kernel.
 #pragma once
 
+#include <brindle/plugins/policy_model.hpp>
 #include <brindle/sdk.hpp>
 
 #include <cstdint>
@@ -106,10 +107,9 @@ std::vector<PortRange> canonical_ports(std::vector<PortRange> ranges);
 // by a hash of their ids (ids may hold '.', which nft names allow, but hashes keep names short).
 std::string set_kernel_name(std::string_view id);
 std::string policy_chain_name(brindle_policy_kind_t kind, std::string_view id, bool ingress);
-// 16 hex digits of a stable 64-bit hash.
-std::string short_hash(std::string_view text);
-// Protocols whose transport header starts with ports (port rules need one).
-bool protocol_has_ports(uint8_t protocol);
+// 16 hex digits of a stable hash; protocols whose transport header starts with ports.
+using policy_model::protocol_has_ports;
+using policy_model::short_hash;
 // True when nft can take `text` inside a quoted string without escaping (interface names,
 // comments, log prefixes).
 bool quotable(std::string_view text);
