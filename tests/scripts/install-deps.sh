@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang clang-format clang-tidy libclang-rt-14-dev
   # libraries
   libboost-dev libboost-program-options-dev libboost-filesystem-dev libboost-system-dev
-  libtoml11-dev nlohmann-json3-dev libyaml-cpp-dev libsystemd-dev libcurl4-openssl-dev
+  libtoml11-dev nlohmann-json3-dev libyaml-cpp-dev libcurl4-openssl-dev
   libnl-3-dev libnl-route-3-dev
   libip4tc-dev libip6tc-dev libipset-dev  # policy-iptables (libiptc, libipset)
   libnftables-dev  # policy-nftables (libnftables; brings the nft CLI's library)

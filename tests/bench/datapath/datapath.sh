@@ -3,7 +3,7 @@
 # bare kernel references built in the same run.
 #
 #   tests/bench/datapath/datapath.sh [--build-dir DIR] [--id ID] [--duration S] [--rounds N]
-#                                    [--policies N] [--variants a2,b,b-big,c,d] [--no-pin]
+#                                    [--policies N] [--variants a2,b,b-big,c,d,b-nft,c-nft] [--no-pin]
 #                                    [--perf DIR]
 #
 # Variants (each: iperf3 TCP for --duration seconds (default 5) with 1 and with 4 streams, and
@@ -18,6 +18,8 @@
 #       GSO/GRO bytes, as a BIG-TCP-capable card would offer, and [workload] big_tcp = true: the
 #       pods' veths get 196608 too). Not run by default; a stays a default veth pair (64 KB).
 #   c   brindle-lab --encap vxlan (same), no policy selects the pods
+#   b-nft, c-nft  b and c with the nftables policy plugin (brindle-lab --policy nftables; not run by
+#       default); their "rules" column counts the rules of table inet brindle
 #   d1  c + 1 Kubernetes NetworkPolicy allowing the traffic (both pods isolated, ingress+egress)
 #   dN  c + N policies (default 100): N-1 that select both pods but never match the traffic, plus
 #       the one that allows it
@@ -289,6 +291,8 @@ L() { "$lab" --id "$id" "$@"; }
 
 # iptables filter rules in brindle-* chains on node <i> (the policy plugin's).
 policy_rules() { L node-exec "$1" iptables-legacy-save -t filter | grep -c '^-A brindle-' || true; }
+# nftables rules in table inet brindle on node <i> (the nftables policy plugin's).
+nft_rules() { L node-exec "$1" nft -a list table inet brindle | grep -c '# handle' || true; }
 policy_chains() { L node-exec "$1" iptables-legacy-save -t filter | grep -c '^:brindle-p[io]-' || true; }
 
 lab_up() {  # lab_up <none|vxlan> [lab up options...]
@@ -409,6 +413,14 @@ if wants c || wants d; then
   fi
   lab_down
 fi
+# The same two labs with the nftables policy plugin instead of iptables.
+for v in b-nft c-nft; do
+  wants "$v" || continue
+  if [[ $v == b-nft ]]; then lab_up none --policy nftables; else lab_up vxlan --policy nftables; fi
+  measure "$v" client_lab "$(L info ip-srv)" "$(nft_rules 2)"
+  profile "$v" client_lab "$(L info ip-srv)"
+  lab_down
+done
 profile a client_a "$ip_a"
 ref_down
 
@@ -420,6 +432,8 @@ describe() {
     b) echo "brindle, encap none" ;;
     b-big) echo "brindle, encap none, BIG TCP 196608" ;;
     c) echo "brindle, encap vxlan" ;;
+    b-nft) echo "brindle, encap none, nftables policy" ;;
+    c-nft) echo "brindle, encap vxlan, nftables policy" ;;
     d1) echo "brindle vxlan, 1 NetworkPolicy" ;;
     d*) echo "brindle vxlan, ${1#d} NetworkPolicies" ;;
   esac
