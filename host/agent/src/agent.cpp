@@ -1,9 +1,13 @@
 #include <algorithm>
 #include <array>
 #include <deque>
+#include <latch>
+#include <memory>
+#include <string>
 
 #include "agent_impl.hpp"
 #include "brindle/common/log.hpp"
+#include "brindle/common/thread_name.hpp"
 #include "brindle/daemon/plugin_set.hpp"
 #include "brindle/ipam/store.hpp"
 #include "brindle/netlink/netlink.hpp"
@@ -133,6 +137,22 @@ void recheck_bgp_secrets(Agent::Impl& self) {
 
 }  // namespace
 
+namespace {
+
+// Names each of a pool's threads: one task per thread, each waiting until all have started, so that
+// no thread takes two.
+void name_pool_threads(asio::thread_pool& pool, int threads, const std::string& name) {
+  auto started = std::make_shared<std::latch>(threads);
+  for (int i = 0; i < threads; ++i) {
+    asio::post(pool, [started, name] {
+      name_this_thread(name);
+      started->arrive_and_wait();
+    });
+  }
+}
+
+}  // namespace
+
 Agent::Impl::Impl(asio::io_context& io_context, const config::Config& cfg,
                   const loader::NodeIdentity& node_identity, daemon::PluginSet& plugin_set)
     : io(io_context),
@@ -150,6 +170,8 @@ Agent::Impl::Impl(asio::io_context& io_context, const config::Config& cfg,
   if (plugins.get(PluginKind::policy) != nullptr) {
     policy_engine = std::make_unique<policy::PolicyEngine>(policy::EngineConfig{node.name});
   }
+  name_pool_threads(workers, kWorkerThreads, "worker");
+  name_pool_threads(plumbing_threads, kPlumbingThreads, "plumbing");
   plumbing.veth_prefix = config.workload.interface_prefix;
   if (config.workload.mtu != 0) {
     pod_mtu = config.workload.mtu;

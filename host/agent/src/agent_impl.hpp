@@ -56,10 +56,12 @@ struct Agent::Impl : std::enable_shared_from_this<Agent::Impl> {
   std::string encap_name;                      // the encapsulation plugin's name, "" if none
   calc::Encap encap_kind = calc::Encap::none;  // what the encapsulation plugin provides
   workload::PlumbingOptions plumbing;
-  asio::thread_pool workers{4};  // CNI requests and other blocking datastore work
+  static constexpr int kWorkerThreads = 4;
+  static constexpr int kPlumbingThreads = 4;
+  asio::thread_pool workers{kWorkerThreads};  // CNI requests and other blocking datastore work
   // A pod's interface work that runs beside its request's datastore work (one task per request
   // at most): threads kept, as one costs tens of microseconds to start here.
-  asio::thread_pool plumbing_threads{4};
+  asio::thread_pool plumbing_threads{kPlumbingThreads};
 
   // --- loop thread only ---
   calc::RouteCalculator routes;

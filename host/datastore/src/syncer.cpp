@@ -1,5 +1,7 @@
 #include "brindle/datastore/syncer.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <string_view>
 #include <utility>
@@ -14,7 +16,10 @@ Syncer::~Syncer() {
 }
 
 void Syncer::start() {
-  worker_ = std::thread([this] { run(); });
+  worker_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "datastore-sync");
+    run();
+  });
 }
 
 void Syncer::stop() {

@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "brindle/common/log.hpp"
+#include "brindle/common/thread_name.hpp"
 
 namespace brindle::workload::detail {
 
@@ -129,6 +130,7 @@ void LinkReaper::flush() {
 void LinkReaper::run() {
   // Background work: a round (milliseconds of the kernel's device removal) must not preempt the
   // CNI requests being served when its timer wakes it; it still gets its share of the CPU.
+  name_this_thread("link-reaper");
   sched_param param{};
   pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);  // a refusal keeps the default
   std::unique_lock lock(mutex_);

@@ -1,5 +1,7 @@
 #include "etcd_watch.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <random>
 
@@ -30,7 +32,10 @@ WatchStream::~WatchStream() {
 }
 
 void WatchStream::start() {
-  thread_ = std::thread([self = shared_from_this()] { self->run(); });
+  thread_ = std::thread([self = shared_from_this()] {
+    pthread_setname_np(pthread_self(), "etcd-watch");
+    self->run();
+  });
 }
 
 void WatchStream::stop() {

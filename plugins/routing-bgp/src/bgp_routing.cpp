@@ -1,5 +1,6 @@
 #include "bgp_routing.hpp"
 
+#include <pthread.h>
 #include <sys/un.h>
 
 #include <algorithm>
@@ -93,7 +94,10 @@ BgpRouting::BgpRouting(Host host, Options options)
     host_.info("routing bgp: adopted the running BIRD", "pid=" + std::to_string(bird_.pid()));
     watched_pid_ = bird_.pid();
   }
-  watcher_ = std::thread([this] { watch(); });
+  watcher_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "bird-watch");
+    watch();
+  });
 }
 
 BgpRouting::~BgpRouting() {

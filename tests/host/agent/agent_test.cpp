@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
@@ -331,6 +332,38 @@ TEST_F(AgentTest, NodeStatusAsksTheRunningDaemon) {
   daemon_->stop();
   EXPECT_EQ(test::run_command({BRINDLECTL_PATH, "--config", config_, "node", "status"}, &out), 1);
   EXPECT_NE(out.find("cannot reach brindled"), std::string::npos) << out;
+}
+
+// Every long-lived thread of brindled's own says what it is for (top -H, ps -L, perf): the main
+// loop, the worker and plumbing pools, the datastore syncer and the etcd plugin's watch from the
+// start, the link reaper once a pod has come and gone (gRPC names its threads itself).
+TEST_F(AgentTest, ThreadsAreNamedForWhatTheyDo) {
+  TestPod pod;
+  ASSERT_EQ(cni("ADD", "container-t", &pod, "pod-t").exit_code, 0);
+  ASSERT_EQ(cni("DEL", "container-t", &pod, "pod-t").exit_code, 0);
+  // What is left unnamed is the main thread's name, brindled: only the main thread has it.
+  auto names = [&] {
+    std::multiset<std::string> found;
+    const std::string task_dir = "/proc/" + std::to_string(daemon_->pid()) + "/task";
+    for (const auto& task : std::filesystem::directory_iterator(task_dir)) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      found.insert(name);
+    }
+    return found;
+  };
+  std::multiset<std::string> found;
+  // The link reaper starts with the first removal it is given.
+  EXPECT_TRUE(eventually([&] {
+    found = names();
+    return found.count("link-reaper") == 1;
+  })) << ::testing::PrintToString(found);
+  EXPECT_EQ(found.count("brindled"), 1u) << ::testing::PrintToString(found);
+  EXPECT_EQ(found.count("datastore-sync"), 1u) << ::testing::PrintToString(found);
+  EXPECT_GE(found.count("etcd-watch"), 1u) << ::testing::PrintToString(found);
+  EXPECT_EQ(found.count("worker"), 4u) << ::testing::PrintToString(found);
+  EXPECT_EQ(found.count("plumbing"), 4u) << ::testing::PrintToString(found);
 }
 
 // Who owns which remote block, as the agent reports it (`brindlectl node status -o json`).
