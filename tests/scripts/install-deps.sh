@@ -27,6 +27,10 @@ packages=(
   # packaging
   lintian rpm rpmlint gnupg dpkg-dev file systemd fakeroot
 )
+# kubectl, the real client the test Kubernetes API server is checked against
+# (tests/support/kube-apiserver): Debian's kubernetes-client (kubectl 1.20), unless some kubectl is
+# installed already (another package owning /usr/bin/kubectl would make it fail to install).
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -94,7 +94,20 @@ std::string Key::to_string() const {
 }
 
 Client::Client(const brindle_datastore_vtable_t* vtable, brindle_instance_t* instance)
-    : vtable_(vtable), instance_(instance) {}
+    : vtable_(vtable), instance_(instance) {
+  // An empty transaction writes nothing and succeeds (ABI); a plugin that refuses even that (the
+  // SDK's default txn) cannot write atomically: asked once here, so that the single-write paths
+  // are taken from the start instead of after a first transaction failed.
+  if (BRINDLE_HAS_FIELD(vtable_, brindle_datastore_vtable_t, txn) && vtable_->txn != nullptr) {
+    std::vector<Stored> none;
+    size_t failed = 0;
+    brindle_error_t err{};
+    if (vtable_->txn(instance_, nullptr, 0, &store_many, &none, &failed, &err) ==
+        BRINDLE_ERR_UNSUPPORTED) {
+      txn_refused_.store(true, std::memory_order_relaxed);
+    }
+  }
+}
 
 std::optional<Stored> Client::get(const Key& key) const {
   const brindle_resource_key_t k = raw_key(key);

@@ -102,6 +102,28 @@ TEST_F(ClientTest, PluginWithoutTransactionsIsRefusedWithoutAWrite) {
   EXPECT_EQ(old.client().get(pool("c"))->revision, c.revision);
 }
 
+// A plugin whose txn entry answers UNSUPPORTED (the SDK's default) is known as one before the
+// first transaction: an empty transaction, which writes nothing, is asked once, when the client is
+// made.
+TEST_F(ClientTest, PluginWhoseTxnRefusesIsKnownBeforeAnyTransaction) {
+  const int calls_before = test::Abi01Datastore::txn_calls();
+  const int64_t before = etcd_->cluster().revision();
+  test::Abi01Datastore refusing(*etcd_, "test-node", test::NoTxn::refusing);
+  EXPECT_FALSE(refusing.client().supports_txn());
+  EXPECT_FALSE(refusing.client().supports_txn());
+  EXPECT_EQ(test::Abi01Datastore::txn_calls(), calls_before + 1) << "asked once";
+  try {
+    refusing.client().txn({TxnOp::create(pool("c"), pool_json("c", 4))});
+    FAIL() << "a transaction was run on a plugin that refuses them";
+  } catch (const DatastoreError& e) {
+    EXPECT_EQ(e.code(), BRINDLE_ERR_UNSUPPORTED) << e.what();
+  }
+  EXPECT_EQ(test::Abi01Datastore::txn_calls(), calls_before + 1) << "not asked again";
+  EXPECT_EQ(etcd_->cluster().revision(), before);
+  // The etcd plugin itself answers an empty transaction without refusing it.
+  EXPECT_TRUE(etcd_->client().supports_txn());
+}
+
 // 2500 resources in pages of 1000: every item once, all as of the first page's revision (writes
 // made while the list runs, between its pages, are not in it), and that revision returned.
 TEST_F(ClientTest, ListEachStreamsPagesAtOneRevision) {

@@ -861,11 +861,14 @@ TEST_F(IpamTest, RefusedExtraOperationsAndStaleCopies) {
   EXPECT_EQ(released.released, 0);
 }
 
-// Without transactions (ABI 0.1) the extra operations are never written by IPAM: the caller
-// writes them in its own crash-safe order.
-TEST_F(IpamTest, ExtraOperationsNeedTransactions) {
+// Without transactions (ABI 0.1, or the SDK's default txn that refuses them) the extra operations
+// are never written by IPAM: the caller writes them in its own crash-safe order. The first
+// allocation already takes the single-write path.
+class IpamWithoutTxnTest : public IpamTest, public ::testing::WithParamInterface<test::NoTxn> {};
+
+TEST_P(IpamWithoutTxnTest, ExtraOperationsNeedTransactions) {
   add_pool("p1", "198.18.0.0/24", 28);
-  test::Abi01Datastore old(*etcd_, "node-a");
+  test::Abi01Datastore old(*etcd_, "node-a", GetParam());
   Ipam ipam(old.client());
   AssignRequest r = request("net.old", "node-a");
   int built = 0;
@@ -888,6 +891,12 @@ TEST_F(IpamTest, ExtraOperationsNeedTransactions) {
   EXPECT_TRUE(store_->get<model::WorkloadEndpointSpec>("old", "default"));
   EXPECT_TRUE(handles_match_blocks(*store_));
 }
+
+INSTANTIATE_TEST_SUITE_P(NoTxn, IpamWithoutTxnTest,
+                         ::testing::Values(test::NoTxn::absent, test::NoTxn::refusing),
+                         [](const ::testing::TestParamInfo<test::NoTxn>& param_info) {
+                           return param_info.param == test::NoTxn::absent ? "Abi01" : "Refusing";
+                         });
 
 // Known copies that show a block full cost no read while another known block has room: the
 // allocation goes to the block with room, in one round trip.

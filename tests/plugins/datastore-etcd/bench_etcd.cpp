@@ -94,10 +94,10 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<brindle::test::HostStub>> hosts;
   std::vector<std::unique_ptr<DatastoreInstance>> stores;
   for (int t = 0; t < kThreads; ++t) {
-    hosts.push_back(std::make_unique<brindle::test::HostStub>(config));
+    hosts.push_back(std::make_unique<brindle::test::HostStub>(config, "datastore.etcd"));
     brindle::test::Status status;
-    stores.push_back(
-        DatastoreInstance::create(brindle::test::PluginLibrary::etcd(), *hosts.back(), &status));
+    stores.push_back(DatastoreInstance::create(
+        brindle::test::PluginLibrary::at(BRINDLE_ETCD_PLUGIN_PATH), *hosts.back(), &status));
     check(status, "plugin create");
   }
   DatastoreInstance& store = *stores[0];

@@ -147,9 +147,10 @@ struct Client {
   std::unique_ptr<HostStub> host;
   std::unique_ptr<DatastoreInstance> store;
 
-  explicit Client(const std::string& config) : host(std::make_unique<HostStub>(config)) {
+  explicit Client(const std::string& config)
+      : host(std::make_unique<HostStub>(config, "datastore.etcd")) {
     Status status;
-    store = DatastoreInstance::create(PluginLibrary::etcd(), *host, &status);
+    store = DatastoreInstance::create(PluginLibrary::at(BRINDLE_ETCD_PLUGIN_PATH), *host, &status);
     if (!store) {
       throw std::runtime_error("plugin create failed: " + status.message);
     }
@@ -159,12 +160,13 @@ struct Client {
 
 Status create_status(const std::string& config, HostStub** host_out = nullptr) {
   static std::vector<std::unique_ptr<HostStub>> hosts;  // logs stay inspectable
-  hosts.push_back(std::make_unique<HostStub>(config));
+  hosts.push_back(std::make_unique<HostStub>(config, "datastore.etcd"));
   if (host_out != nullptr) {
     *host_out = hosts.back().get();
   }
   Status status;
-  auto store = DatastoreInstance::create(PluginLibrary::etcd(), *hosts.back(), &status);
+  auto store = DatastoreInstance::create(PluginLibrary::at(BRINDLE_ETCD_PLUGIN_PATH), *hosts.back(),
+                                         &status);
   if (store) {
     EXPECT_TRUE(status.ok());
   } else {
@@ -174,8 +176,8 @@ Status create_status(const std::string& config, HostStub** host_out = nullptr) {
 }
 
 Status validate_status(const std::string& config) {
-  HostStub host(config);
-  const auto validate = PluginLibrary::etcd().descriptor().validate_config;
+  HostStub host(config, "datastore.etcd");
+  const auto validate = PluginLibrary::at(BRINDLE_ETCD_PLUGIN_PATH).descriptor().validate_config;
   if (validate == nullptr) {
     return Status{BRINDLE_ERR_INTERNAL, "no validate_config"};
   }
@@ -206,12 +208,12 @@ void create_retrying(DatastoreInstance& store, const Stored& resource) {
 // The plugin and its configuration, without etcd
 
 TEST(EtcdPlugin, DescriptorAndExportedSymbols) {
-  const brindle_plugin_descriptor_t& d = PluginLibrary::etcd().descriptor();
+  const brindle_plugin_descriptor_t& d = PluginLibrary::at(BRINDLE_ETCD_PLUGIN_PATH).descriptor();
   EXPECT_EQ(d.kind, BRINDLE_KIND_DATASTORE);
   EXPECT_STREQ(d.name, "etcd");
   EXPECT_EQ(d.abi_major, BRINDLE_ABI_VERSION_MAJOR);
   EXPECT_NE(d.validate_config, nullptr);
-  const auto& vt = PluginLibrary::etcd().vtable();
+  const auto& vt = PluginLibrary::at(BRINDLE_ETCD_PLUGIN_PATH).vtable();
   EXPECT_EQ(vt.struct_size, sizeof(brindle_datastore_vtable_t));
   std::string out;
   ASSERT_EQ(run_command({"nm", "-D", "--defined-only", BRINDLE_ETCD_PLUGIN_PATH}, &out), 0);

@@ -144,7 +144,8 @@ class Client {
  private:
   const brindle_datastore_vtable_t* vtable_;
   brindle_instance_t* instance_;
-  // Set when the plugin has the entry but answered UNSUPPORTED (an SDK default, not atomic).
+  // Set when the plugin has the entry but answered UNSUPPORTED (an SDK default, not atomic): to
+  // the empty transaction the constructor asks, or later to a real one.
   mutable std::atomic<bool> txn_refused_{false};
 };
 

@@ -25,8 +25,8 @@ class HostStub {
 
   // `toml_text` is a whole brindle.toml-style document; the plugin sees the table at
   // `section` (dotted, e.g. "datastore.etcd"), which is created empty when absent.
-  explicit HostStub(const std::string& toml_text, const std::string& section = "datastore.etcd",
-                    const std::string& file_name = "brindle-test.toml");
+  HostStub(const std::string& toml_text, const std::string& section,
+           const std::string& file_name = "brindle-test.toml");
   HostStub(const HostStub&) = delete;
   HostStub& operator=(const HostStub&) = delete;
 

@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <map>
+#include <mutex>
 #include <ostream>
 #include <stdexcept>
 
@@ -80,9 +82,15 @@ PluginLibrary::PluginLibrary(const std::string& path) {
   descriptor_ = entry();
 }
 
-PluginLibrary& PluginLibrary::etcd() {
-  static PluginLibrary library(BRINDLE_ETCD_PLUGIN_PATH);
-  return library;
+PluginLibrary& PluginLibrary::at(const std::string& path) {
+  static std::mutex mutex;
+  static std::map<std::string, std::unique_ptr<PluginLibrary>> libraries;
+  std::lock_guard lock(mutex);
+  std::unique_ptr<PluginLibrary>& library = libraries[path];
+  if (!library) {
+    library = std::make_unique<PluginLibrary>(path);
+  }
+  return *library;
 }
 
 std::unique_ptr<DatastoreInstance> DatastoreInstance::create(PluginLibrary& library, HostStub& host,

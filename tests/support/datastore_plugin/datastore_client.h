@@ -34,8 +34,9 @@ class PluginLibrary {
   const brindle_datastore_vtable_t& vtable() const {
     return *static_cast<const brindle_datastore_vtable_t*>(descriptor_->vtable);
   }
-  // The etcd plugin built by this tree (path compiled in by CMake).
-  static PluginLibrary& etcd();
+  // The plugin library at `path`, loaded once (each test directory compiles in the path of the
+  // plugin it tests).
+  static PluginLibrary& at(const std::string& path);
 
  private:
   void* handle_ = nullptr;

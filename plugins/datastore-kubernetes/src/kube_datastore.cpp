@@ -1,0 +1,420 @@
+#include "kube_datastore.h"
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "kube_status.h"
+
+namespace brindle::kube {
+namespace {
+
+// An unconditional update re-reads and retries this often when it races with other writers.
+constexpr int kUnconditionalUpdateAttempts = 8;
+// A list whose continue token expired before anything was emitted starts over this often.
+constexpr int kListAttempts = 3;
+
+std::string describe(const ResourceKey& key) {
+  return key.kind + " \"" + (key.namespace_.empty() ? key.name : key.namespace_ + "/" + key.name) +
+         "\"";
+}
+
+Json parse_body(const HttpResponse& response, const std::string& what) {
+  Json doc = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) {
+    throw Error(BRINDLE_ERR_INTERNAL,
+                what + ": the API server answered HTTP " + std::to_string(response.status) +
+                    " with a body that is not a JSON object: " + response.body.substr(0, 200));
+  }
+  return doc;
+}
+
+bool success(const HttpResponse& response) {
+  return response.status >= 200 && response.status < 300;
+}
+
+}  // namespace
+
+KubeDatastore::KubeDatastore(Host host)
+    : DatastorePlugin(host),
+      settings_(KubeSettings::parse(host.config())),
+      kinds_(settings_.crd_group),
+      http_(std::make_shared<HttpClient>(resolve_connection(host.config(), settings_))),
+      requests_(host.counter("requests_total", "API server requests by operation and result")),
+      garbage_(host.counter("garbage_skipped_total",
+                            "objects skipped because they are not resources of their kind")) {
+  watch_metrics_.events = host.counter("watch_events_total", "watch events delivered");
+  watch_metrics_.reconnects =
+      host.counter("watch_reconnects_total", "watches re-established after a failure");
+  watch_metrics_.garbage = garbage_;
+  check_served();
+  host.info("kubernetes datastore ready", "server=" + http_->connection().server + " source=" +
+                                              logfmt_value(http_->connection().source) +
+                                              " crd_group=" + settings_.crd_group);
+}
+
+KubeDatastore::~KubeDatastore() {
+  std::lock_guard<std::mutex> lock(watches_mutex_);
+  for (const std::weak_ptr<KubeWatch>& weak : watches_) {
+    if (std::shared_ptr<KubeWatch> watch = weak.lock()) {
+      watch->stop();
+    }
+  }
+}
+
+void KubeDatastore::validate_config(const Host& host) {
+  const Config config = host.config();
+  resolve_connection(config, KubeSettings::parse(config));
+}
+
+void KubeDatastore::count(const char* op, brindle_status_t result) {
+  requests_.add(1, std::string("op=\"") + op + "\",result=\"" + status_name(result) + "\"");
+}
+
+void KubeDatastore::skip_garbage(const KindInfo& kind, std::string_view reason) {
+  garbage_.add(1);
+  host().warn("skipping an object that is not a resource of its kind",
+              "resource=" + kind.plural + "." + kind.group + " reason=" + logfmt_value(reason));
+}
+
+void KubeDatastore::check_served() {
+  for (const KindInfo& kind : kinds_.kinds()) {
+    const std::string what =
+        "checking that the API server serves " + kind.plural + "." + kind.group;
+    const HttpResponse response =
+        http_->request("GET", collection_path(kind, {}) + "?limit=1", nullptr, what);
+    if (response.status == 404) {
+      throw Error(BRINDLE_ERR_UNAVAILABLE,
+                  what + ": it does not (HTTP 404)" +
+                      (kind.native ? std::string()
+                                   : "; install Brindle's CustomResourceDefinitions first "
+                                     "(kubectl apply -f configs/kubernetes/crds.yaml)"));
+    }
+    if (!success(response)) {
+      throw_api_error(parse_api_status(response.status, response.body), what);
+    }
+  }
+}
+
+bool KubeDatastore::emit(const Json& object, const KindInfo& kind, const ResourceSink& sink) {
+  std::string problem;
+  const std::optional<HostDocument> doc = from_kube_object(object, kind, &problem);
+  if (!doc) {
+    skip_garbage(kind, problem);
+    return false;
+  }
+  sink.emit(doc->key.kind, doc->key.namespace_, doc->key.name, doc->json, doc->revision);
+  return true;
+}
+
+HostDocument KubeDatastore::stored_document(const HttpResponse& response, const KindInfo& kind,
+                                            const std::string& what) {
+  std::string problem;
+  std::optional<HostDocument> doc = from_kube_object(parse_body(response, what), kind, &problem);
+  if (!doc) {
+    skip_garbage(kind, problem);
+    throw Error(BRINDLE_ERR_INTERNAL,
+                what + ": the stored object is not a " + kind.kind + " document: " + problem);
+  }
+  return std::move(*doc);
+}
+
+void KubeDatastore::get(const ResourceKey& key, const ResourceSink& sink) {
+  try {
+    const KindInfo& kind = kinds_.require(key.kind);
+    check_key(kind, key);
+    const std::string what = "get " + describe(key);
+    const HttpResponse response =
+        http_->request("GET", item_path(kind, key.namespace_, key.name), nullptr, what);
+    if (response.status == 404) {
+      throw Error(BRINDLE_ERR_NOT_FOUND, describe(key) + " not found");
+    }
+    if (!success(response)) {
+      throw_api_error(parse_api_status(response.status, response.body), what);
+    }
+    const HostDocument doc = stored_document(response, kind, what);
+    sink.emit(doc.key.kind, doc.key.namespace_, doc.key.name, doc.json, doc.revision);
+  } catch (const Error& e) {
+    count("get", e.code());
+    throw;
+  }
+  count("get", BRINDLE_OK);
+}
+
+std::string KubeDatastore::collection_revision(const KindInfo& kind) {
+  const std::string what = "list " + kind.plural + "." + kind.group;
+  const HttpResponse response =
+      http_->request("GET", collection_path(kind, {}) + "?limit=1", nullptr, what);
+  if (!success(response)) {
+    throw_api_error(parse_api_status(response.status, response.body), what);
+  }
+  const Json doc = parse_body(response, what);
+  const auto metadata = doc.find("metadata");
+  if (metadata == doc.end() || !metadata->is_object() || !metadata->contains("resourceVersion") ||
+      !metadata->at("resourceVersion").is_string()) {
+    throw Error(BRINDLE_ERR_INTERNAL, what + ": the list has no metadata.resourceVersion");
+  }
+  return metadata->at("resourceVersion").get<std::string>();
+}
+
+std::string KubeDatastore::list_kind(const KindInfo& kind, std::string_view namespace_,
+                                     const ResourceSink& sink) {
+  const std::string base = collection_path(kind, namespace_);
+  const std::string what = "list " + kind.plural + "." + kind.group +
+                           (namespace_.empty() ? "" : " in namespace " + std::string(namespace_));
+  for (int attempt = 1;; ++attempt) {
+    // Each page is emitted before the next is fetched; the continue token keeps every page at
+    // the first page's resourceVersion. If it expires (410) the list starts over when nothing
+    // was emitted yet and fails otherwise (the host lists again; a list is never stitched).
+    size_t emitted = 0;
+    std::string revision;
+    std::string next;
+    bool restart = false;
+    while (true) {
+      std::string path = base + "?limit=" + std::to_string(settings_.list_page_size);
+      if (!next.empty()) {
+        path += "&continue=" + url_escape(next);
+      }
+      const HttpResponse response = http_->request("GET", path, nullptr, what);
+      if (response.status == 410 && !next.empty()) {
+        const ApiStatus status = parse_api_status(response.status, response.body);
+        if (emitted == 0 && attempt < kListAttempts) {
+          restart = true;
+          break;
+        }
+        throw Error(BRINDLE_ERR_UNAVAILABLE,
+                    what + ": its resourceVersion " + revision + " expired after " +
+                        std::to_string(emitted) +
+                        " resources had been delivered; the list is incomplete, list again (" +
+                        status.message + ")");
+      }
+      if (!success(response)) {
+        throw_api_error(parse_api_status(response.status, response.body), what);
+      }
+      const Json page = parse_body(response, what);
+      const auto metadata = page.find("metadata");
+      if (revision.empty()) {
+        if (metadata != page.end() && metadata->is_object() &&
+            metadata->contains("resourceVersion") && metadata->at("resourceVersion").is_string()) {
+          revision = metadata->at("resourceVersion").get<std::string>();
+        }
+        if (revision.empty()) {
+          throw Error(BRINDLE_ERR_INTERNAL, what + ": the list has no metadata.resourceVersion");
+        }
+      }
+      if (const auto items = page.find("items"); items != page.end() && items->is_array()) {
+        for (const Json& item : *items) {
+          emitted += emit(item, kind, sink) ? 1 : 0;
+        }
+      }
+      next.clear();
+      if (metadata != page.end() && metadata->is_object()) {
+        if (const auto token = metadata->find("continue");
+            token != metadata->end() && token->is_string()) {
+          next = token->get<std::string>();
+        }
+      }
+      if (next.empty()) {
+        break;
+      }
+    }
+    if (!restart) {
+      return revision;
+    }
+  }
+}
+
+std::string KubeDatastore::list(std::string_view kind, std::string_view namespace_,
+                                const ResourceSink& sink) {
+  try {
+    std::string revision;
+    if (!kind.empty()) {
+      const KindInfo& info = kinds_.require(kind);
+      // A namespace filter on a cluster-scoped kind matches nothing (as with etcd).
+      revision = !info.namespaced && !namespace_.empty() ? collection_revision(info)
+                                                         : list_kind(info, namespace_, sink);
+    } else {
+      std::vector<KindRevision> revisions;
+      for (const KindInfo& info : kinds_.kinds()) {
+        revisions.push_back({info.kind, !info.namespaced && !namespace_.empty()
+                                            ? collection_revision(info)
+                                            : list_kind(info, namespace_, sink)});
+      }
+      revision = format_composite_revision(revisions);
+    }
+    count("list", BRINDLE_OK);
+    return revision;
+  } catch (const Error& e) {
+    count("list", e.code());
+    throw;
+  }
+}
+
+void KubeDatastore::create(const Resource& resource, const ResourceSink& stored) {
+  try {
+    const KindInfo& kind = kinds_.require(resource.key.kind);
+    check_key(kind, resource.key);
+    const std::string body = to_kube_object(resource.json, kind, resource.key, {});
+    const std::string what = "create " + describe(resource.key);
+    const HttpResponse response =
+        http_->request("POST", collection_path(kind, resource.key.namespace_), &body, what);
+    if (!success(response)) {
+      const ApiStatus status = parse_api_status(response.status, response.body);
+      if (response.status == 409 && status.reason == "AlreadyExists") {
+        throw Error(BRINDLE_ERR_ALREADY_EXISTS, describe(resource.key) + " already exists");
+      }
+      throw_api_error(status, what);
+    }
+    const HostDocument doc = stored_document(response, kind, what);
+    stored.emit(doc.key.kind, doc.key.namespace_, doc.key.name, doc.json, doc.revision);
+  } catch (const Error& e) {
+    count("create", e.code());
+    throw;
+  }
+  count("create", BRINDLE_OK);
+}
+
+void KubeDatastore::update(const Resource& resource, const ResourceSink& stored) {
+  try {
+    const KindInfo& kind = kinds_.require(resource.key.kind);
+    check_key(kind, resource.key);
+    const std::string path = item_path(kind, resource.key.namespace_, resource.key.name);
+    const std::string what = "update " + describe(resource.key);
+    const bool conditional = !resource.revision.empty();
+    for (int attempt = 1;; ++attempt) {
+      // Custom resources refuse a PUT without resourceVersion, so "unconditional" is a read and
+      // a conditional write, retried when another writer wins the race.
+      std::string expected = resource.revision;
+      if (!conditional) {
+        const HttpResponse current = http_->request("GET", path, nullptr, what);
+        if (current.status == 404) {
+          throw Error(BRINDLE_ERR_NOT_FOUND, describe(resource.key) + " not found");
+        }
+        if (!success(current)) {
+          throw_api_error(parse_api_status(current.status, current.body), what);
+        }
+        expected = stored_document(current, kind, what).revision;
+      }
+      const std::string body = to_kube_object(resource.json, kind, resource.key, expected);
+      const HttpResponse response = http_->request("PUT", path, &body, what);
+      if (success(response)) {
+        const HostDocument doc = stored_document(response, kind, what);
+        stored.emit(doc.key.kind, doc.key.namespace_, doc.key.name, doc.json, doc.revision);
+        break;
+      }
+      const ApiStatus status = parse_api_status(response.status, response.body);
+      if (response.status == 404) {
+        throw Error(BRINDLE_ERR_NOT_FOUND, describe(resource.key) + " not found");
+      }
+      if (response.status == 409 && (conditional || attempt >= kUnconditionalUpdateAttempts)) {
+        throw Error(BRINDLE_ERR_CONFLICT, describe(resource.key) +
+                                              " was modified: expected revision " + expected +
+                                              " (" + status.message + ")");
+      }
+      if (response.status != 409) {
+        throw_api_error(status, what);
+      }
+      // Lost a race: let the other writers finish before reading again (jittered, growing).
+      thread_local std::mt19937 jitter{std::random_device{}()};
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 5 * attempt)(jitter)));
+    }
+  } catch (const Error& e) {
+    count("update", e.code());
+    throw;
+  }
+  count("update", BRINDLE_OK);
+}
+
+void KubeDatastore::remove(const ResourceKey& key, std::string_view revision) {
+  try {
+    const KindInfo& kind = kinds_.require(key.kind);
+    check_key(kind, key);
+    const std::string what = "delete " + describe(key);
+    std::string body;
+    if (!revision.empty()) {
+      Json options = Json::object();
+      options["apiVersion"] = "v1";
+      options["kind"] = "DeleteOptions";
+      options["preconditions"] = Json{{"resourceVersion", std::string(revision)}};
+      body = options.dump();
+    }
+    const HttpResponse response =
+        http_->request("DELETE", item_path(kind, key.namespace_, key.name),
+                       revision.empty() ? nullptr : &body, what);
+    if (!success(response)) {
+      const ApiStatus status = parse_api_status(response.status, response.body);
+      if (response.status == 404) {
+        throw Error(BRINDLE_ERR_NOT_FOUND, describe(key) + " not found");
+      }
+      if (response.status == 409) {
+        throw Error(BRINDLE_ERR_CONFLICT, describe(key) + " was modified: expected revision " +
+                                              std::string(revision) + " (" + status.message + ")");
+      }
+      throw_api_error(status, what);
+    }
+  } catch (const Error& e) {
+    count("remove", e.code());
+    throw;
+  }
+  count("remove", BRINDLE_OK);
+}
+
+namespace {
+// What the host holds for a watch; deleting it stops the watch.
+class WatchHandle final : public Watch {
+ public:
+  explicit WatchHandle(std::shared_ptr<KubeWatch> watch) : watch_(std::move(watch)) {}
+  ~WatchHandle() override { watch_->stop(); }
+
+ private:
+  std::shared_ptr<KubeWatch> watch_;
+};
+}  // namespace
+
+std::unique_ptr<Watch> KubeDatastore::watch(std::string_view kind, std::string_view from_revision,
+                                            WatchHandler handler) {
+  std::vector<const KindInfo*> watched;
+  if (kind.empty()) {
+    for (const KindInfo& info : kinds_.kinds()) {
+      watched.push_back(&info);
+    }
+  } else {
+    watched.push_back(&kinds_.require(kind));
+  }
+  std::vector<KindRevision> composite;
+  const bool is_composite = parse_composite_revision(from_revision, &composite);
+  std::vector<WatchTarget> targets;
+  for (const KindInfo* info : watched) {
+    WatchTarget target{info, {}};
+    if (from_revision.empty()) {
+      // "From now" is fixed here, so a stream that fails before it starts loses nothing. (A
+      // watch without resourceVersion would replay every object as ADDED.)
+      target.resource_version = collection_revision(*info);
+    } else if (is_composite) {
+      for (const KindRevision& entry : composite) {
+        if (entry.kind == info->kind) {
+          target.resource_version = entry.resource_version;
+        }
+      }
+      if (target.resource_version.empty()) {
+        throw Error(BRINDLE_ERR_INVALID_ARGUMENT, "from_revision: \"" + std::string(from_revision) +
+                                                      "\" has no entry for " + info->kind);
+      }
+    } else {
+      target.resource_version = std::string(from_revision);
+    }
+    targets.push_back(std::move(target));
+  }
+  auto watch = std::make_shared<KubeWatch>(http_, host(), std::move(targets), kind.empty(), handler,
+                                           watch_metrics_);
+  {
+    std::lock_guard<std::mutex> lock(watches_mutex_);
+    std::erase_if(watches_, [](const std::weak_ptr<KubeWatch>& w) { return w.expired(); });
+    watches_.push_back(watch);
+  }
+  watch->start();
+  return std::make_unique<WatchHandle>(std::move(watch));
+}
+
+}  // namespace brindle::kube

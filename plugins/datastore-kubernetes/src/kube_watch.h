@@ -1,0 +1,82 @@
+// One watch: a plugin thread driving one streaming GET (?watch=1&resourceVersion=...&
+// allowWatchBookmarks=true) per watched kind with a curl multi handle. Events are delivered in
+// arrival order, one at a time. Bookmarks become PROGRESS; a 410 (HTTP or an ERROR event) becomes
+// RESYNC_REQUIRED and ends the watch; a failed stream reconnects with backoff from the last
+// resourceVersion it saw (DISCONNECTED once, RECONNECTED when every stream is back).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "brindle/sdk.hpp"
+#include "curl_http.h"
+#include "kube_documents.h"
+#include "kube_kinds.h"
+
+namespace brindle::kube {
+
+struct WatchMetrics {
+  Metric events;      // events delivered to the host
+  Metric reconnects;  // watches whose streams all came back after a failure
+  Metric garbage;     // objects skipped as not convertible
+};
+
+struct WatchTarget {
+  const KindInfo* kind = nullptr;
+  std::string resource_version;  // watch from just after this
+};
+
+class KubeWatch : public std::enable_shared_from_this<KubeWatch> {
+ public:
+  // `composite`: revisions of PROGRESS/DISCONNECTED/... are kind=rv lists (a watch of every
+  // kind) rather than one resourceVersion.
+  KubeWatch(std::shared_ptr<HttpClient> http, Host host, std::vector<WatchTarget> targets,
+            bool composite, WatchHandler handler, WatchMetrics metrics);
+  ~KubeWatch();
+  KubeWatch(const KubeWatch&) = delete;
+  KubeWatch& operator=(const KubeWatch&) = delete;
+
+  // Starts the thread, which keeps this object alive until it ends.
+  void start();
+  // Ends the watch; when it returns the handler is not running and will not run again.
+  void stop();
+
+ private:
+  struct Stream;
+
+  void run();
+  void run_streams(CURLM* multi);
+  void start_stream(CURLM* multi, Stream& stream);
+  void schedule_retry(Stream& stream, std::mt19937& jitter);
+  // Delivers the complete lines received so far; false when the watch must end (resync).
+  bool drain_lines(Stream& stream);
+  bool handle_event(Stream& stream, const std::string& line);
+  // A finished transfer; false when the watch must end (resync).
+  bool finish_stream(CURLM* multi, Stream& stream, CURLcode result);
+  void stream_failed(Stream& stream, const std::string& failure);
+  void resync(const std::string& message);
+  std::string position() const;
+  bool stopping();
+
+  std::shared_ptr<HttpClient> http_;
+  Host host_;
+  std::vector<std::unique_ptr<Stream>> streams_;
+  bool composite_;
+  WatchHandler handler_;
+  WatchMetrics metrics_;
+  bool disconnected_ = false;  // DISCONNECTED delivered and RECONNECTED not yet
+
+  std::mutex mutex_;
+  bool stopping_ = false;
+  CURLM* active_multi_ = nullptr;  // guarded by mutex_, for curl_multi_wakeup
+  std::mutex join_mutex_;
+  std::thread thread_;
+};
+
+}  // namespace brindle::kube
