@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "brindle/plugins/datastore_documents.hpp"
 #include "brindle/sdk.hpp"
 
 namespace brindle::etcd {
@@ -93,5 +94,5 @@ std::string rfc3339_utc(uint64_t unix_ns);
 
 namespace brindle::etcd {
 // A logfmt value: quoted when needed, with quotes, backslashes and non-printable bytes escaped.
-std::string logfmt_value(std::string_view text);
+using datastore_documents::logfmt_value;
 }  // namespace brindle::etcd

@@ -12,47 +12,15 @@ constexpr std::string_view kHostMetadata[] = {"name",        "namespace", "label
 
 std::string to_kube_object(std::string_view json, const KindInfo& kind, const ResourceKey& key,
                            std::string_view resource_version) {
-  Json doc = Json::parse(json.begin(), json.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
-    throw Error(BRINDLE_ERR_INVALID_ARGUMENT, "document is not valid JSON");
-  }
-  if (!doc.is_object()) {
-    throw Error(BRINDLE_ERR_INVALID_ARGUMENT, "document must be a JSON object");
-  }
-  if (auto it = doc.find("kind");
-      it != doc.end() && (!it->is_string() || it->get_ref<const std::string&>() != key.kind)) {
-    throw Error(
-        BRINDLE_ERR_INVALID_ARGUMENT,
-        "kind: " + it->dump() + " does not match the resource key's kind \"" + key.kind + "\"");
-  }
-  auto metadata = doc.find("metadata");
-  if (metadata == doc.end()) {
-    metadata = doc.emplace("metadata", Json::object()).first;
-  } else if (!metadata->is_object()) {
-    throw Error(BRINDLE_ERR_INVALID_ARGUMENT, "metadata: must be an object");
-  }
-  if (auto name = metadata->find("name"); name == metadata->end()) {
-    (*metadata)["name"] = key.name;
-  } else if (!name->is_string() || name->get_ref<const std::string&>() != key.name) {
-    throw Error(BRINDLE_ERR_INVALID_ARGUMENT, "metadata.name: " + name->dump() +
-                                                  " does not match the resource key's name \"" +
-                                                  key.name + "\"");
-  }
-  if (auto ns = metadata->find("namespace"); ns == metadata->end()) {
-    if (!key.namespace_.empty()) {
-      (*metadata)["namespace"] = key.namespace_;
-    }
-  } else if (!ns->is_string() || ns->get_ref<const std::string&>() != key.namespace_) {
-    throw Error(BRINDLE_ERR_INVALID_ARGUMENT,
-                "metadata.namespace: " + ns->dump() +
-                    " does not match the resource key's namespace \"" + key.namespace_ + "\"");
-  }
+  Json doc = datastore_documents::parse_object(json);
+  datastore_documents::reconcile_identity(doc, key);
+  Json& metadata = doc["metadata"];
   // The server owns these; a stale uid would even fail the write as a precondition.
-  for (const char* owned : {"revision", "uid", "creationTimestamp", "resourceVersion"}) {
-    metadata->erase(owned);
+  for (const char* owned : {"uid", "creationTimestamp", "resourceVersion"}) {
+    metadata.erase(owned);
   }
   if (!resource_version.empty()) {
-    (*metadata)["resourceVersion"] = resource_version;
+    metadata["resourceVersion"] = resource_version;
   }
 
   // apiVersion and kind first, as the server writes them.
@@ -131,29 +99,6 @@ std::optional<HostDocument> from_kube_object(const Json& object, const KindInfo&
   }
   out.json = doc.dump();
   return out;
-}
-
-std::string logfmt_value(std::string_view text) {
-  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return c > ' ' && c != '"' && c != '=' && c != '\\' && static_cast<unsigned char>(c) < 0x7f;
-  });
-  if (plain) {
-    return std::string(text);
-  }
-  std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", static_cast<unsigned char>(c));
-      out += buf;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "\"";
 }
 
 }  // namespace brindle::kube

@@ -20,12 +20,13 @@
 #include <string>
 #include <string_view>
 
+#include "brindle/plugins/datastore_documents.hpp"
 #include "brindle/sdk.hpp"
 #include "kube_kinds.h"
 
 namespace brindle::kube {
 
-using Json = nlohmann::ordered_json;  // keeps the author's field order
+using datastore_documents::Json;
 
 // The request body for a create (empty resource_version) or a replacement (resource_version is
 // the precondition). Fills kind/metadata.name/metadata.namespace when absent; throws
@@ -46,6 +47,6 @@ std::optional<HostDocument> from_kube_object(const Json& object, const KindInfo&
                                              std::string* problem);
 
 // A logfmt value: quoted when needed, with quotes, backslashes and non-printables escaped.
-std::string logfmt_value(std::string_view text);
+using datastore_documents::logfmt_value;
 
 }  // namespace brindle::kube

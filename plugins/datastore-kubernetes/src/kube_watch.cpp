@@ -127,26 +127,24 @@ void KubeWatch::run() {
       std::lock_guard<std::mutex> lock(mutex_);
       active_multi_ = multi.get();
     }
-    try {
-      run_streams(multi.get());
-    } catch (...) {
+    // However run_streams() ends, the streams leave the multi handle before it goes.
+    auto detach_streams = [&] {
       for (auto& stream : streams_) {
         if (stream->active) {
           curl_multi_remove_handle(multi.get(), stream->easy.get());
+          stream->active = false;
         }
       }
       std::lock_guard<std::mutex> lock(mutex_);
       active_multi_ = nullptr;
+    };
+    try {
+      run_streams(multi.get());
+    } catch (...) {
+      detach_streams();
       throw;
     }
-    for (auto& stream : streams_) {
-      if (stream->active) {
-        curl_multi_remove_handle(multi.get(), stream->easy.get());
-        stream->active = false;
-      }
-    }
-    std::lock_guard<std::mutex> lock(mutex_);
-    active_multi_ = nullptr;
+    detach_streams();
   } catch (const std::exception& e) {
     // Nothing may escape a thread. The watch cannot be trusted to continue: ask for a relist.
     host_.error("kubernetes watch failed unexpectedly", "error=" + logfmt_value(e.what()));
