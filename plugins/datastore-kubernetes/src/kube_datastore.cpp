@@ -74,13 +74,13 @@ void KubeDatastore::count(const char* op, brindle_status_t result) {
 void KubeDatastore::skip_garbage(const KindInfo& kind, std::string_view reason) {
   garbage_.add(1);
   host().warn("skipping an object that is not a resource of its kind",
-              "resource=" + kind.plural + "." + kind.group + " reason=" + logfmt_value(reason));
+              "resource=" + kind.resource_name() + " reason=" + logfmt_value(reason));
 }
 
 void KubeDatastore::check_served() {
-  for (const KindInfo& kind : kinds_.kinds()) {
-    const std::string what =
-        "checking that the API server serves " + kind.plural + "." + kind.group;
+  for (const KindInfo* source : kinds_.sources({})) {
+    const KindInfo& kind = *source;
+    const std::string what = "checking that the API server serves " + kind.resource_name();
     const HttpResponse response =
         http_->request("GET", collection_path(kind, {}) + "?limit=1", nullptr, what);
     if (response.status == 404) {
@@ -121,11 +121,16 @@ HostDocument KubeDatastore::stored_document(const HttpResponse& response, const 
 
 void KubeDatastore::get(const ResourceKey& key, const ResourceSink& sink) {
   try {
-    const KindInfo& kind = kinds_.require(key.kind);
-    check_key(kind, key);
+    const KindInfo& own = kinds_.require(key.kind);
+    check_key(own, key);
+    const KindInfo& kind = kinds_.source_of(own, key.name);
+    const std::string object_name = key.name.substr(kind.name_prefix.size());
+    if (object_name.empty()) {
+      throw Error(BRINDLE_ERR_NOT_FOUND, describe(key) + " not found");
+    }
     const std::string what = "get " + describe(key);
     const HttpResponse response =
-        http_->request("GET", item_path(kind, key.namespace_, key.name), nullptr, what);
+        http_->request("GET", item_path(kind, key.namespace_, object_name), nullptr, what);
     if (response.status == 404) {
       throw Error(BRINDLE_ERR_NOT_FOUND, describe(key) + " not found");
     }
@@ -142,7 +147,7 @@ void KubeDatastore::get(const ResourceKey& key, const ResourceSink& sink) {
 }
 
 std::string KubeDatastore::collection_revision(const KindInfo& kind) {
-  const std::string what = "list " + kind.plural + "." + kind.group;
+  const std::string what = "list " + kind.resource_name();
   const HttpResponse response =
       http_->request("GET", collection_path(kind, {}) + "?limit=1", nullptr, what);
   if (!success(response)) {
@@ -160,7 +165,7 @@ std::string KubeDatastore::collection_revision(const KindInfo& kind) {
 std::string KubeDatastore::list_kind(const KindInfo& kind, std::string_view namespace_,
                                      const ResourceSink& sink) {
   const std::string base = collection_path(kind, namespace_);
-  const std::string what = "list " + kind.plural + "." + kind.group +
+  const std::string what = "list " + kind.resource_name() +
                            (namespace_.empty() ? "" : " in namespace " + std::string(namespace_));
   for (int attempt = 1;; ++attempt) {
     // Each page is emitted before the next is fetched; the continue token keeps every page at
@@ -227,21 +232,16 @@ std::string KubeDatastore::list_kind(const KindInfo& kind, std::string_view name
 std::string KubeDatastore::list(std::string_view kind, std::string_view namespace_,
                                 const ResourceSink& sink) {
   try {
-    std::string revision;
-    if (!kind.empty()) {
-      const KindInfo& info = kinds_.require(kind);
+    std::vector<KindRevision> revisions;
+    for (const KindInfo* info : kinds_.sources(kind)) {
       // A namespace filter on a cluster-scoped kind matches nothing (as with etcd).
-      revision = !info.namespaced && !namespace_.empty() ? collection_revision(info)
-                                                         : list_kind(info, namespace_, sink);
-    } else {
-      std::vector<KindRevision> revisions;
-      for (const KindInfo& info : kinds_.kinds()) {
-        revisions.push_back({info.kind, !info.namespaced && !namespace_.empty()
-                                            ? collection_revision(info)
-                                            : list_kind(info, namespace_, sink)});
-      }
-      revision = format_composite_revision(revisions);
+      revisions.push_back({info->source, !info->namespaced && !namespace_.empty()
+                                             ? collection_revision(*info)
+                                             : list_kind(*info, namespace_, sink)});
     }
+    // One resource: its resourceVersion; several: each one's (Kubernetes lists no two at once).
+    const std::string revision = revisions.size() == 1 ? revisions.front().resource_version
+                                                       : format_composite_revision(revisions);
     count("list", BRINDLE_OK);
     return revision;
   } catch (const Error& e) {
@@ -254,6 +254,7 @@ void KubeDatastore::create(const Resource& resource, const ResourceSink& stored)
   try {
     const KindInfo& kind = kinds_.require(resource.key.kind);
     check_key(kind, resource.key);
+    check_writable(kinds_.source_of(kind, resource.key.name), resource.key);
     const std::string body = to_kube_object(resource.json, kind, resource.key, {});
     const std::string what = "create " + describe(resource.key);
     const HttpResponse response =
@@ -278,6 +279,7 @@ void KubeDatastore::update(const Resource& resource, const ResourceSink& stored)
   try {
     const KindInfo& kind = kinds_.require(resource.key.kind);
     check_key(kind, resource.key);
+    check_writable(kinds_.source_of(kind, resource.key.name), resource.key);
     const std::string path = item_path(kind, resource.key.namespace_, resource.key.name);
     const std::string what = "update " + describe(resource.key);
     const bool conditional = !resource.revision.empty();
@@ -330,6 +332,7 @@ void KubeDatastore::remove(const ResourceKey& key, std::string_view revision) {
   try {
     const KindInfo& kind = kinds_.require(key.kind);
     check_key(kind, key);
+    check_writable(kinds_.source_of(kind, key.name), key);
     const std::string what = "delete " + describe(key);
     std::string body;
     if (!revision.empty()) {
@@ -374,14 +377,7 @@ class WatchHandle final : public Watch {
 
 std::unique_ptr<Watch> KubeDatastore::watch(std::string_view kind, std::string_view from_revision,
                                             WatchHandler handler) {
-  std::vector<const KindInfo*> watched;
-  if (kind.empty()) {
-    for (const KindInfo& info : kinds_.kinds()) {
-      watched.push_back(&info);
-    }
-  } else {
-    watched.push_back(&kinds_.require(kind));
-  }
+  const std::vector<const KindInfo*> watched = kinds_.sources(kind);
   std::vector<KindRevision> composite;
   const bool is_composite = parse_composite_revision(from_revision, &composite);
   std::vector<WatchTarget> targets;
@@ -393,21 +389,24 @@ std::unique_ptr<Watch> KubeDatastore::watch(std::string_view kind, std::string_v
       target.resource_version = collection_revision(*info);
     } else if (is_composite) {
       for (const KindRevision& entry : composite) {
-        if (entry.kind == info->kind) {
+        if (entry.kind == info->source) {
           target.resource_version = entry.resource_version;
         }
       }
       if (target.resource_version.empty()) {
         throw Error(BRINDLE_ERR_INVALID_ARGUMENT, "from_revision: \"" + std::string(from_revision) +
-                                                      "\" has no entry for " + info->kind);
+                                                      "\" has no entry for " + info->source);
       }
     } else {
+      // resourceVersions are the API server's one sequence (etcd's revision), so one also
+      // places the watch of a derived source.
       target.resource_version = std::string(from_revision);
     }
     targets.push_back(std::move(target));
   }
-  auto watch = std::make_shared<KubeWatch>(http_, host(), std::move(targets), kind.empty(), handler,
-                                           watch_metrics_);
+  const bool composite_positions = targets.size() > 1;
+  auto watch = std::make_shared<KubeWatch>(http_, host(), std::move(targets), composite_positions,
+                                           handler, watch_metrics_);
   {
     std::lock_guard<std::mutex> lock(watches_mutex_);
     std::erase_if(watches_, [](const std::weak_ptr<KubeWatch>& w) { return w.expired(); });

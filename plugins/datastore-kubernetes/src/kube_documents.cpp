@@ -8,6 +8,36 @@ namespace {
 constexpr std::string_view kHostMetadata[] = {"name",        "namespace", "labels",
                                               "annotations", "uid",       "creationTimestamp"};
 
+// Namespace <ns> -> Profile kns.<ns>: labelsToApply = the namespace's labels, with
+// kubernetes.io/metadata.name = <ns> as every API server since 1.21 sets it (added for older
+// ones). No rules: a namespace's profile lets everything through, as when no policy selects a pod.
+Json namespace_profile(const Json& metadata, const HostDocument& out) {
+  const std::string& ns_name = metadata.at("name").get_ref<const std::string&>();
+  Json labels = Json::object();
+  if (auto it = metadata.find("labels"); it != metadata.end() && it->is_object()) {
+    for (auto label = it->begin(); label != it->end(); ++label) {
+      if (label.value().is_string()) {
+        labels[label.key()] = label.value();
+      }
+    }
+  }
+  labels["kubernetes.io/metadata.name"] = ns_name;
+  Json host_metadata = Json::object();
+  host_metadata["name"] = out.key.name;
+  for (const char* field : {"uid", "creationTimestamp"}) {
+    if (auto it = metadata.find(field); it != metadata.end() && it->is_string()) {
+      host_metadata[field] = *it;
+    }
+  }
+  host_metadata["revision"] = out.revision;
+  Json doc = Json::object();
+  doc["apiVersion"] = kHostApiVersion;
+  doc["kind"] = out.key.kind;
+  doc["metadata"] = std::move(host_metadata);
+  doc["spec"] = Json{{"labelsToApply", std::move(labels)}};
+  return doc;
+}
+
 }  // namespace
 
 std::string to_kube_object(std::string_view json, const KindInfo& kind, const ResourceKey& key,
@@ -63,7 +93,12 @@ std::optional<HostDocument> from_kube_object(const Json& object, const KindInfo&
     *problem = "metadata.name is missing";
     return std::nullopt;
   }
-  out.key.name = *name;
+  if (!kind.reserved_prefix.empty() && name->starts_with(kind.reserved_prefix)) {
+    *problem = "the name \"" + *name + "\" is taken by the " + kind.kind + "s derived from " +
+               "Kubernetes objects (" + kind.reserved_prefix + "*)";
+    return std::nullopt;
+  }
+  out.key.name = kind.name_prefix + *name;
   if (kind.namespaced) {
     const std::string* ns = string_field("namespace");
     if (ns == nullptr || ns->empty()) {
@@ -78,6 +113,11 @@ std::optional<HostDocument> from_kube_object(const Json& object, const KindInfo&
     return std::nullopt;
   }
   out.revision = *resource_version;
+
+  if (kind.derived) {
+    out.json = namespace_profile(*metadata, out).dump();  // the one derived source
+    return out;
+  }
 
   Json host_metadata = Json::object();
   for (const std::string_view field : kHostMetadata) {

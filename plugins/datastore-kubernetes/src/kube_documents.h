@@ -41,8 +41,9 @@ struct HostDocument {
   std::string json;
   std::string revision;
 };
-// Converts an object of `kind` (from a GET, a LIST's items or a watch event). nullopt and
-// *problem when it is not a usable object of that kind.
+// Converts an object of `kind` (from a GET, a LIST's items or a watch event); for a derived source
+// (a Namespace) the document of the host's kind made from it (kube_kinds.h). nullopt and *problem
+// when it is not a usable object of that kind, or is named like a derived source's objects.
 std::optional<HostDocument> from_kube_object(const Json& object, const KindInfo& kind,
                                              std::string* problem);
 

@@ -31,6 +31,9 @@ constexpr KindSpec kHostKinds[] = {
     {"AgentConfiguration", false},
 };
 
+// The Profile of a Kubernetes namespace, as in Calico.
+constexpr std::string_view kNamespaceProfilePrefix = "kns.";
+
 bool is_vowel(char c) {
   return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u';
 }
@@ -72,8 +75,61 @@ KindTable::KindTable(std::string crd_group) : crd_group_(std::move(crd_group)) {
       info.kube_kind = spec.kind;
     }
     info.version = "v1";
+    info.source = info.kind;
+    if (spec.kind == "Profile") {
+      info.reserved_prefix = kNamespaceProfilePrefix;
+    }
     kinds_.push_back(std::move(info));
   }
+  KindInfo namespaces;
+  namespaces.kind = "Profile";
+  namespaces.native = true;
+  namespaces.version = "v1";
+  namespaces.plural = "namespaces";
+  namespaces.kube_kind = "Namespace";
+  namespaces.source = "Namespace";
+  namespaces.derived = true;
+  namespaces.name_prefix = kNamespaceProfilePrefix;
+  derived_.push_back(std::move(namespaces));
+}
+
+std::vector<const KindInfo*> KindTable::sources(std::string_view kind) const {
+  std::vector<const KindInfo*> out;
+  for (const KindInfo& info : kinds_) {
+    if (kind.empty() || info.kind == kind) {
+      out.push_back(&info);
+    }
+  }
+  if (out.empty()) {
+    require(kind);  // throws, naming the known kinds
+  }
+  for (const KindInfo& info : derived_) {
+    if (kind.empty() || info.kind == kind) {
+      out.push_back(&info);
+    }
+  }
+  return out;
+}
+
+const KindInfo& KindTable::source_of(const KindInfo& own, std::string_view name) const {
+  for (const KindInfo& info : derived_) {
+    if (info.kind == own.kind && name.starts_with(info.name_prefix)) {
+      return info;
+    }
+  }
+  return own;
+}
+
+void check_writable(const KindInfo& source, const ResourceKey& key) {
+  if (!source.derived) {
+    return;
+  }
+  const std::string object = key.name.substr(source.name_prefix.size());
+  throw Error(BRINDLE_ERR_INVALID_ARGUMENT,
+              "name: " + key.kind + " \"" + key.name + "\" is Kubernetes " + source.kube_kind +
+                  " \"" + object + "\" as the kubernetes datastore shows it, and read-only: " +
+                  "change the " + source.kube_kind + " instead (kubectl label " + source.plural +
+                  " " + object + " key=value)");
 }
 
 const KindInfo* KindTable::find(std::string_view kind) const {

@@ -115,7 +115,7 @@ std::string KubeWatch::position() const {
   }
   std::vector<KindRevision> revisions;
   for (const auto& stream : streams_) {
-    revisions.push_back({stream->kind->kind, stream->resource_version});
+    revisions.push_back({stream->kind->source, stream->resource_version});
   }
   return format_composite_revision(revisions);
 }

@@ -34,8 +34,8 @@ struct WatchTarget {
 
 class KubeWatch : public std::enable_shared_from_this<KubeWatch> {
  public:
-  // `composite`: revisions of PROGRESS/DISCONNECTED/... are kind=rv lists (a watch of every
-  // kind) rather than one resourceVersion.
+  // `composite`: revisions of PROGRESS/DISCONNECTED/... are source=rv lists (a watch of several
+  // resources: every kind, or a kind with derived sources) rather than one resourceVersion.
   KubeWatch(std::shared_ptr<HttpClient> http, Host host, std::vector<WatchTarget> targets,
             bool composite, WatchHandler handler, WatchMetrics metrics);
   ~KubeWatch();

@@ -17,6 +17,7 @@
 #include "cni_test_support.hpp"
 #include "etcd_harness.h"
 #include "fake_apiserver.h"
+#include "served_pod.hpp"
 
 namespace brindle {
 namespace {
@@ -49,7 +50,8 @@ class KubernetesAgentTest : public ::testing::Test {
                            << "[datastore]\nplugin = \"kubernetes\"\n"
                            << "[datastore.kubernetes]\nserver = \"" << server_->url() << "\"\n"
                            << "[encapsulation]\nplugin = \"none\"\n"
-                           << "[plugins]\nsearch_path = [\"" << BRINDLE_PLUGIN_DIR << "\"]\n"
+                           << extra_config() << "[plugins]\nsearch_path = [\"" << BRINDLE_PLUGIN_DIR
+                           << "\"]\n"
                            << "[control]\nsocket = \"" << socket_ << "\"\n"
                            << "[health]\nlisten = \"127.0.0.1:" << health_port_ << "\"\n"
                            << "[metrics]\nlisten = \"\"\n";
@@ -64,14 +66,17 @@ class KubernetesAgentTest : public ::testing::Test {
     }
   }
 
+  virtual std::string extra_config() const { return ""; }
+
   cni::testing::PluginRun cni(const std::string& command, const std::string& container,
-                              const TestPod& pod, const std::string& name) {
+                              const TestPod& pod, const std::string& name,
+                              const std::string& pod_namespace = "default") {
     const std::string network = json{
         {"cniVersion", "1.0.0"},
         {"name", "k8s-pod-network"},
         {"type", "brindle-cni"},
         {"control_socket", socket_}}.dump();
-    return run_cni_binary(cni_env(command, container, pod.path(), "eth0", "default", name),
+    return run_cni_binary(cni_env(command, container, pod.path(), "eth0", pod_namespace, name),
                           network);
   }
   // The items of a custom resource collection (namespace "" = cluster-scoped or all).
@@ -166,6 +171,74 @@ TEST_F(KubernetesAgentTest, PoolChangesArriveThroughTheWatch) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(ip.rfind("198.18.1.", 0), 0u) << ip;
+}
+
+}  // namespace
+}  // namespace brindle
+
+namespace brindle {
+namespace {
+
+// The same with the iptables policy plugin, for policy on real traffic.
+class KubernetesPolicyAgentTest : public KubernetesAgentTest {
+ protected:
+  std::string extra_config() const override { return "[policy]\nplugin = \"iptables\"\n"; }
+
+  // Replaces a namespace's labels (the server adds kubernetes.io/metadata.name itself).
+  void label_namespace(const std::string& name, const json& labels) {
+    const std::string path = "/api/v1/namespaces/" + name;
+    json ns = server_->request("GET", path).json();
+    ns["metadata"]["labels"] = labels;
+    const test::RawResponse r = server_->request("PUT", path, ns.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  void create_policy(const json& spec, const std::string& name) {
+    const json policy = {{"apiVersion", "networking.k8s.io/v1"},
+                         {"kind", "NetworkPolicy"},
+                         {"metadata", {{"name", name}, {"namespace", "default"}}},
+                         {"spec", spec}};
+    const test::RawResponse r = server_->request(
+        "POST", "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies", policy.dump());
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+};
+
+// Namespace labels are the Namespace objects' own (the datastore shows each namespace as its
+// Profile kns.<ns>): a NetworkPolicy admitting namespaces labelled team=blue lets a pod in while
+// its namespace has that label and not before or after; one naming the namespace by the label the
+// API server sets (kubernetes.io/metadata.name) lets it in too.
+TEST_F(KubernetesPolicyAgentTest, NamespaceSelectorsFollowTheNamespacesLabels) {
+  server_->create_namespace("frontend");
+  test::ServedPod server;
+  TestPod client;
+  const auto add_server = cni("ADD", "container-s", server.pod, "server");
+  ASSERT_EQ(add_server.exit_code, 0) << add_server.stdout_text << add_server.stderr_text;
+  const auto add_client = cni("ADD", "container-c", client, "client", "frontend");
+  ASSERT_EQ(add_client.exit_code, 0) << add_client.stdout_text << add_client.stderr_text;
+  const std::string server_ip = address_of(add_server.stdout_text);
+
+  EXPECT_TRUE(test::eventually(client, server_ip, true)) << "no policy selects the server";
+  create_policy(
+      {{"podSelector", json::object()},
+       {"policyTypes", {"Ingress"}},
+       {"ingress", {{{"from", {{{"namespaceSelector", {{"matchLabels", {{"team", "blue"}}}}}}}}}}}},
+      "from-blue-namespaces");
+  EXPECT_TRUE(test::eventually(client, server_ip, false)) << "frontend is not team=blue yet";
+  label_namespace("frontend", {{"team", "blue"}});
+  EXPECT_TRUE(test::eventually(client, server_ip, true)) << "frontend labelled team=blue";
+  label_namespace("frontend", {{"team", "red"}});
+  EXPECT_TRUE(test::eventually(client, server_ip, false)) << "frontend relabelled team=red";
+  create_policy({{"podSelector", json::object()},
+                 {"policyTypes", {"Ingress"}},
+                 {"ingress",
+                  {{{"from",
+                     {{{"namespaceSelector",
+                        {{"matchLabels", {{"kubernetes.io/metadata.name", "frontend"}}}}}}}}}}}},
+                "from-frontend");
+  EXPECT_TRUE(test::eventually(client, server_ip, true)) << "frontend admitted by its name";
+
+  EXPECT_EQ(cni("DEL", "container-c", client, "client", "frontend").exit_code, 0);
+  EXPECT_EQ(cni("DEL", "container-s", server.pod, "server").exit_code, 0);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "brindled_process.hpp"
 #include "cni_test_support.hpp"
 #include "etcd_datastore.hpp"
+#include "served_pod.hpp"
 #include "single_agent_fixture.hpp"
 
 namespace brindle {
@@ -27,43 +28,12 @@ using cni::testing::PluginRun;
 using cni::testing::run_cni_binary;
 using cni::testing::run_shell;
 using cni::testing::TestPod;
+using test::connects;
+using test::eventually;
+using test::kPort;
+using test::ServedPod;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-constexpr int kPort = 8080;
-
-// A pod with a TCP listener that answers "ok" to every connection. The listener runs in the pod's
-// namespace from the start, before the pod has an interface.
-struct ServedPod {
-  TestPod pod;
-  std::string address;
-  pid_t listener = -1;
-  ServedPod() {
-    listener = fork();
-    if (listener == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      const std::string ns = pod.name();
-      execlp("ip", "ip", "netns", "exec", ns.c_str(), "socat", "-T2",
-             ("TCP-LISTEN:" + std::to_string(kPort) + ",fork,reuseaddr").c_str(), "SYSTEM:echo ok",
-             static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    // Listening before the test goes on: a probe must never race the listener's start.
-    for (int i = 0; i < 100 && run_shell("ip netns exec " + pod.name() + " ss -Hltn 'sport = :" +
-                                         std::to_string(kPort) + "' | grep -q .") != 0;
-         ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
-  ~ServedPod() {
-    if (listener > 0) {
-      kill(listener, SIGKILL);
-      waitpid(listener, nullptr, 0);
-    }
-  }
-  ServedPod(const ServedPod&) = delete;
-  ServedPod& operator=(const ServedPod&) = delete;
-};
 
 class AgentPolicyTest : public test::SingleAgentTest {
  protected:
@@ -90,25 +60,6 @@ class AgentPolicyTest : public test::SingleAgentTest {
   static std::string address_of(const PluginRun& run) {
     const std::string cidr = json::parse(run.stdout_text).at("ips").at(0).at("address");
     return cidr.substr(0, cidr.find('/'));
-  }
-
-  // One TCP connection attempt from `from` to address:kPort, answered within a short timeout.
-  static bool connects(const TestPod& from, const std::string& address) {
-    return run_shell("ip netns exec " + from.name() + " socat -T1 - TCP:" + address + ":" +
-                     std::to_string(kPort) + ",connect-timeout=0.3 </dev/null 2>/dev/null" +
-                     " | grep -q ok") == 0;
-  }
-
-  // Polls until connects() == expected (policy changes arrive through the datastore watch).
-  static bool eventually(const TestPod& from, const std::string& address, bool expected) {
-    const auto deadline = std::chrono::steady_clock::now() + 15s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (connects(from, address) == expected) {
-        return true;
-      }
-      std::this_thread::sleep_for(100ms);
-    }
-    return false;
   }
 
   void apply(const std::string& yaml) {

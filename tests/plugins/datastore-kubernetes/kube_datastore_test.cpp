@@ -338,14 +338,16 @@ TEST_F(KubeTest, ListFiltersByKindAndNamespace) {
     keys.insert(key_of(item));
     EXPECT_EQ(model::resource_from_json_text(item.json).metadata.revision, item.revision);
   }
-  EXPECT_EQ(keys,
-            (std::set<std::string>{"IPPool//p0", "IPPool//p1", "IPPool//p2", "IPPool//p3",
-                                   "IPPool//p4", "NetworkPolicy/prod/a", "NetworkPolicy/prod/b",
-                                   "NetworkPolicy/dev/a", "KubernetesNetworkPolicy/prod/k"}));
+  // The namespaces (the server's own two and the fixture's) are there as their Profiles.
+  EXPECT_EQ(keys, (std::set<std::string>{
+                      "IPPool//p0", "IPPool//p1", "IPPool//p2", "IPPool//p3", "IPPool//p4",
+                      "NetworkPolicy/prod/a", "NetworkPolicy/prod/b", "NetworkPolicy/dev/a",
+                      "KubernetesNetworkPolicy/prod/k", "Profile//kns.default",
+                      "Profile//kns.kube-system", "Profile//kns.prod", "Profile//kns.dev"}));
   EXPECT_EQ(items.size(), keys.size());
-  // The list revision names every kind.
-  for (const char* kind :
-       {"IPPool=", "NetworkPolicy=", "KubernetesNetworkPolicy=", "Node=", "AgentConfiguration="}) {
+  // The list revision names every kind, and the namespaces.
+  for (const char* kind : {"IPPool=", "NetworkPolicy=", "KubernetesNetworkPolicy=", "Node=",
+                           "AgentConfiguration=", "Profile=", "Namespace="}) {
     EXPECT_NE(revision.find(kind), std::string::npos) << revision;
   }
 
@@ -359,6 +361,113 @@ TEST_F(KubeTest, ListFiltersByKindAndNamespace) {
   ASSERT_TRUE(c->list("IPPool", "", &items, &revision).ok());
   EXPECT_EQ(items.size(), 5u);  // three pages of two
   EXPECT_GE(c.host().metric("requests_total", "op=\"list\",result=\"OK\""), 5);
+}
+
+Stored profile(const std::string& name) {
+  return Stored{"Profile", "", name,
+                json{{"apiVersion", "brindle.network/v1"},
+                     {"kind", "Profile"},
+                     {"metadata", {{"name", name}}},
+                     {"spec", {{"labelsToApply", {{"team", "blue"}}}}}}
+                    .dump(),
+                ""};
+}
+
+json labels_to_apply(const std::string& profile_json) {
+  return json::parse(profile_json)["spec"]["labelsToApply"];
+}
+
+// Every Kubernetes namespace is the read-only Profile kns.<ns> whose labelsToApply are the
+// namespace's labels (what namespaceSelectors match), through get, list and watch; Profile custom
+// resources work alongside, except under those names.
+TEST_F(KubeTest, NamespacesAreReadOnlyProfiles) {
+  Client c(config());
+  ASSERT_TRUE(c.ok()) << c.status();
+  const json prod = server_->request("GET", "/api/v1/namespaces/prod").json();
+
+  Stored got;
+  ASSERT_TRUE(c->get("Profile", "", "kns.prod", &got).ok());
+  EXPECT_EQ(labels_to_apply(got.json), (json{{"kubernetes.io/metadata.name", "prod"}}));
+  EXPECT_EQ(got.revision, prod["metadata"]["resourceVersion"]);
+  const model::Resource decoded = model::resource_from_json_text(got.json);
+  EXPECT_EQ(decoded.kind, "Profile");
+  EXPECT_EQ(decoded.metadata.name, "kns.prod");
+  EXPECT_EQ(decoded.metadata.uid, prod["metadata"]["uid"]);
+  EXPECT_EQ(c->get("Profile", "", "kns.nowhere", &got).code, BRINDLE_ERR_NOT_FOUND);
+  EXPECT_EQ(c->get("Profile", "", "kns.", &got).code, BRINDLE_ERR_NOT_FOUND);
+
+  // Read-only, with what to do instead.
+  const Status created = c->create(profile("kns.qa"));
+  EXPECT_EQ(created.code, BRINDLE_ERR_INVALID_ARGUMENT) << created;
+  EXPECT_NE(created.message.find("kubectl label namespaces qa"), std::string::npos) << created;
+  EXPECT_EQ(c->update(profile("kns.prod")).code, BRINDLE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(c->remove("Profile", "", "kns.prod", "").code, BRINDLE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      server_->request("GET", "/api/v1/namespaces/prod").json()["metadata"]["resourceVersion"],
+      prod["metadata"]["resourceVersion"]);
+
+  // Profile custom resources are as before; one named kns.* behind the plugin's back is ignored.
+  Stored web;
+  ASSERT_TRUE(c->create(profile("web"), &web).ok());
+  json shadow = json::parse(profile("kns.prod").json);
+  ASSERT_EQ(server_->request("POST", "/apis/brindle.network/v1/profiles", shadow.dump()).status,
+            201);
+  std::vector<Stored> items;
+  std::string revision;
+  ASSERT_TRUE(c->list("Profile", "", &items, &revision).ok());
+  std::map<std::string, json> listed;
+  for (const Stored& item : items) {
+    listed[item.name] = labels_to_apply(item.json);
+  }
+  EXPECT_EQ(listed, (std::map<std::string, json>{
+                        {"web", {{"team", "blue"}}},
+                        {"kns.default", {{"kubernetes.io/metadata.name", "default"}}},
+                        {"kns.kube-system", {{"kubernetes.io/metadata.name", "kube-system"}}},
+                        {"kns.prod", {{"kubernetes.io/metadata.name", "prod"}}},
+                        {"kns.dev", {{"kubernetes.io/metadata.name", "dev"}}}}));
+  EXPECT_EQ(c.host().metric("garbage_skipped_total"), 1);
+  // Two resources, so a list-style revision, which watch() takes.
+  EXPECT_NE(revision.find("Profile="), std::string::npos) << revision;
+  EXPECT_NE(revision.find("Namespace="), std::string::npos) << revision;
+
+  // Relabelled, created and deleted namespaces come through a watch of Profiles from that list.
+  WatchRecorder recorder;
+  ASSERT_TRUE(c->watch("Profile", revision, recorder).ok());
+  json relabelled = server_->request("GET", "/api/v1/namespaces/prod").json();
+  relabelled["metadata"]["labels"]["env"] = "production";
+  ASSERT_EQ(server_->request("PUT", "/api/v1/namespaces/prod", relabelled.dump()).status, 200);
+  server_->create_namespace("qa");
+  ASSERT_EQ(server_->request("DELETE", "/api/v1/namespaces/qa").status, 200);
+  ASSERT_TRUE(c->remove("Profile", "", "web", web.revision).ok());
+  ASSERT_TRUE(recorder.wait_for(
+      [](const auto& events) { return resource_events(events).size() >= 4; }, 10s));
+  std::this_thread::sleep_for(300ms);
+  std::vector<std::string> namespace_events;
+  for (const auto& e : resource_events(recorder.events())) {
+    std::string line = std::string(event_name(e.type)) + " " + key_of(e.resource);
+    if (e.type != BRINDLE_WATCH_DELETED && e.resource.name == "kns.prod") {
+      line += " " + labels_to_apply(e.resource.json).dump();
+    }
+    if (e.resource.name != "web") {
+      namespace_events.push_back(line);
+    } else {
+      EXPECT_EQ(e.type, BRINDLE_WATCH_DELETED);
+    }
+  }
+  EXPECT_EQ(
+      namespace_events,
+      (std::vector<std::string>{"MODIFIED Profile//kns.prod "
+                                "{\"env\":\"production\",\"kubernetes.io/metadata.name\":\"prod\"}",
+                                "ADDED Profile//kns.qa", "DELETED Profile//kns.qa"}));
+  EXPECT_EQ(resource_events(recorder.events()).size(), 4u);
+  // Its PROGRESS revisions name both resources too.
+  ASSERT_TRUE(recorder.wait_for(
+      [](const auto& e) { return count_type(e, BRINDLE_WATCH_PROGRESS) > 0; }, 5s));
+  for (const auto& e : recorder.events()) {
+    if (e.type == BRINDLE_WATCH_PROGRESS) {
+      EXPECT_NE(e.revision.find("Namespace="), std::string::npos) << e.revision;
+    }
+  }
 }
 
 TEST_F(KubeTest, WatchDeliversChangesInOrder) {
@@ -404,7 +513,7 @@ TEST_F(KubeTest, WatchFromAListRevisionMissesAndRepeatsNothing) {
   std::vector<Stored> items;
   std::string revision;
   ASSERT_TRUE(c->list("", "", &items, &revision).ok());
-  ASSERT_EQ(items.size(), 2u);
+  ASSERT_EQ(items.size(), 6u);  // and the four namespaces' Profiles
 
   // Changes between the list and the watch, of several kinds.
   std::vector<std::string> expected;

@@ -287,6 +287,38 @@ TEST(Kinds, Paths) {
             "/apis/networking.k8s.io/v1/namespaces/prod/networkpolicies/deny%20all");
 }
 
+// Namespaces are Profiles too: what is listed and watched for Profile, which names they hold, and
+// that they are read-only.
+TEST(Kinds, NamespacesAreADerivedSourceOfProfiles) {
+  const kube::KindTable table;
+  const kube::KindInfo& profile = table.require("Profile");
+  const std::vector<const kube::KindInfo*> sources = table.sources("Profile");
+  ASSERT_EQ(sources.size(), 2u);
+  EXPECT_EQ(sources[0], &profile);
+  const kube::KindInfo& namespaces = *sources[1];
+  EXPECT_TRUE(namespaces.derived);
+  EXPECT_EQ(namespaces.source, "Namespace");
+  EXPECT_EQ(kube::collection_path(namespaces, {}), "/api/v1/namespaces");
+  EXPECT_EQ(namespaces.api_version(), "v1");
+  EXPECT_EQ(namespaces.resource_name(), "namespaces");
+  EXPECT_EQ(profile.resource_name(), "profiles.brindle.network");
+  EXPECT_EQ(&table.source_of(profile, "kns.prod"), &namespaces);
+  EXPECT_EQ(&table.source_of(profile, "web"), &profile);
+  EXPECT_EQ(&table.source_of(table.require("IPPool"), "kns.prod"), &table.require("IPPool"));
+  EXPECT_EQ(table.sources("IPPool").size(), 1u);
+  EXPECT_EQ(table.sources("").size(), table.kinds().size() + 1);
+  EXPECT_THROW(table.sources("Pod"), Error);
+  EXPECT_NO_THROW(kube::check_writable(profile, ResourceKey{"Profile", "", "web"}));
+  try {
+    kube::check_writable(namespaces, ResourceKey{"Profile", "", "kns.prod"});
+    ADD_FAILURE() << "a namespace's Profile was writable";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), BRINDLE_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find("kubectl label namespaces prod"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Kinds, KeysAreChecked) {
   const kube::KindTable table;
   try {
@@ -423,6 +455,37 @@ TEST(Documents, FromKubeObjectKeepsWhatTheHostKnows) {
       R"({"apiVersion":"brindle.network/v1","kind":"WorkloadEndpoint","metadata":{"name":"w",)"
       R"("namespace":"prod","labels":{"app":"web"},"annotations":{"note":"x"},"uid":"0b1c",)"
       R"("creationTimestamp":"2024-05-01T12:00:00Z","revision":"815"},"spec":{"node":"node-a"}})");
+}
+
+TEST(Documents, NamespaceIsItsProfile) {
+  const kube::KindTable table;
+  const kube::KindInfo& namespaces = *table.sources("Profile").at(1);
+  // An older server without the name label; a label that is not a string is no label.
+  const Json object = Json::parse(R"({"apiVersion": "v1", "kind": "Namespace",
+    "metadata": {"name": "prod", "uid": "9f0e", "resourceVersion": "42",
+      "creationTimestamp": "2024-05-01T12:00:00Z", "labels": {"env": "production", "n": 1},
+      "annotations": {"note": "x"}},
+    "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})");
+  std::string problem;
+  const auto doc = kube::from_kube_object(object, namespaces, &problem);
+  ASSERT_TRUE(doc) << problem;
+  EXPECT_EQ(doc->key, (ResourceKey{"Profile", "", "kns.prod"}));
+  EXPECT_EQ(doc->revision, "42");
+  EXPECT_EQ(doc->json,
+            R"({"apiVersion":"brindle.network/v1","kind":"Profile","metadata":{"name":"kns.prod",)"
+            R"("uid":"9f0e","creationTimestamp":"2024-05-01T12:00:00Z","revision":"42"},)"
+            R"("spec":{"labelsToApply":{"env":"production",)"
+            R"("kubernetes.io/metadata.name":"prod"}}})");
+  const model::Resource decoded = model::resource_from_json_text(doc->json);
+  EXPECT_EQ(decoded.kind, "Profile");
+  // A Profile custom resource under such a name is not the host's.
+  const Json shadow = Json::parse(R"({"apiVersion": "brindle.network/v1", "kind": "Profile",
+    "metadata": {"name": "kns.prod", "resourceVersion": "43"}, "spec": {}})");
+  EXPECT_FALSE(kube::from_kube_object(shadow, table.require("Profile"), &problem));
+  EXPECT_NE(problem.find("kns."), std::string::npos) << problem;
+  EXPECT_FALSE(kube::from_kube_object(Json::parse(R"({"kind": "Pod", "metadata": {"name": "p",
+    "resourceVersion": "1"}})"),
+                                      namespaces, &problem));
 }
 
 TEST(Documents, NativeNetworkPolicyIsKubernetesNetworkPolicy) {

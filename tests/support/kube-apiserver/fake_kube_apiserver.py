@@ -174,6 +174,19 @@ class ResourceType:
         return entries
 
 
+# Every namespace carries its name as this label (the API server sets it on each create and update
+# since Kubernetes 1.21, whatever the client sent), so that namespaceSelectors can pick one by name.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def set_namespace_name_label(obj):
+    metadata = obj.setdefault("metadata", {})
+    labels = metadata.get("labels")
+    if not isinstance(labels, dict):
+        labels = metadata["labels"] = {}
+    labels[NAMESPACE_NAME_LABEL] = metadata.get("name")
+
+
 def builtin_types():
     return [
         ResourceType("", ["v1"], "namespaces", "namespace", "Namespace", False, ["ns"],
@@ -657,7 +670,8 @@ class Store:
     def new_namespace(name):
         return {"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": name, "uid": str(uuid.uuid4()),
-                             "creationTimestamp": now_rfc3339()},
+                             "creationTimestamp": now_rfc3339(),
+                             "labels": {NAMESPACE_NAME_LABEL: name}},
                 "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
 
     # -- writes (caller holds the lock) --
@@ -1131,6 +1145,7 @@ class Handler(BaseHTTPRequestHandler):
         if route.type.has_status:
             obj.pop("status", None)  # status is written through the /status subresource
         if route.type.key == ("", "namespaces"):
+            set_namespace_name_label(obj)
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             obj["status"] = {"phase": "Active"}
         elif route.type.key == ("", "pods"):
@@ -1196,6 +1211,8 @@ class Handler(BaseHTTPRequestHandler):
                 {k: v for k, v in current.items() if k not in ("metadata", "status")}:
             metadata["generation"] = current["metadata"]["generation"] + 1
         self.validate_metadata(route, updated)
+        if route.type.key == ("", "namespaces"):
+            set_namespace_name_label(updated)
         crd_type = None
         if route.type.key == ("apiextensions.k8s.io", "customresourcedefinitions") and \
                 route.subresource is None:

@@ -236,6 +236,15 @@ expect_fail "create of an existing object fails with AlreadyExists" \
 # Namespaces from a manifest: `kubectl create namespace` of kubectl >= 1.2x sends protobuf (JSON only here).
 ns_manifest() { printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n' "$1"; }
 expect_ok "create ns" k create --validate=false -f <(ns_manifest brindle-test)
+# The server labels every namespace with its name, and keeps the label whatever a client sets.
+expect_ok "ns name label" k get ns brindle-test -o jsonpath='{.metadata.labels.kubernetes\.io/metadata\.name}'
+[[ "$out" == brindle-test ]] || fail "namespace label kubernetes.io/metadata.name: got '$out'"
+expect_ok "label ns" k label ns brindle-test team=blue kubernetes.io/metadata.name=other --overwrite
+expect_ok "ns labels" k get ns brindle-test -o jsonpath='{.metadata.labels.kubernetes\.io/metadata\.name}/{.metadata.labels.team}'
+[[ "$out" == brindle-test/blue ]] || fail "namespace labels after kubectl label: got '$out'"
+expect_ok "default ns label" k get ns default -o jsonpath='{.metadata.labels.kubernetes\.io/metadata\.name}'
+[[ "$out" == default ]] || fail "namespace default: label kubernetes.io/metadata.name: got '$out'"
+pass "namespaces carry kubernetes.io/metadata.name = their name (set by the server)"
 cat >"$work/ns-objects.yaml" <<'EOF'
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
