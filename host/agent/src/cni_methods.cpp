@@ -414,6 +414,9 @@ json Agent::Impl::cni_add(const cni::Params& params) {
     return doc;
   };
   std::string wep_revision;  // set once the endpoint is written
+  // The endpoint as the datastore stores and shows it, which may say more than was written (the
+  // kubernetes datastore shows a pod's own labels and named ports): its policy is computed from it.
+  std::optional<model::WorkloadEndpoint> stored_wep;
   std::optional<ipam::Versioned<model::IPAMHandleSpec>> handle_doc;
   // The veth pair is made on a thread of its own while the addresses are allocated: it carries
   // nothing (no address, no route to the pod) until finish_pod(), after the policy is in place.
@@ -466,6 +469,7 @@ json Agent::Impl::cni_add(const cni::Params& params) {
       }
       if (r.extra == ipam::ExtraOps::written) {
         wep_revision = r.extra_stored.at(0).revision;
+        stored_wep = ipam::Store::decode<model::WorkloadEndpointSpec>(r.extra_stored.at(0)).doc;
       }
       handle_doc = r.handle;
     }
@@ -481,12 +485,11 @@ json Agent::Impl::cni_add(const cni::Params& params) {
         if (attempt > 0) {
           existing = store.get<model::WorkloadEndpointSpec>(wep_name, wep_namespace);
         }
-        if (existing) {
-          // an earlier sandbox of the same pod
-          wep_revision = store.update(wep, existing->revision).revision;
-        } else {
-          wep_revision = store.create(wep).revision;
-        }
+        // (an earlier sandbox of the same pod when it exists)
+        ipam::Versioned<model::WorkloadEndpointSpec> stored =
+            existing ? store.update(wep, existing->revision) : store.create(wep);
+        wep_revision = stored.revision;
+        stored_wep = std::move(stored.doc);
       } catch (const datastore::DatastoreError& e) {
         if (attempt >= 10 || (!e.conflict() && !e.already_exists())) {
           throw;
@@ -501,7 +504,7 @@ json Agent::Impl::cni_add(const cni::Params& params) {
     }
     endpoint_us = lap();
     // 3. policy: enforced before the interface exists, so the pod is never reachable without it
-    program_endpoint_policy(wep);
+    program_endpoint_policy(stored_wep ? *stored_wep : wep);
     policy_us = lap();
     // 4. plumbing: the addresses and routes on the pair made meanwhile
     workload::PodNetworkSpec network;

@@ -96,15 +96,13 @@ void KubeDatastore::check_served() {
   }
 }
 
-bool KubeDatastore::emit(const Json& object, const KindInfo& kind, const ResourceSink& sink) {
+std::optional<HostDocument> KubeDatastore::convert(const Json& object, const KindInfo& kind) {
   std::string problem;
-  const std::optional<HostDocument> doc = from_kube_object(object, kind, &problem);
+  std::optional<HostDocument> doc = from_kube_object(object, kind, &problem);
   if (!doc) {
     skip_garbage(kind, problem);
-    return false;
   }
-  sink.emit(doc->key.kind, doc->key.namespace_, doc->key.name, doc->json, doc->revision);
-  return true;
+  return doc;
 }
 
 HostDocument KubeDatastore::stored_document(const HttpResponse& response, const KindInfo& kind,
@@ -117,6 +115,44 @@ HostDocument KubeDatastore::stored_document(const HttpResponse& response, const 
                 what + ": the stored object is not a " + kind.kind + " document: " + problem);
   }
   return std::move(*doc);
+}
+
+std::optional<PodFacts> KubeDatastore::read_pod(const PodName& pod) {
+  const KindInfo& source = *kinds_.overlay_of("WorkloadEndpoint");
+  const std::string what = "get pod " + pod.first + "/" + pod.second;
+  const HttpResponse response =
+      http_->request("GET", item_path(source, pod.first, pod.second), nullptr, what);
+  if (response.status == 404) {
+    return std::nullopt;  // no such pod (yet, or any more)
+  }
+  if (!success(response)) {
+    throw_api_error(parse_api_status(response.status, response.body), what);
+  }
+  std::string problem;
+  auto facts = pod_facts(parse_body(response, what), &problem);
+  if (!facts) {
+    skip_garbage(source, problem);
+    return std::nullopt;
+  }
+  return std::move(facts->second);
+}
+
+void KubeDatastore::show_as_its_pod_says(HostDocument& doc, const char* written) {
+  // Read after the endpoint, as a watch would show them.
+  if (const std::optional<PodName> pod = endpoint_pod(doc)) {
+    try {
+      if (const std::optional<PodFacts> facts = read_pod(*pod)) {
+        apply_pod_facts(doc, *facts);
+      }
+    } catch (const Error& e) {
+      if (written == nullptr) {
+        throw;
+      }
+      // The caller cannot be given the endpoint as it shows: it must not go on as if it could.
+      throw Error(e.code(), describe(doc.key) + " was " + written + " (revision " + doc.revision +
+                                "), but its pod could not be read: " + e.what());
+    }
+  }
 }
 
 void KubeDatastore::get(const ResourceKey& key, const ResourceSink& sink) {
@@ -137,7 +173,8 @@ void KubeDatastore::get(const ResourceKey& key, const ResourceSink& sink) {
     if (!success(response)) {
       throw_api_error(parse_api_status(response.status, response.body), what);
     }
-    const HostDocument doc = stored_document(response, kind, what);
+    HostDocument doc = stored_document(response, kind, what);
+    show_as_its_pod_says(doc);
     sink.emit(doc.key.kind, doc.key.namespace_, doc.key.name, doc.json, doc.revision);
   } catch (const Error& e) {
     count("get", e.code());
@@ -163,7 +200,33 @@ std::string KubeDatastore::collection_revision(const KindInfo& kind) {
 }
 
 std::string KubeDatastore::list_kind(const KindInfo& kind, std::string_view namespace_,
-                                     const ResourceSink& sink) {
+                                     const ResourceSink& sink, const PodOverlay& pods) {
+  return list_pages(kind, namespace_, [&](const Json& item) {
+    std::optional<HostDocument> doc = convert(item, kind);
+    if (!doc) {
+      return false;
+    }
+    pods.apply(*doc);
+    sink.emit(doc->key.kind, doc->key.namespace_, doc->key.name, doc->json, doc->revision);
+    return true;
+  });
+}
+
+std::string KubeDatastore::read_pods(const KindInfo& source, std::string_view namespace_,
+                                     PodOverlay& pods) {
+  return list_pages(source, namespace_, [&](const Json& item) {
+    std::string problem;
+    if (auto facts = pod_facts(item, &problem)) {
+      pods.pod_changed(facts->first, facts->second);
+    } else {
+      skip_garbage(source, problem);
+    }
+    return false;  // nothing reached the host: a list of pods can always start over
+  });
+}
+
+std::string KubeDatastore::list_pages(const KindInfo& kind, std::string_view namespace_,
+                                      const std::function<bool(const Json&)>& item) {
   const std::string base = collection_path(kind, namespace_);
   const std::string what = "list " + kind.resource_name() +
                            (namespace_.empty() ? "" : " in namespace " + std::string(namespace_));
@@ -208,8 +271,8 @@ std::string KubeDatastore::list_kind(const KindInfo& kind, std::string_view name
         }
       }
       if (const auto items = page.find("items"); items != page.end() && items->is_array()) {
-        for (const Json& item : *items) {
-          emitted += emit(item, kind, sink) ? 1 : 0;
+        for (const Json& object : *items) {
+          emitted += item(object) ? 1 : 0;
         }
       }
       next.clear();
@@ -233,11 +296,22 @@ std::string KubeDatastore::list(std::string_view kind, std::string_view namespac
                                 const ResourceSink& sink) {
   try {
     std::vector<KindRevision> revisions;
-    for (const KindInfo* info : kinds_.sources(kind)) {
+    const std::vector<const KindInfo*> sources = kinds_.sources(kind);
+    // Pods first: the endpoints are listed as they say.
+    PodOverlay pods;
+    for (const KindInfo* info : sources) {
+      if (info->overlay) {
+        revisions.push_back({info->source, read_pods(*info, namespace_, pods)});
+      }
+    }
+    for (const KindInfo* info : sources) {
+      if (info->overlay) {
+        continue;
+      }
       // A namespace filter on a cluster-scoped kind matches nothing (as with etcd).
       revisions.push_back({info->source, !info->namespaced && !namespace_.empty()
                                              ? collection_revision(*info)
-                                             : list_kind(*info, namespace_, sink)});
+                                             : list_kind(*info, namespace_, sink, pods)});
     }
     // One resource: its resourceVersion; several: each one's (Kubernetes lists no two at once).
     const std::string revision = revisions.size() == 1 ? revisions.front().resource_version
@@ -266,7 +340,8 @@ void KubeDatastore::create(const Resource& resource, const ResourceSink& stored)
       }
       throw_api_error(status, what);
     }
-    const HostDocument doc = stored_document(response, kind, what);
+    HostDocument doc = stored_document(response, kind, what);
+    show_as_its_pod_says(doc, "created");
     stored.emit(doc.key.kind, doc.key.namespace_, doc.key.name, doc.json, doc.revision);
   } catch (const Error& e) {
     count("create", e.code());
@@ -300,7 +375,8 @@ void KubeDatastore::update(const Resource& resource, const ResourceSink& stored)
       const std::string body = to_kube_object(resource.json, kind, resource.key, expected);
       const HttpResponse response = http_->request("PUT", path, &body, what);
       if (success(response)) {
-        const HostDocument doc = stored_document(response, kind, what);
+        HostDocument doc = stored_document(response, kind, what);
+        show_as_its_pod_says(doc, "updated");
         stored.emit(doc.key.kind, doc.key.namespace_, doc.key.name, doc.json, doc.revision);
         break;
       }
@@ -404,9 +480,32 @@ std::unique_ptr<Watch> KubeDatastore::watch(std::string_view kind, std::string_v
     }
     targets.push_back(std::move(target));
   }
+  // A watch of endpoints knows every pod's facts and every endpoint as written from the start, so
+  // that a pod changed later shows in endpoints that have not changed since (read now: events the
+  // streams replay from an older revision bring them up to date again).
+  std::shared_ptr<PodOverlay> pods;
+  for (const WatchTarget& target : targets) {
+    if (target.kind->overlay) {
+      pods = std::make_shared<PodOverlay>();
+      read_pods(*target.kind, {}, *pods);
+      const KindInfo& endpoints = kinds_.require(target.kind->kind);
+      list_pages(endpoints, {}, [&](const Json& item) {
+        if (std::optional<HostDocument> doc = convert(item, endpoints)) {
+          pods->endpoint_seen(*doc);
+        }
+        return false;
+      });
+    }
+  }
   const bool composite_positions = targets.size() > 1;
-  auto watch = std::make_shared<KubeWatch>(http_, host(), std::move(targets), composite_positions,
-                                           handler, watch_metrics_);
+  KubeWatch::PodReader read = nullptr;
+  if (pods) {
+    // The watch is stopped before this instance goes (the destructor).
+    read = [this](const PodName& pod) { return read_pod(pod); };
+  }
+  auto watch =
+      std::make_shared<KubeWatch>(http_, host(), std::move(targets), composite_positions, handler,
+                                  watch_metrics_, std::move(pods), std::move(read));
   {
     std::lock_guard<std::mutex> lock(watches_mutex_);
     std::erase_if(watches_, [](const std::weak_ptr<KubeWatch>& w) { return w.expired(); });

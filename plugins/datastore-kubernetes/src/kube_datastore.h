@@ -2,8 +2,10 @@
 // revisions are resourceVersions, writes carry resourceVersion preconditions.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,7 @@
 #include "kube_config.h"
 #include "kube_documents.h"
 #include "kube_kinds.h"
+#include "kube_pod_overlay.h"
 #include "kube_watch.h"
 
 namespace brindle::kube {
@@ -37,11 +40,23 @@ class KubeDatastore final : public DatastorePlugin {
  private:
   // The resourceVersion of a kind's collection now (a LIST with limit=1).
   std::string collection_revision(const KindInfo& kind);
-  // Lists one kind page by page; returns the list's resourceVersion.
-  std::string list_kind(const KindInfo& kind, std::string_view namespace_,
-                        const ResourceSink& sink);
-  // Emits a server object; garbage is logged and skipped (false).
-  bool emit(const Json& object, const KindInfo& kind, const ResourceSink& sink);
+  // Lists one resource page by page, each item to `item` (true: it reached the host); returns the
+  // list's resourceVersion.
+  std::string list_pages(const KindInfo& kind, std::string_view namespace_,
+                         const std::function<bool(const Json&)>& item);
+  // Lists one kind's own resource to `sink`, endpoints as `pods` say.
+  std::string list_kind(const KindInfo& kind, std::string_view namespace_, const ResourceSink& sink,
+                        const PodOverlay& pods);
+  // Reads every pod of a namespace (or all) into `pods`; returns the list's resourceVersion.
+  std::string read_pods(const KindInfo& source, std::string_view namespace_, PodOverlay& pods);
+  // A WorkloadEndpoint of a Kubernetes pod as its Pod says (kube_pod_overlay.h): what get, create
+  // and update return, so that brindled computes a new pod's policy from its pod's labels.
+  // `written` ("created", "updated"): the write succeeded, which a failure to read the pod says.
+  void show_as_its_pod_says(HostDocument& doc, const char* written = nullptr);
+  // What a pod says now (nullopt: no such pod).
+  std::optional<PodFacts> read_pod(const PodName& pod);
+  // A server object as the host sees it; garbage is logged and skipped (nullopt).
+  std::optional<HostDocument> convert(const Json& object, const KindInfo& kind);
   HostDocument stored_document(const HttpResponse& response, const KindInfo& kind,
                                const std::string& what);
   // Every custom resource must be served: a clear error naming the CRD file otherwise.

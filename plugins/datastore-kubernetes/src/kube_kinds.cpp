@@ -34,6 +34,20 @@ constexpr KindSpec kHostKinds[] = {
 // The Profile of a Kubernetes namespace, as in Calico.
 constexpr std::string_view kNamespaceProfilePrefix = "kns.";
 
+// A core v1 resource (group "") the host sees as `kind`: a derived source, read-only.
+KindInfo core_source(std::string kind, bool namespaced, std::string plural, std::string kube_kind) {
+  KindInfo info;
+  info.kind = std::move(kind);
+  info.namespaced = namespaced;
+  info.native = true;
+  info.version = "v1";
+  info.plural = std::move(plural);
+  info.source = kube_kind;
+  info.kube_kind = std::move(kube_kind);
+  info.derived = true;
+  return info;
+}
+
 bool is_vowel(char c) {
   return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u';
 }
@@ -81,16 +95,12 @@ KindTable::KindTable(std::string crd_group) : crd_group_(std::move(crd_group)) {
     }
     kinds_.push_back(std::move(info));
   }
-  KindInfo namespaces;
-  namespaces.kind = "Profile";
-  namespaces.native = true;
-  namespaces.version = "v1";
-  namespaces.plural = "namespaces";
-  namespaces.kube_kind = "Namespace";
-  namespaces.source = "Namespace";
-  namespaces.derived = true;
+  KindInfo namespaces = core_source("Profile", false, "namespaces", "Namespace");
   namespaces.name_prefix = kNamespaceProfilePrefix;
   derived_.push_back(std::move(namespaces));
+  KindInfo pods = core_source("WorkloadEndpoint", true, "pods", "Pod");
+  pods.overlay = true;
+  derived_.push_back(std::move(pods));
 }
 
 std::vector<const KindInfo*> KindTable::sources(std::string_view kind) const {
@@ -111,9 +121,18 @@ std::vector<const KindInfo*> KindTable::sources(std::string_view kind) const {
   return out;
 }
 
+const KindInfo* KindTable::overlay_of(std::string_view kind) const {
+  for (const KindInfo& info : derived_) {
+    if (info.overlay && info.kind == kind) {
+      return &info;
+    }
+  }
+  return nullptr;
+}
+
 const KindInfo& KindTable::source_of(const KindInfo& own, std::string_view name) const {
   for (const KindInfo& info : derived_) {
-    if (info.kind == own.kind && name.starts_with(info.name_prefix)) {
+    if (info.kind == own.kind && !info.name_prefix.empty() && name.starts_with(info.name_prefix)) {
       return info;
     }
   }

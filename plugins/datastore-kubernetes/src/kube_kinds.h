@@ -9,7 +9,8 @@
 // Some kinds also have derived sources: objects of a built-in resource the host sees as documents
 // of its kind, read-only. Every core Namespace <ns> is the Profile kns.<ns> whose labelsToApply are
 // the namespace's labels (what NetworkPolicy namespaceSelectors match), as Calico's Kubernetes
-// datastore does; a Profile custom resource named kns.* is ignored.
+// datastore does; a Profile custom resource named kns.* is ignored. And Pods amend the
+// WorkloadEndpoints of Kubernetes pods (labels, named ports, service account: kube_pod_overlay.h).
 #pragma once
 
 #include <string>
@@ -36,6 +37,8 @@ struct KindInfo {
   // A derived source: read-only, its objects named name_prefix + their Kubernetes name.
   bool derived = false;
   std::string name_prefix;
+  // A derived source whose objects amend the kind's documents rather than being documents.
+  bool overlay = false;
   // A kind's own resource: names with this prefix belong to a derived source and are ignored.
   std::string reserved_prefix;
 
@@ -57,11 +60,13 @@ class KindTable {
 
   // One entry per host kind: the kind's own resource.
   const std::vector<KindInfo>& kinds() const noexcept { return kinds_; }
-  // The derived sources (Namespaces as Profiles).
+  // The derived sources (Namespaces as Profiles, Pods amending WorkloadEndpoints).
   const std::vector<KindInfo>& derived() const noexcept { return derived_; }
   // What to list and watch for `kind` (its own resource first, then its derived sources) or, for
   // an empty kind, for every kind.
   std::vector<const KindInfo*> sources(std::string_view kind) const;
+  // The source whose objects amend `kind`'s documents (Pods for WorkloadEndpoint), or nullptr.
+  const KindInfo* overlay_of(std::string_view kind) const;
   // The source that holds `name` of kind `own`: a derived source when the name has its prefix.
   const KindInfo& source_of(const KindInfo& own, std::string_view name) const;
   // nullptr for a kind this datastore does not store.

@@ -59,12 +59,15 @@ struct KubeWatch::Stream {
 };
 
 KubeWatch::KubeWatch(std::shared_ptr<HttpClient> http, Host host, std::vector<WatchTarget> targets,
-                     bool composite, WatchHandler handler, WatchMetrics metrics)
+                     bool composite, WatchHandler handler, WatchMetrics metrics,
+                     std::shared_ptr<PodOverlay> pods, PodReader read_pod)
     : http_(std::move(http)),
       host_(host),
       composite_(composite),
       handler_(handler),
-      metrics_(metrics) {
+      metrics_(metrics),
+      pods_(std::move(pods)),
+      read_pod_(std::move(read_pod)) {
   for (WatchTarget& target : targets) {
     auto stream = std::make_unique<Stream>();
     stream->kind = target.kind;
@@ -341,19 +344,71 @@ bool KubeWatch::handle_event(Stream& stream, const std::string& line) {
   if (resource_version != nullptr && !resource_version->empty()) {
     stream.resource_version = *resource_version;
   }
+  if (stream.kind->overlay) {
+    handle_pod_event(stream, kind, *object);
+    return true;
+  }
   std::string problem;
-  const std::optional<HostDocument> doc = from_kube_object(*object, *stream.kind, &problem);
+  std::optional<HostDocument> doc = from_kube_object(*object, *stream.kind, &problem);
   if (!doc) {
     metrics_.garbage.add(1);
     host_.warn("skipping a watched object that is not a resource of its kind",
                "resource=" + stream.kind->plural + " reason=" + logfmt_value(problem));
     return true;
   }
+  if (pods_ && doc->key.kind == stream.kind->kind) {
+    if (kind != BRINDLE_WATCH_DELETED) {
+      learn_pod(*doc);
+    }
+    pods_->endpoint_seen(*doc, kind == BRINDLE_WATCH_DELETED);
+  }
   ++stream.events_this_request;
   metrics_.events.add(1);
   const Resource resource{doc->key, doc->json, doc->revision};
   handler_.deliver(kind, &resource, doc->revision);
   return true;
+}
+
+void KubeWatch::handle_pod_event(Stream& stream, brindle_watch_event_type_t type,
+                                 const Json& object) {
+  ++stream.events_this_request;
+  std::string problem;
+  auto facts = pod_facts(object, &problem);
+  if (!facts) {
+    metrics_.garbage.add(1);
+    host_.warn("skipping a watched object that is not a resource of its kind",
+               "resource=" + stream.kind->plural + " reason=" + logfmt_value(problem));
+    return;
+  }
+  std::optional<PodFacts> now;
+  if (type != BRINDLE_WATCH_DELETED) {
+    now = std::move(facts->second);
+  }
+  deliver_endpoints(pods_->pod_changed(facts->first, now));
+}
+
+void KubeWatch::learn_pod(const HostDocument& endpoint) {
+  const std::optional<PodName> pod = endpoint_pod(endpoint);
+  if (!pod || pods_->knows(*pod) || !read_pod_) {
+    return;
+  }
+  try {
+    // Its other endpoints (another interface of the pod) show what it says from now on too.
+    deliver_endpoints(pods_->pod_changed(*pod, read_pod_(*pod)));
+  } catch (const std::exception& e) {
+    // The Pod stream brings it later (a MODIFIED event of the endpoint then).
+    host_.warn(
+        "could not read the pod of a workload endpoint",
+        "pod=" + logfmt_value(pod->first + "/" + pod->second) + " error=" + logfmt_value(e.what()));
+  }
+}
+
+void KubeWatch::deliver_endpoints(const std::vector<HostDocument>& endpoints) {
+  for (const HostDocument& endpoint : endpoints) {
+    metrics_.events.add(1);
+    const Resource resource{endpoint.key, endpoint.json, endpoint.revision};
+    handler_.deliver(BRINDLE_WATCH_MODIFIED, &resource, endpoint.revision);
+  }
 }
 
 bool KubeWatch::finish_stream(CURLM* multi, Stream& stream, CURLcode result) {

@@ -99,12 +99,15 @@ typedef struct brindle_datastore_vtable {
                            brindle_error_t* err);
 
   /* Creates only if absent (else BRINDLE_ERR_ALREADY_EXISTS). The stored resource (with its new
-   * revision, uid and creationTimestamp) is written to `sink`. */
+   * revision, uid and creationTimestamp) is written to `sink`, as get() would return it: a
+   * datastore that shows more than was written (the kubernetes plugin shows a pod's own labels on
+   * its WorkloadEndpoint) shows it here too, and the host computes from this document. */
   brindle_status_t (*create)(brindle_instance_t* inst, const brindle_resource_t* resource,
                              brindle_resource_sink_fn sink, void* user, brindle_error_t* err);
 
   /* Replaces if the stored revision equals resource->revision (else BRINDLE_ERR_CONFLICT;
-   * BRINDLE_ERR_NOT_FOUND if absent). An empty revision means unconditional. */
+   * BRINDLE_ERR_NOT_FOUND if absent). An empty revision means unconditional. The stored resource
+   * goes to `sink` as with create. */
   brindle_status_t (*update)(brindle_instance_t* inst, const brindle_resource_t* resource,
                              brindle_resource_sink_fn sink, void* user, brindle_error_t* err);
 

@@ -192,6 +192,25 @@ class KubernetesPolicyAgentTest : public KubernetesAgentTest {
     const test::RawResponse r = server_->request("PUT", path, ns.dump());
     ASSERT_EQ(r.status, 200) << r.body;
   }
+  // A Pod object in "default", as the kubelet's API server would have it before CNI runs.
+  void create_pod(const std::string& name, const json& labels) {
+    const json pod = {
+        {"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"metadata", {{"name", name}, {"namespace", "default"}, {"labels", labels}}},
+        {"spec",
+         {{"nodeName", "node-a"}, {"containers", {{{"name", "c"}, {"image", "example/c:1"}}}}}}};
+    const test::RawResponse r =
+        server_->request("POST", "/api/v1/namespaces/default/pods", pod.dump());
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+  void label_pod(const std::string& name, const json& labels) {
+    const std::string path = "/api/v1/namespaces/default/pods/" + name;
+    json pod = server_->request("GET", path).json();
+    pod["metadata"]["labels"] = labels;
+    const test::RawResponse r = server_->request("PUT", path, pod.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
   void create_policy(const json& spec, const std::string& name) {
     const json policy = {{"apiVersion", "networking.k8s.io/v1"},
                          {"kind", "NetworkPolicy"},
@@ -239,6 +258,51 @@ TEST_F(KubernetesPolicyAgentTest, NamespaceSelectorsFollowTheNamespacesLabels) {
 
   EXPECT_EQ(cni("DEL", "container-c", client, "client", "frontend").exit_code, 0);
   EXPECT_EQ(cni("DEL", "container-s", server.pod, "server").exit_code, 0);
+}
+
+// Pod labels are the Pod objects' own, as on a cluster where the runtime passes none to CNI: a
+// policy admitting app=client pods to app=server pods holds from the server's ADD on (its policy
+// is computed from the endpoint as the datastore shows it, i.e. with its pod's labels), and follows
+// `kubectl label pod` without any CNI call.
+TEST_F(KubernetesPolicyAgentTest, PodSelectorsFollowThePodsLabels) {
+  create_pod("server", {{"app", "server"}});
+  create_pod("probe", {{"app", "server"}});
+  create_pod("client", {{"app", "client"}});
+  create_pod("other", {{"app", "other"}});
+  test::ServedPod server, probe;
+  TestPod client, other;
+  ASSERT_EQ(cni("ADD", "container-c", client, "client").exit_code, 0);
+  ASSERT_EQ(cni("ADD", "container-o", other, "other").exit_code, 0);
+  create_policy(
+      {{"podSelector", {{"matchLabels", {{"app", "server"}}}}},
+       {"policyTypes", {"Ingress"}},
+       {"ingress", {{{"from", {{{"podSelector", {{"matchLabels", {{"app", "client"}}}}}}}}}}}},
+      "clients-to-servers");
+  // The policy is in brindled before the server's ADD: it isolates another app=server pod.
+  const auto add_probe = cni("ADD", "container-p", probe.pod, "probe");
+  ASSERT_EQ(add_probe.exit_code, 0) << add_probe.stdout_text << add_probe.stderr_text;
+  ASSERT_TRUE(test::eventually(other, address_of(add_probe.stdout_text), false));
+  const auto add_server = cni("ADD", "container-s", server.pod, "server");
+  ASSERT_EQ(add_server.exit_code, 0) << add_server.stdout_text << add_server.stderr_text;
+  const std::string server_ip = address_of(add_server.stdout_text);
+  EXPECT_FALSE(test::connects(other, server_ip)) << "the server was reachable after its ADD";
+  EXPECT_TRUE(test::eventually(client, server_ip, true)) << "a client";
+  EXPECT_FALSE(test::connects(other, server_ip));
+  label_pod("other", {{"app", "client"}});
+  EXPECT_TRUE(test::eventually(other, server_ip, true)) << "other relabelled app=client";
+  label_pod("other", {{"app", "other"}});
+  EXPECT_TRUE(test::eventually(other, server_ip, false)) << "other relabelled back";
+  // The endpoint records keep what CNI wrote; the pod's labels are shown over them.
+  for (const json& wep : items("workloadendpoints", "default")) {
+    EXPECT_FALSE(wep["metadata"].contains("labels")) << wep.dump();
+  }
+
+  for (const auto& [id, pod, name] :
+       {std::tuple{"container-c", &client, "client"}, std::tuple{"container-o", &other, "other"},
+        std::tuple{"container-s", &server.pod, "server"},
+        std::tuple{"container-p", &probe.pod, "probe"}}) {
+    EXPECT_EQ(cni("DEL", id, *pod, name).exit_code, 0);
+  }
 }
 
 }  // namespace

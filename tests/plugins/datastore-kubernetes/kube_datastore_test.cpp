@@ -470,6 +470,143 @@ TEST_F(KubeTest, NamespacesAreReadOnlyProfiles) {
   }
 }
 
+Stored endpoint(const std::string& name, const std::string& pod,
+                const std::string& orchestrator = "k8s") {
+  return Stored{"WorkloadEndpoint", "prod", name,
+                json{{"apiVersion", "brindle.network/v1"},
+                     {"kind", "WorkloadEndpoint"},
+                     {"metadata",
+                      {{"name", name}, {"namespace", "prod"}, {"labels", {{"written", "by-cni"}}}}},
+                     {"spec",
+                      {{"node", "node-a"},
+                       {"orchestrator", orchestrator},
+                       {"pod", pod},
+                       {"interfaceName", "brv0123456789a"},
+                       {"ipNetworks", {"198.18.0.5/32"}}}}}
+                    .dump(),
+                ""};
+}
+
+json pod_manifest(const std::string& name, const json& labels) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", name}, {"namespace", "prod"}, {"labels", labels}}},
+          {"spec",
+           {{"nodeName", "node-a"},
+            {"serviceAccountName", "web-sa"},
+            {"containers",
+             {{{"name", "app"},
+               {"image", "registry.example/web:1"},
+               {"ports", {{{"name", "http"}, {"containerPort", 8080}}}}}}}}}};
+}
+
+std::string labels_of(const std::string& doc) {
+  const json metadata = json::parse(doc)["metadata"];
+  return metadata.contains("labels") ? metadata["labels"].dump() : "{}";
+}
+
+// The WorkloadEndpoint of a Kubernetes pod shows what its Pod says (labels, named ports, service
+// account) through create, get, list and watch, with the custom resource's revision; a pod's
+// relabel is a MODIFIED event of its endpoint, a status change none.
+TEST_F(KubeTest, PodsAmendTheirWorkloadEndpoints) {
+  Client c(config());
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(server_
+                ->request("POST", "/api/v1/namespaces/prod/pods",
+                          pod_manifest("web-1", {{"app", "web"}}).dump())
+                .status,
+            201);
+  Stored web, other;
+  ASSERT_TRUE(c->create(endpoint("node-a-k8s-web--1-eth0", "web-1"), &web).ok());
+  EXPECT_EQ(labels_of(web.json), R"({"app":"web"})");
+  const json spec = json::parse(web.json)["spec"];
+  EXPECT_EQ(spec["ports"], (json{{{"name", "http"}, {"protocol", "TCP"}, {"port", 8080}}}));
+  EXPECT_EQ(spec["serviceAccountName"], "web-sa");
+  EXPECT_EQ(spec["ipNetworks"], (json{"198.18.0.5/32"}));
+  const json stored = server_
+                          ->request("GET",
+                                    "/apis/brindle.network/v1/namespaces/prod/"
+                                    "workloadendpoints/node-a-k8s-web--1-eth0")
+                          .json();
+  EXPECT_EQ(web.revision, stored["metadata"]["resourceVersion"]);          // the custom resource's
+  EXPECT_EQ(stored["metadata"]["labels"], (json{{"written", "by-cni"}}));  // stored as written
+  // Not a Kubernetes pod's, or no such pod: as written.
+  ASSERT_TRUE(c->create(endpoint("node-a-cni-0123-eth0", "web-1", "cni"), &other).ok());
+  EXPECT_EQ(labels_of(other.json), R"({"written":"by-cni"})");
+  Stored orphan;
+  ASSERT_TRUE(c->create(endpoint("node-a-k8s-gone-eth0", "gone"), &orphan).ok());
+  EXPECT_EQ(labels_of(orphan.json), R"({"written":"by-cni"})");
+
+  Stored got;
+  ASSERT_TRUE(c->get("WorkloadEndpoint", "prod", web.name, &got).ok());
+  EXPECT_EQ(got.json, web.json);
+  std::vector<Stored> items;
+  std::string revision;
+  for (const std::string ns : {"", "prod"}) {
+    ASSERT_TRUE(c->list("WorkloadEndpoint", ns, &items, &revision).ok());
+    ASSERT_EQ(items.size(), 3u);
+    for (const Stored& item : items) {
+      EXPECT_EQ(item.json, item.name == web.name     ? web.json
+                           : item.name == other.name ? other.json
+                                                     : orphan.json);
+    }
+    EXPECT_NE(revision.find("Pod="), std::string::npos) << revision;
+  }
+
+  WatchRecorder recorder;
+  ASSERT_TRUE(c->watch("WorkloadEndpoint", revision, recorder).ok());
+  // A status change says nothing new; a relabel does, and the pod's deletion takes it back.
+  json pod = server_->request("GET", "/api/v1/namespaces/prod/pods/web-1").json();
+  pod["status"] = {{"phase", "Running"}, {"podIP", "198.18.0.5"}};
+  ASSERT_EQ(server_->request("PUT", "/api/v1/namespaces/prod/pods/web-1/status", pod.dump()).status,
+            200);
+  pod = server_->request("GET", "/api/v1/namespaces/prod/pods/web-1").json();
+  pod["metadata"]["labels"]["tier"] = "front";
+  ASSERT_EQ(server_->request("PUT", "/api/v1/namespaces/prod/pods/web-1", pod.dump()).status, 200);
+  ASSERT_EQ(server_->request("DELETE", "/api/v1/namespaces/prod/pods/web-1").status, 200);
+  // The pod of the orphan endpoint appears.
+  ASSERT_EQ(server_
+                ->request("POST", "/api/v1/namespaces/prod/pods",
+                          pod_manifest("gone", {{"app", "back"}}).dump())
+                .status,
+            201);
+  ASSERT_TRUE(recorder.wait_for(
+      [](const auto& events) { return resource_events(events).size() >= 3; }, 10s));
+  std::this_thread::sleep_for(300ms);
+  std::vector<std::string> got_events;
+  for (const auto& e : resource_events(recorder.events())) {
+    got_events.push_back(std::string(event_name(e.type)) + " " + e.resource.name + " " +
+                         labels_of(e.resource.json) + " " + e.revision);
+  }
+  EXPECT_EQ(
+      got_events,
+      (std::vector<std::string>{
+          "MODIFIED node-a-k8s-web--1-eth0 {\"app\":\"web\",\"tier\":\"front\"} " + web.revision,
+          "MODIFIED node-a-k8s-web--1-eth0 {\"written\":\"by-cni\"} " + web.revision,
+          "MODIFIED node-a-k8s-gone-eth0 {\"app\":\"back\"} " + orphan.revision}));
+  // Writes stay conditional on the custom resource's revision.
+  EXPECT_TRUE(c->remove("WorkloadEndpoint", "prod", web.name, web.revision).ok());
+
+  // A watch of everything from now: a pod and then its endpoint, both new.
+  WatchRecorder all;
+  ASSERT_TRUE(c->watch("", "", all).ok());
+  ASSERT_EQ(server_
+                ->request("POST", "/api/v1/namespaces/prod/pods",
+                          pod_manifest("new-1", {{"app", "new"}}).dump())
+                .status,
+            201);
+  Stored fresh;
+  ASSERT_TRUE(c->create(endpoint("node-a-k8s-new--1-eth0", "new-1"), &fresh).ok());
+  EXPECT_EQ(labels_of(fresh.json), R"({"app":"new"})");
+  ASSERT_TRUE(
+      all.wait_for([](const auto& events) { return !resource_events(events).empty(); }, 10s));
+  std::this_thread::sleep_for(300ms);
+  const auto events = resource_events(all.events());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].resource.name, fresh.name);
+  EXPECT_EQ(events[0].resource.json, fresh.json);
+}
+
 TEST_F(KubeTest, WatchDeliversChangesInOrder) {
   Client c(config());
   ASSERT_TRUE(c.ok()) << c.status();

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "brindle/model/registry.hpp"
 #include "brindle/model/resource.hpp"
@@ -15,6 +16,7 @@
 #include "kube_config.h"
 #include "kube_documents.h"
 #include "kube_kinds.h"
+#include "kube_pod_overlay.h"
 #include "kube_status.h"
 
 namespace brindle::test {
@@ -306,7 +308,7 @@ TEST(Kinds, NamespacesAreADerivedSourceOfProfiles) {
   EXPECT_EQ(&table.source_of(profile, "web"), &profile);
   EXPECT_EQ(&table.source_of(table.require("IPPool"), "kns.prod"), &table.require("IPPool"));
   EXPECT_EQ(table.sources("IPPool").size(), 1u);
-  EXPECT_EQ(table.sources("").size(), table.kinds().size() + 1);
+  EXPECT_EQ(table.sources("").size(), table.kinds().size() + 2);  // namespaces and pods
   EXPECT_THROW(table.sources("Pod"), Error);
   EXPECT_NO_THROW(kube::check_writable(profile, ResourceKey{"Profile", "", "web"}));
   try {
@@ -388,6 +390,39 @@ TEST(Kinds, CrdsMatchTheKindTable) {
 const kube::KindTable& kinds() {
   static const kube::KindTable table;
   return table;
+}
+
+// The ClusterRole of configs/kubernetes/rbac.yaml lets brindled read every resource the plugin
+// reads (its own, the native NetworkPolicy, namespaces and pods) and write Brindle's own.
+TEST(Kinds, RbacCoversEveryResource) {
+  const kube::KindTable table;
+  std::map<std::string, std::set<std::string>> granted;  // "group/resource" -> verbs
+  bool bound = false;
+  for (const json& doc : yaml_file_documents(BRINDLE_KUBE_RBAC)) {
+    if (doc["kind"] == "ClusterRole") {
+      for (const json& rule : doc["rules"]) {
+        for (const json& group : rule["apiGroups"]) {
+          for (const json& resource : rule["resources"]) {
+            for (const json& verb : rule["verbs"]) {
+              granted[group.get<std::string>() + "/" + resource.get<std::string>()].insert(verb);
+            }
+          }
+        }
+      }
+    } else if (doc["kind"] == "ClusterRoleBinding") {
+      bound =
+          doc["roleRef"]["name"] == "brindle-node" && doc["subjects"][0]["name"] == "brindle-node";
+    }
+  }
+  EXPECT_TRUE(bound);
+  const std::set<std::string> read = {"get", "list", "watch"};
+  const std::set<std::string> all = {"get", "list", "watch", "create", "update", "delete"};
+  for (const kube::KindInfo* source : table.sources("")) {
+    const std::string name = source->group + "/" + source->plural;
+    EXPECT_EQ(granted[name], source->native ? read : all) << name;
+    granted.erase(name);
+  }
+  EXPECT_TRUE(granted.empty()) << "granted but never used: " << granted.begin()->first;
 }
 
 TEST(Documents, ToKubeObject) {
@@ -486,6 +521,134 @@ TEST(Documents, NamespaceIsItsProfile) {
   EXPECT_FALSE(kube::from_kube_object(Json::parse(R"({"kind": "Pod", "metadata": {"name": "p",
     "resourceVersion": "1"}})"),
                                       namespaces, &problem));
+}
+
+// Pods are read with WorkloadEndpoints and amend them; they are never documents themselves.
+TEST(Kinds, PodsAmendWorkloadEndpoints) {
+  const kube::KindTable table;
+  const kube::KindInfo& endpoints = table.require("WorkloadEndpoint");
+  const std::vector<const kube::KindInfo*> sources = table.sources("WorkloadEndpoint");
+  ASSERT_EQ(sources.size(), 2u);
+  EXPECT_EQ(sources[0], &endpoints);
+  EXPECT_EQ(sources[1], table.overlay_of("WorkloadEndpoint"));
+  EXPECT_TRUE(sources[1]->overlay);
+  EXPECT_EQ(sources[1]->source, "Pod");
+  EXPECT_EQ(kube::collection_path(*sources[1], {}), "/api/v1/pods");
+  EXPECT_EQ(kube::item_path(*sources[1], "prod", "web-1"), "/api/v1/namespaces/prod/pods/web-1");
+  EXPECT_EQ(&table.source_of(endpoints, "node-a-k8s-web--1-eth0"), &endpoints);
+  EXPECT_EQ(table.overlay_of("Profile"), nullptr);
+}
+
+Json pod_object(const Json& labels, const Json& containers, const std::string& account = "") {
+  Json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", "web-1"}, {"namespace", "prod"}, {"resourceVersion", "7"}}},
+              {"spec", {{"containers", containers}}},
+              {"status", {{"phase", "Running"}}}};
+  if (!labels.is_null()) {
+    pod["metadata"]["labels"] = labels;
+  }
+  if (!account.empty()) {
+    pod["spec"]["serviceAccountName"] = account;
+  }
+  return pod;
+}
+
+kube::HostDocument endpoint_document(const std::string& name, const std::string& orchestrator) {
+  const Json doc = {
+      {"apiVersion", "brindle.network/v1"},
+      {"kind", "WorkloadEndpoint"},
+      {"metadata",
+       {{"name", name}, {"namespace", "prod"}, {"labels", {{"cni", "label"}}}, {"revision", "5"}}},
+      {"spec",
+       {{"node", "node-a"},
+        {"orchestrator", orchestrator},
+        {"pod", "web-1"},
+        {"interfaceName", "brv0123456789a"},
+        {"ports", {{{"name", "cni"}, {"port", 1}}}}}}};
+  return {{"WorkloadEndpoint", "prod", name}, doc.dump(), "5"};
+}
+
+TEST(PodOverlay, WhatAPodSays) {
+  std::string problem;
+  const auto facts = kube::pod_facts(
+      pod_object({{"app", "web"}, {"n", 1}},
+                 {{{"name", "app"},
+                   {"ports",
+                    {{{"name", "http"}, {"containerPort", 8080}},
+                     {{"containerPort", 9000}},
+                     {{"name", "dns"}, {"containerPort", 53}, {"protocol", "UDP"}}}}},
+                  {{"name", "sidecar"},
+                   {"ports",
+                    {{{"name", "http"}, {"containerPort", 9090}},
+                     {{"name", "metrics"}, {"containerPort", 9100}}}}}},
+                 "web-sa"),
+      &problem);
+  ASSERT_TRUE(facts) << problem;
+  EXPECT_EQ(facts->first, (kube::PodName{"prod", "web-1"}));
+  EXPECT_EQ(facts->second.labels, (Json{{"app", "web"}}));
+  // Named ports only, the first of each name, TCP unless said.
+  EXPECT_EQ(facts->second.ports,
+            (Json{{{"name", "http"}, {"protocol", "TCP"}, {"port", 8080}},
+                  {{"name", "dns"}, {"protocol", "UDP"}, {"port", 53}},
+                  {{"name", "metrics"}, {"protocol", "TCP"}, {"port", 9100}}}));
+  EXPECT_EQ(facts->second.service_account, "web-sa");
+  EXPECT_FALSE(kube::pod_facts(Json{{"metadata", {{"name", "x"}}}}, &problem));
+  EXPECT_FALSE(kube::pod_facts(Json::array(), &problem));
+
+  EXPECT_EQ(kube::endpoint_pod(endpoint_document("e", "k8s")), (kube::PodName{"prod", "web-1"}));
+  EXPECT_FALSE(kube::endpoint_pod(endpoint_document("e", "cni")));  // not a Kubernetes pod
+}
+
+TEST(PodOverlay, EndpointsShowTheirPod) {
+  kube::PodOverlay pods;
+  std::string problem;
+  const auto web = kube::pod_facts(
+      pod_object({{"app", "web"}},
+                 {{{"name", "app"}, {"ports", {{{"name", "http"}, {"containerPort", 80}}}}}}),
+      &problem);
+  ASSERT_TRUE(web);
+  // Before its pod is known an endpoint is as written.
+  kube::HostDocument a = endpoint_document("a", "k8s");
+  const std::string written = a.json;
+  pods.endpoint_seen(a);
+  EXPECT_EQ(a.json, written);
+  // The pod arrives: its endpoint again, as the pod says; a model resource still.
+  std::vector<kube::HostDocument> changed = pods.pod_changed(web->first, web->second);
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed[0].key.name, "a");
+  EXPECT_EQ(changed[0].revision, "5");  // the custom resource's, which writes are conditional on
+  Json shown = Json::parse(changed[0].json);
+  EXPECT_EQ(shown["metadata"]["labels"], (Json{{"app", "web"}}));
+  EXPECT_EQ(shown["spec"]["ports"], (Json{{{"name", "http"}, {"protocol", "TCP"}, {"port", 80}}}));
+  EXPECT_EQ(shown["spec"]["interfaceName"], "brv0123456789a");
+  EXPECT_EQ(model::resource_from_json_text(changed[0].json).metadata.labels.at("app"), "web");
+  // Nothing it says changed (a status update): nothing to show again.
+  EXPECT_TRUE(pods.pod_changed(web->first, web->second).empty());
+  // A second endpoint of the pod is shown as it says at once; kinds of other orchestrators never.
+  kube::HostDocument b = endpoint_document("b", "k8s");
+  pods.endpoint_seen(b);
+  EXPECT_EQ(Json::parse(b.json)["metadata"]["labels"], (Json{{"app", "web"}}));
+  kube::HostDocument other = endpoint_document("c", "cni");
+  pods.endpoint_seen(other);
+  EXPECT_EQ(Json::parse(other.json)["metadata"]["labels"], (Json{{"cni", "label"}}));
+  // Relabelled: both endpoints again. Unlabelled: the labels go.
+  kube::PodFacts relabelled = web->second;
+  relabelled.labels = {{"app", "web"}, {"tier", "front"}};
+  EXPECT_EQ(pods.pod_changed(web->first, relabelled).size(), 2u);
+  kube::PodFacts bare = web->second;
+  bare.labels = Json::object();
+  changed = pods.pod_changed(web->first, bare);
+  ASSERT_EQ(changed.size(), 2u);
+  EXPECT_FALSE(Json::parse(changed[0].json)["metadata"].contains("labels"));
+  // An endpoint deleted is forgotten; the pod deleted shows the rest as written.
+  kube::HostDocument gone = endpoint_document("b", "k8s");
+  pods.endpoint_seen(gone, /*deleted=*/true);
+  changed = pods.pod_changed(web->first, std::nullopt);
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed[0].json, written);
+  EXPECT_EQ(pods.pods(), 0u);
+  EXPECT_EQ(pods.endpoints(), 1u);  // a (the cni one is no pod's)
 }
 
 TEST(Documents, NativeNetworkPolicyIsKubernetesNetworkPolicy) {

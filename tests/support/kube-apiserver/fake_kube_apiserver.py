@@ -726,6 +726,10 @@ class Store:
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # A client opens a watch per resource at once (brindled: ~20); the default backlog of 5 made
+    # some connects wait for a SYN retransmit (1 s). Go's listener, the real server's, uses the
+    # system's maximum.
+    request_queue_size = 128
 
     def __init__(self, address, handler, store, token, tls_context, family):
         self.address_family = family
