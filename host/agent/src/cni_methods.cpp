@@ -496,6 +496,7 @@ json Agent::Impl::cni_add(const cni::Params& params) {
         }
       }
     }
+    wep = std::move(*stored_wep);  // set by whichever write stored it
     {
       // From now on a DEL of this pod can start from what was written here.
       std::lock_guard lock(local_endpoints_mutex);
@@ -504,7 +505,7 @@ json Agent::Impl::cni_add(const cni::Params& params) {
     }
     endpoint_us = lap();
     // 3. policy: enforced before the interface exists, so the pod is never reachable without it
-    program_endpoint_policy(stored_wep ? *stored_wep : wep);
+    program_endpoint_policy(wep);
     policy_us = lap();
     // 4. plumbing: the addresses and routes on the pair made meanwhile
     workload::PodNetworkSpec network;

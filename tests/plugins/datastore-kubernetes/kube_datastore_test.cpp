@@ -27,34 +27,36 @@ std::string toml_string(const std::string& s) {
   return json(s).dump();
 }
 
-Stored pool(const std::string& name, const std::string& cidr = "198.18.0.0/16") {
-  return Stored{"IPPool", "", name,
+// A host document of `kind` (namespace "" for a cluster-scoped one), not yet stored.
+Stored resource(const std::string& kind, const std::string& ns, const std::string& name,
+                const json& spec, const json& labels = nullptr) {
+  json metadata = {{"name", name}};
+  if (!ns.empty()) {
+    metadata["namespace"] = ns;
+  }
+  if (!labels.is_null()) {
+    metadata["labels"] = labels;
+  }
+  return Stored{kind, ns, name,
                 json{{"apiVersion", "brindle.network/v1"},
-                     {"kind", "IPPool"},
-                     {"metadata", {{"name", name}}},
-                     {"spec", {{"cidr", cidr}, {"blockSize", 26}}}}
+                     {"kind", kind},
+                     {"metadata", metadata},
+                     {"spec", spec}}
                     .dump(),
                 ""};
+}
+
+Stored pool(const std::string& name, const std::string& cidr = "198.18.0.0/16") {
+  return resource("IPPool", "", name, {{"cidr", cidr}, {"blockSize", 26}});
 }
 
 Stored policy(const std::string& ns, const std::string& name) {
-  return Stored{"NetworkPolicy", ns, name,
-                json{{"apiVersion", "brindle.network/v1"},
-                     {"kind", "NetworkPolicy"},
-                     {"metadata", {{"name", name}, {"namespace", ns}}},
-                     {"spec", {{"selector", "all()"}}}}
-                    .dump(),
-                ""};
+  return resource("NetworkPolicy", ns, name, {{"selector", "all()"}});
 }
 
 Stored k8s_policy(const std::string& ns, const std::string& name) {
-  return Stored{"KubernetesNetworkPolicy", ns, name,
-                json{{"apiVersion", "brindle.network/v1"},
-                     {"kind", "KubernetesNetworkPolicy"},
-                     {"metadata", {{"name", name}, {"namespace", ns}}},
-                     {"spec", {{"podSelector", json::object()}, {"policyTypes", {"Ingress"}}}}}
-                    .dump(),
-                ""};
+  return resource("KubernetesNetworkPolicy", ns, name,
+                  {{"podSelector", json::object()}, {"policyTypes", {"Ingress"}}});
 }
 
 Stored with_spec(Stored resource, const json& spec, const std::string& revision = "") {
@@ -364,13 +366,7 @@ TEST_F(KubeTest, ListFiltersByKindAndNamespace) {
 }
 
 Stored profile(const std::string& name) {
-  return Stored{"Profile", "", name,
-                json{{"apiVersion", "brindle.network/v1"},
-                     {"kind", "Profile"},
-                     {"metadata", {{"name", name}}},
-                     {"spec", {{"labelsToApply", {{"team", "blue"}}}}}}
-                    .dump(),
-                ""};
+  return resource("Profile", "", name, {{"labelsToApply", {{"team", "blue"}}}});
 }
 
 json labels_to_apply(const std::string& profile_json) {
@@ -472,19 +468,13 @@ TEST_F(KubeTest, NamespacesAreReadOnlyProfiles) {
 
 Stored endpoint(const std::string& name, const std::string& pod,
                 const std::string& orchestrator = "k8s") {
-  return Stored{"WorkloadEndpoint", "prod", name,
-                json{{"apiVersion", "brindle.network/v1"},
-                     {"kind", "WorkloadEndpoint"},
-                     {"metadata",
-                      {{"name", name}, {"namespace", "prod"}, {"labels", {{"written", "by-cni"}}}}},
-                     {"spec",
-                      {{"node", "node-a"},
-                       {"orchestrator", orchestrator},
-                       {"pod", pod},
-                       {"interfaceName", "brv0123456789a"},
-                       {"ipNetworks", {"198.18.0.5/32"}}}}}
-                    .dump(),
-                ""};
+  return resource("WorkloadEndpoint", "prod", name,
+                  {{"node", "node-a"},
+                   {"orchestrator", orchestrator},
+                   {"pod", pod},
+                   {"interfaceName", "brv0123456789a"},
+                   {"ipNetworks", {"198.18.0.5/32"}}},
+                  {{"written", "by-cni"}});
 }
 
 json pod_manifest(const std::string& name, const json& labels) {
