@@ -3,7 +3,7 @@
 #
 #   ./tests/lab.sh up [--nodes N] [--routing static|bgp] [--encap none|vxlan] [--cross-subnet]
 #                     [--route-reflector | --tor] [--pods-per-node N] [--id ID]
-#       installs the dependencies (apt-get), builds (preset default), (re)creates the lab and
+#       installs the dependencies (apt-get), builds (configuration default), (re)creates the lab and
 #       prints the pod-to-pod connectivity matrix; exit status 0 only when it is all green
 #   ./tests/lab.sh down [--id ID]      removes everything the lab made
 #   ./tests/lab.sh status|matrix|pods|ctl|node-status|birdc ...   see tests/lab/brindle-lab --help
@@ -23,11 +23,12 @@ case $1 in
     if ! command -v socat >/dev/null; then
       DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends socat
     fi
-    echo "==> build (preset default)"
-    cmake --preset default >/dev/null
-    cmake --build --preset default --target brindled brindle-cni brindlectl \
-      brindle-datastore-etcd brindle-routing-static brindle-routing-bgp brindle-encap-none \
-      brindle-encap-vxlan brindle-policy-iptables
+    echo "==> build (configuration default)"
+    targets=(brindled brindle-cni brindlectl brindle-datastore-etcd brindle-routing-static
+      brindle-routing-bgp brindle-encap-none brindle-encap-vxlan brindle-policy-iptables)
+    build_args=()
+    for target in "${targets[@]}"; do build_args+=(--target "$target"); done
+    tests/scripts/build.sh default "${build_args[@]}"
     exec "$lab" --build-dir build/default "$@"
     ;;
   *) exec "$lab" --build-dir build/default "$@" ;;

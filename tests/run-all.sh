@@ -10,9 +10,9 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 phase() { echo; echo "=== $* ($((SECONDS - start)) s)"; }
 failed_runs=0
-run_ctest() {  # run_ctest <preset>
+run_ctest() {  # run_ctest <config>: tests/scripts/build.sh's tests of that configuration
   set +e
-  ctest --preset "$1" 2>&1 | tee "$logs/$1.log"
+  tests/scripts/build.sh "$1" --test 2>&1 | tee "$logs/$1.log"
   local status=${PIPESTATUS[0]}
   set -e
   (( status == 0 )) || failed_runs=$((failed_runs + 1))
@@ -21,17 +21,15 @@ run_ctest() {  # run_ctest <preset>
 phase "dependencies"
 tests/scripts/install-deps.sh
 
-for preset in default asan; do
-  phase "configure + build: $preset"
-  cmake --preset "$preset" > /dev/null
-  cmake --build --preset "$preset" -j "$(nproc)"
-  phase "test: $preset"
-  run_ctest "$preset"
+for config in default asan; do
+  phase "configure + build: $config"
+  tests/scripts/build.sh "$config"
+  phase "test: $config"
+  run_ctest "$config"
 done
 
 phase "fuzz"
-cmake --preset fuzz > /dev/null
-cmake --build --preset fuzz -j "$(nproc)"
+tests/scripts/build.sh fuzz
 run_ctest fuzz
 
 phase "done"
@@ -42,6 +40,21 @@ for log in "$logs"/*.log; do
   f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
   t=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
   total=$((total + t)) failed=$((failed + f))
+done
+# CI shows the end of this output: repeat what failed, with the end of each failed test's output.
+for config in default asan fuzz; do
+  last_log=build/$config/Testing/Temporary/LastTest.log
+  failed_list=build/$config/Testing/Temporary/LastTestsFailed.log
+  [[ -s $failed_list && -f $last_log ]] || continue
+  grep -q "The following tests FAILED" "$logs/$config.log" 2>/dev/null || continue
+  while IFS=: read -r _ name; do
+    echo
+    echo "=== FAILED ($config): $name — last lines of its output"
+    awk -v name="$name" '
+      $0 ~ "^[0-9]+/[0-9]+ Test: " && $NF == name { inside = 1; next }
+      inside && /^<end of output>/ { exit }
+      inside { print }' "$last_log" | tail -n 60
+  done < "$failed_list"
 done
 echo "total: $((total - failed)) passed, $failed failed"
 (( failed == 0 && failed_runs == 0 ))
