@@ -31,6 +31,10 @@ using loader::PluginKind;
 
 namespace {
 
+// Waits between attempts to create plugins that could not be created for now.
+constexpr std::chrono::milliseconds kPluginRetryFirst{500};
+constexpr std::chrono::milliseconds kPluginRetryMax{30000};
+
 log::Level to_log_level(config::LogLevel level) {
   switch (level) {
     case config::LogLevel::trace:
@@ -381,10 +385,7 @@ struct Daemon::Impl {
     log::info("node identity", {{"name", node.name},
                                 {"ipv4", node.ipv4 ? strings::format_ip_prefix(*node.ipv4) : ""},
                                 {"ipv6", node.ipv6 ? strings::format_ip_prefix(*node.ipv6) : ""}});
-    try {
-      plugins = PluginSet(config, options.plugin_dirs, environment(&registry));
-    } catch (const std::exception& e) {
-      log::error("cannot load plugins", {{"error", e.what()}});
+    if (!create_plugins()) {
       return false;
     }
     update_plugin_metric();
@@ -399,6 +400,61 @@ struct Daemon::Impl {
     if (!start_agent()) {
       stop_endpoints();
       plugins.clear();
+      return false;
+    }
+    return true;
+  }
+
+  // Creates the configured plugins. A plugin that cannot be created for now (its datastore or
+  // peer unreachable, a timeout: common while a node boots) is tried again with backoff until it
+  // can be or a signal stops the daemon; anything else fails the start.
+  bool create_plugins() {
+    std::chrono::milliseconds wait = kPluginRetryFirst;
+    while (true) {
+      try {
+        plugins = PluginSet(config, options.plugin_dirs, environment(&registry));
+        return true;
+      } catch (const SlotError& e) {
+        if (!e.transient()) {
+          log::error("cannot load plugins", {{"error", e.what()}});
+          return false;
+        }
+        log::warn("cannot create the plugins yet; trying again",
+                  {{"error", e.what()}, {"retry_in_ms", static_cast<long>(wait.count())}});
+      } catch (const std::exception& e) {
+        log::error("cannot load plugins", {{"error", e.what()}});
+        return false;
+      }
+      if (!wait_unless_signalled(wait)) {
+        return false;
+      }
+      wait = std::min(wait * 2, kPluginRetryMax);
+    }
+  }
+
+  // Sleeps for `wait` on the event loop; false when SIGTERM/SIGINT came first (the daemon is then
+  // stopping). SIGHUP ends the wait early.
+  bool wait_unless_signalled(std::chrono::milliseconds wait) {
+    asio::steady_timer timer(io, wait);
+    int received = 0;
+    timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec) {
+        boost::system::error_code ignored;
+        signals.cancel(ignored);
+      }
+    });
+    signals.async_wait([&](boost::system::error_code ec, int signal_number) {
+      if (!ec) {
+        received = signal_number;
+        timer.cancel();
+      }
+    });
+    io.run();
+    io.restart();
+    if (received == SIGTERM || received == SIGINT) {
+      log::info("stopping before the plugins could be created",
+                {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      stopping = true;
       return false;
     }
     return true;
@@ -556,12 +612,17 @@ struct Daemon::Impl {
   }
 
   int run() {
-    if (!start()) {
-      return kExitFailure;
-    }
+    // Before start(): a stop during its waits for the plugins is a clean stop.
     signals.add(SIGTERM);
     signals.add(SIGINT);
     signals.add(SIGHUP);
+    if (!start()) {
+      if (stopping) {
+        log::info("brindled stopped", {{"exit_code", static_cast<long>(kExitOk)}});
+        return kExitOk;
+      }
+      return kExitFailure;
+    }
     wait_for_signal();
     schedule_periodic_refresh();
     set_ready(true);

@@ -34,7 +34,7 @@ SlotError slot_error(const config::Config& config, PluginKind kind, const loader
   std::string where = slot.location.empty() ? config.source_file : slot.location;
   std::string message = where.empty() ? std::string() : where + ": ";
   message += std::string(loader::kind_name(kind)) + " plugin \"" + slot.plugin + "\": " + e.what();
-  return SlotError(kind, e.code(), message);
+  return SlotError(kind, e.code(), message, e.plugin_status());
 }
 
 loader::PluginLibrary open_slot(const config::Config& config, PluginKind kind,

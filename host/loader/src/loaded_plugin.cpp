@@ -325,7 +325,8 @@ LoadedPlugin::LoadedPlugin(PluginLibrary library,
   if (status != BRINDLE_OK) {
     throw LoadError(LoadErrorCode::create_failed, plugin.path,
                     "plugin " + context_->log_name() + " failed to initialise (" +
-                        status_name(status) + "): " + error_message(err));
+                        status_name(status) + "): " + error_message(err),
+                    status);
   }
   instance_ = instance;
   created_ = true;
@@ -406,7 +407,8 @@ void validate_plugin_config(const PluginLibrary& library,
   if (status != BRINDLE_OK) {
     throw LoadError(LoadErrorCode::validate_failed, plugin.path,
                     "plugin " + context.log_name() + " rejected its configuration (" +
-                        status_name(status) + "): " + error_message(err));
+                        status_name(status) + "): " + error_message(err),
+                    status);
   }
   if (probe) {
     try {

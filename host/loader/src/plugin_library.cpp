@@ -126,8 +126,12 @@ std::string with_path(const fs::path& path, const std::string& detail) {
 
 }  // namespace
 
-LoadError::LoadError(LoadErrorCode code, fs::path path, const std::string& detail)
-    : std::runtime_error(with_path(path, detail)), code_(code), path_(std::move(path)) {}
+LoadError::LoadError(LoadErrorCode code, fs::path path, const std::string& detail,
+                     brindle_status_t plugin_status)
+    : std::runtime_error(with_path(path, detail)),
+      code_(code),
+      path_(std::move(path)),
+      plugin_status_(plugin_status) {}
 
 namespace {
 

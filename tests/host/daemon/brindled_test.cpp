@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "brindle/abi.h"
 #include "brindle/build_info.hpp"
@@ -179,7 +180,7 @@ TEST(BrindledCliTest, StartupFailsCleanlyWhenAPluginIsRefused) {
   TempDir dir;
   const fs::path file = dir.path() / "brindle.toml";
   Endpoints endpoints{free_port(), free_port(), dir.path() / "ctl" / "brindled.sock"};
-  for (const std::string broken : {"createfails", "createthrows", "entrythrows", "abiminor"}) {
+  for (const std::string broken : {"createthrows", "entrythrows", "abiminor"}) {
     write_file(file, config_text(endpoints, "[encapsulation]\nplugin = \"" + broken + "\"\n"));
     const ProcessResult result = run_process(
         {kBrindled, "--config", file.string(), "--plugin-dir", kBrokenDir.string()}, 20s);
@@ -188,6 +189,66 @@ TEST(BrindledCliTest, StartupFailsCleanlyWhenAPluginIsRefused) {
     EXPECT_TRUE(contains(result.err, "brindle-encap-" + broken + ".so")) << result.err;
     EXPECT_FALSE(fs::exists(endpoints.control)) << broken;
   }
+}
+
+// A plugin that cannot be created for now (UNAVAILABLE: its backend is down, as an etcd that is not
+// up yet while a node boots) is tried again with backoff, with nothing served meanwhile; the daemon
+// becomes ready once it can be created, and a stop while it waits is a clean stop.
+TEST(BrindledCliTest, UnavailablePluginIsRetriedUntilItCanBeCreated) {
+  TempDir dir;
+  const fs::path file = dir.path() / "brindle.toml";
+  const fs::path log = dir.path() / "brindled.log";
+  const fs::path up = dir.path() / "frobnicator-up";
+  Endpoints endpoints{free_port(), free_port(), dir.path() / "ctl" / "brindled.sock"};
+  write_file(file, config_text(endpoints, "[encapsulation]\nplugin = \"createfails\"\n"));
+  NotifySocket notify(dir.path() / "notify.sock");
+  ChildProcess process(
+      {kBrindled, "--config", file.string(), "--plugin-dir", kBrokenDir.string()}, log,
+      {{"NOTIFY_SOCKET", notify.path()}, {"BRINDLE_TEST_FROBNICATOR_UP", up.string()}});
+  const auto attempts = [&] {
+    const std::string text = read_file(log);
+    size_t n = 0;
+    for (size_t at = text.find("cannot create the plugins yet"); at != std::string::npos;
+         at = text.find("cannot create the plugins yet", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  for (int i = 0; i < 100 && attempts() < 2; ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_GE(attempts(), 2u) << read_file(log);
+  EXPECT_TRUE(process.running());
+  EXPECT_TRUE(contains(read_file(log), "cannot reach the frobnicator")) << read_file(log);
+  EXPECT_TRUE(contains(read_file(log), "retry_in_ms=1000")) << read_file(log);
+  EXPECT_FALSE(fs::exists(endpoints.control));
+  EXPECT_EQ(http_request(endpoints.health, "GET", "/readyz").status, 0);
+  write_file(up, "");
+  ASSERT_TRUE(notify.wait_for("READY=1", 15s)) << read_file(log);
+  EXPECT_EQ(http_request(endpoints.health, "GET", "/readyz").status, 200);
+  process.signal(SIGTERM);
+  EXPECT_EQ(process.wait(10s), 0) << read_file(log);
+}
+
+TEST(BrindledCliTest, StopWhileWaitingForAnUnavailablePluginIsClean) {
+  TempDir dir;
+  const fs::path file = dir.path() / "brindle.toml";
+  const fs::path log = dir.path() / "brindled.log";
+  Endpoints endpoints{free_port(), free_port(), dir.path() / "ctl" / "brindled.sock"};
+  write_file(file, config_text(endpoints, "[encapsulation]\nplugin = \"createfails\"\n"));
+  ChildProcess process({kBrindled, "--config", file.string(), "--plugin-dir", kBrokenDir.string()},
+                       log);
+  for (int i = 0; i < 100 && !contains(read_file(log), "cannot create the plugins yet"); ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(contains(read_file(log), "cannot create the plugins yet")) << read_file(log);
+  const auto asked = std::chrono::steady_clock::now();
+  process.signal(SIGTERM);
+  EXPECT_EQ(process.wait(10s), 0) << read_file(log);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s) << "the backoff wait held the stop";
+  EXPECT_TRUE(contains(read_file(log), "stopping before the plugins could be created"))
+      << read_file(log);
+  EXPECT_FALSE(fs::exists(endpoints.control));
 }
 
 // ---------------------------------------------------------------------------------------------

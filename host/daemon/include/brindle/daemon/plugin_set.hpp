@@ -18,14 +18,23 @@ namespace brindle::daemon {
 // "<file:line:col>: encapsulation plugin \"none\": <the loader's message>".
 class SlotError : public std::runtime_error {
  public:
-  SlotError(loader::PluginKind kind, loader::LoadErrorCode code, const std::string& message)
-      : std::runtime_error(message), kind_(kind), code_(code) {}
+  SlotError(loader::PluginKind kind, loader::LoadErrorCode code, const std::string& message,
+            brindle_status_t plugin_status = BRINDLE_OK)
+      : std::runtime_error(message), kind_(kind), code_(code), plugin_status_(plugin_status) {}
   loader::PluginKind kind() const { return kind_; }
   loader::LoadErrorCode code() const { return code_; }
+  brindle_status_t plugin_status() const { return plugin_status_; }
+  // The plugin could not be created for now (something it needs is unreachable or timed out):
+  // worth trying again, unlike a refused configuration or a broken library.
+  bool transient() const {
+    return code_ == loader::LoadErrorCode::create_failed &&
+           (plugin_status_ == BRINDLE_ERR_UNAVAILABLE || plugin_status_ == BRINDLE_ERR_TIMEOUT);
+  }
 
  private:
   loader::PluginKind kind_;
   loader::LoadErrorCode code_;
+  brindle_status_t plugin_status_;
 };
 
 const config::PluginSlot& slot_of(const config::Config& config, loader::PluginKind kind);

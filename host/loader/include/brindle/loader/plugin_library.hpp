@@ -68,15 +68,19 @@ std::string status_name(brindle_status_t status);
 
 class LoadError : public std::runtime_error {
  public:
-  // what() is "<path>: <detail>" (just the detail when path is empty).
-  LoadError(LoadErrorCode code, std::filesystem::path path, const std::string& detail);
+  // what() is "<path>: <detail>" (just the detail when path is empty). `plugin_status`: the
+  // plugin's own code, for create_failed and validate_failed.
+  LoadError(LoadErrorCode code, std::filesystem::path path, const std::string& detail,
+            brindle_status_t plugin_status = BRINDLE_OK);
 
   LoadErrorCode code() const { return code_; }
   const std::filesystem::path& path() const { return path_; }
+  brindle_status_t plugin_status() const { return plugin_status_; }
 
  private:
   LoadErrorCode code_;
   std::filesystem::path path_;
+  brindle_status_t plugin_status_;
 };
 
 // What a plugin says about itself (copied out of the descriptor: valid after unloading).
