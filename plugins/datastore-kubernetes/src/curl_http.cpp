@@ -1,6 +1,11 @@
 #include "curl_http.h"
 
+#include <sys/stat.h>
+
+#include <fstream>
 #include <mutex>
+#include <optional>
+#include <sstream>
 
 namespace brindle::kube {
 namespace {
@@ -20,6 +25,38 @@ curl_slist* append_header(curl_slist* list, const std::string& header) {
     throw Error(BRINDLE_ERR_RESOURCE_EXHAUSTED, "curl_slist_append: out of memory");
   }
   return out;
+}
+
+// What changes when a file is replaced or rewritten: device, inode, size, mtime. Empty when the
+// file cannot be stat'ed.
+std::string file_stamp(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return {};
+  }
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+         std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec);
+}
+
+std::optional<std::string> read_token_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  const size_t begin = token.find_first_not_of(" \t\r\n");
+  const size_t end = token.find_last_not_of(" \t\r\n");
+  if (begin == std::string::npos) {
+    return std::nullopt;
+  }
+  token = token.substr(begin, end - begin + 1);
+  if (token.find_first_of("\r\n") != std::string::npos) {
+    return std::nullopt;
+  }
+  return token;
 }
 
 CurlSlist make_headers(const std::string& token, bool with_body) {
@@ -72,18 +109,50 @@ std::string describe_curl(CURLcode code, const char* error_buffer) {
   return text;
 }
 
+RequestHeadersPtr headers_for(std::string token) {
+  auto headers = std::make_shared<RequestHeaders>();
+  headers->get = make_headers(token, false);
+  headers->body = make_headers(token, true);
+  headers->token = std::move(token);
+  return headers;
+}
+
 HttpClient::HttpClient(KubeConnection connection)
-    : connection_(std::move(connection)),
-      get_headers_(make_headers(connection_.token, false)),
-      body_headers_(make_headers(connection_.token, true)) {
+    : connection_(std::move(connection)), headers_(headers_for(connection_.token)) {
+  if (!connection_.token_file.empty()) {
+    token_file_stamp_ = file_stamp(connection_.token_file);
+  }
   ensure_curl_initialised();
 }
 
-void HttpClient::apply_common(CURL* easy, const std::string& path, bool with_body) const {
+RequestHeadersPtr HttpClient::current_headers() {
+  std::lock_guard<std::mutex> lock(headers_mutex_);
+  if (!connection_.token_file.empty()) {
+    // A stat per request: microseconds, next to a round trip to the API server.
+    std::string stamp = file_stamp(connection_.token_file);
+    if (!stamp.empty() && stamp != token_file_stamp_) {
+      const std::optional<std::string> token = read_token_file(connection_.token_file);
+      if (token) {  // else half-written or gone: keep the old token and look again next time
+        token_file_stamp_ = std::move(stamp);
+        if (*token != headers_->token) {
+          headers_ = headers_for(*token);
+        }
+      }
+    }
+  }
+  return headers_;
+}
+
+std::string HttpClient::token() {
+  return current_headers()->token;
+}
+
+void HttpClient::apply_common(CURL* easy, const std::string& path,
+                              const curl_slist* headers) const {
   const std::string url = connection_.server + path;
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());  // curl copies strings it is given
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);      // threads: no SIGALRM for DNS timeouts
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, with_body ? body_headers_.get() : get_headers_.get());
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(connection_.request_timeout_ms));
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -119,9 +188,10 @@ void HttpClient::release(CurlEasy easy) {
 
 HttpResponse HttpClient::request(const char* method, const std::string& path,
                                  const std::string* body, const std::string& what) {
+  const RequestHeadersPtr headers = current_headers();
   CurlEasy easy = acquire();
   CURL* e = easy.get();
-  apply_common(e, path, body != nullptr);
+  apply_common(e, path, body != nullptr ? headers->body.get() : headers->get.get());
   HttpResponse response;
   char error_buffer[CURL_ERROR_SIZE] = {};
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error_buffer);
@@ -147,12 +217,14 @@ HttpResponse HttpClient::request(const char* method, const std::string& path,
   return response;
 }
 
-void HttpClient::prepare_stream(CURL* easy, const std::string& path) const {
-  apply_common(easy, path, false);
+RequestHeadersPtr HttpClient::prepare_stream(CURL* easy, const std::string& path) {
+  RequestHeadersPtr headers = current_headers();
+  apply_common(easy, path, headers->get.get());
   // A watch has no end; a dead peer is noticed by TCP keep-alive probes instead.
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, 30L);
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, 10L);
+  return headers;
 }
 
 }  // namespace brindle::kube

@@ -48,6 +48,15 @@ struct HttpResponse {
   std::string body;
 };
 
+// The header lists of requests with one bearer token. curl reads a list while its transfer runs,
+// so a request holds the snapshot it was configured with until it is done.
+struct RequestHeaders {
+  std::string token;
+  CurlSlist get;   // Accept, Authorization
+  CurlSlist body;  // ... and Content-Type; no Expect: 100-continue
+};
+using RequestHeadersPtr = std::shared_ptr<const RequestHeaders>;
+
 class HttpClient {
  public:
   explicit HttpClient(KubeConnection connection);
@@ -60,19 +69,26 @@ class HttpClient {
                        const std::string& what);
 
   // Configures `easy` for a streaming GET of <server><path> with no overall deadline (only the
-  // connection and TCP keep-alive are timed). The caller sets the write/header callbacks.
-  void prepare_stream(CURL* easy, const std::string& path) const;
+  // connection and TCP keep-alive are timed). The caller sets the write/header callbacks and keeps
+  // the returned headers until the transfer is done.
+  [[nodiscard]] RequestHeadersPtr prepare_stream(CURL* easy, const std::string& path);
 
   const KubeConnection& connection() const noexcept { return connection_; }
+  // The token requests are sent with now.
+  std::string token();
 
  private:
-  void apply_common(CURL* easy, const std::string& path, bool with_body) const;
+  // The headers for the current token, after reading the token file again if it changed since
+  // it was last read (a file that cannot be read or is empty leaves the token as it was).
+  RequestHeadersPtr current_headers();
+  void apply_common(CURL* easy, const std::string& path, const curl_slist* headers) const;
   CurlEasy acquire();
   void release(CurlEasy easy);
 
   KubeConnection connection_;
-  CurlSlist get_headers_;   // Accept, Authorization
-  CurlSlist body_headers_;  // ... and Content-Type; no Expect: 100-continue
+  std::mutex headers_mutex_;
+  RequestHeadersPtr headers_;
+  std::string token_file_stamp_;  // identity, size and mtime of the token file last read
   std::mutex pool_mutex_;
   std::vector<CurlEasy> idle_;  // handles with a live keep-alive connection
 };

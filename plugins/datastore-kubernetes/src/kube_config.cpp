@@ -134,6 +134,7 @@ class Kubeconfig {
         fail_at(user["tokenFile"].Mark(), "cannot read a token from \"" + path + "\"");
       }
       out->token = trim(*text);
+      out->token_file = path;
     }
   }
 
@@ -339,7 +340,8 @@ KubeConnection resolve_connection(const Config& config, const KubeSettings& sett
     out.server = "https://" + (ipv6 ? "[" + *host + "]" : *host) + ":" + *port;
     const std::string dir(service_account_dir);
     if (settings.token_file.empty()) {
-      out.token = read_token(config, "token_file", dir + "/token");
+      out.token_file = dir + "/token";
+      out.token = read_token(config, "token_file", out.token_file);
     }
     if (settings.ca_file.empty()) {
       out.ca_file = dir + "/ca.crt";
@@ -354,6 +356,7 @@ KubeConnection resolve_connection(const Config& config, const KubeSettings& sett
   }
   if (!settings.token_file.empty()) {
     out.token = read_token(config, "token_file", settings.token_file);
+    out.token_file = settings.token_file;
   }
   if (!settings.ca_file.empty()) {
     check_readable(config, "ca_file", settings.ca_file);

@@ -42,8 +42,11 @@ struct KubeSettings {
 
 // Where and how to connect, with every file read.
 struct KubeConnection {
-  std::string server;   // base URL, no trailing '/'
-  std::string token;    // empty = no Authorization header
+  std::string server;  // base URL, no trailing '/'
+  std::string token;   // empty = no Authorization header
+  // The file the token came from, if any: read again whenever it changes (kubelet rotates a
+  // projected service account token, typically hourly, by replacing the file).
+  std::string token_file;
   std::string ca_file;  // empty: ca_pem, or the system roots
   std::string ca_pem;   // from a kubeconfig's certificate-authority-data
   int64_t request_timeout_ms = 10000;

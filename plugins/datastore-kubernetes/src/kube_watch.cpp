@@ -27,6 +27,7 @@ struct KubeWatch::Stream {
   const KindInfo* kind = nullptr;
   std::string resource_version;  // the last one seen: a reconnect continues after it
   CurlEasy easy;
+  RequestHeadersPtr headers;      // what the current request was configured with
   bool active = false;            // in the multi handle
   bool established = false;       // the server answered 200 to the current request
   bool just_established = false;  // set by the header callback, consumed by the loop
@@ -241,7 +242,7 @@ void KubeWatch::start_stream(CURLM* multi, Stream& stream) {
   const std::string path =
       collection_path(*stream.kind, {}) +
       "?watch=1&allowWatchBookmarks=true&resourceVersion=" + url_escape(stream.resource_version);
-  http_->prepare_stream(easy, path);
+  stream.headers = http_->prepare_stream(easy, path);
   stream.error_buffer[0] = '\0';
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, stream.error_buffer);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Stream::on_body);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -789,6 +790,73 @@ TEST_F(KubeTokenTest, BearerTokenIsRequired) {
                     "- name: agent\n  user: {token: brindle-s3cret}\n");
   Client via_kubeconfig("[datastore.kubernetes]\nkubeconfig = " + toml_string(kubeconfig) + "\n");
   ASSERT_TRUE(via_kubeconfig.ok()) << via_kubeconfig.status();
+}
+
+// kubelet rotates a pod's projected service account token by replacing the file (hourly by
+// default); requests and watch reconnections must use the new token, since the old one stops being
+// taken when it expires. The test server ends each watch after 1-2 s, as the real one does after
+// its request timeout, so reconnections happen across rotations.
+class KubeRotatedTokenTest : public KubeTest {
+ protected:
+  void SetUp() override {
+    FakeApiServer::Options options;
+    options.token_file = dir_.write("server-token", "first-token\n");
+    options.min_request_timeout_seconds = 1;
+    start_server(options);
+  }
+  // As a cluster does: the server takes the new token as well, kubelet renames a new file over
+  // the old one, and later the old token expires. Every file is replaced whole.
+  void rotate(const std::string& old_token, const std::string& token) {
+    replace("server-token", old_token + "\n" + token + "\n");
+    replace("token", token + "\n");
+    std::this_thread::sleep_for(100ms);
+    replace("server-token", token + "\n");
+  }
+  void replace(const std::string& name, const std::string& content) {
+    const std::string next = dir_.write(name + ".next", content);
+    ASSERT_EQ(std::rename(next.c_str(), (dir_.path() + "/" + name).c_str()), 0);
+  }
+  ScratchDir dir_;
+};
+
+TEST_F(KubeRotatedTokenTest, ARotatedTokenFileIsReadAgain) {
+  const std::string token_file = dir_.write("token", "first-token\n");
+  Client c(config("token_file = " + toml_string(token_file) + "\n"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  Stored first;
+  ASSERT_TRUE(c->create(pool("first"), &first).ok());
+  WatchRecorder recorder;
+  ASSERT_TRUE(c->watch("IPPool", first.revision, recorder).ok());
+
+  rotate("first-token", "second-token");
+  Client stale("[datastore.kubernetes]\nserver = " + toml_string(server_->url()) +
+               "\ntoken_file = " + toml_string(dir_.write("old", "first-token\n")) + "\n");
+  EXPECT_EQ(stale.status().code, BRINDLE_ERR_PERMISSION) << "the server still takes the old token";
+  Stored second;
+  ASSERT_TRUE(c->create(pool("second"), &second).ok());
+  expect_stored(c, second);
+
+  // The watch stream ends every 1-2 s and reconnects: with the token of the moment, or the
+  // reconnection would be refused (and the third pool never seen).
+  std::this_thread::sleep_for(2500ms);
+  rotate("second-token", "third-token");
+  std::this_thread::sleep_for(2500ms);
+  ASSERT_TRUE(c->create(pool("third")).ok());
+  ASSERT_TRUE(recorder.wait_for(
+      [](const auto& e) {
+        const auto resources = resource_events(e);
+        return !resources.empty() && resources.back().resource.name == "third";
+      },
+      10s));
+  const auto events = resource_events(recorder.events());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].resource.name, "second");
+  EXPECT_EQ(recorder.count(BRINDLE_WATCH_DISCONNECTED), 0u);
+
+  // A token file caught empty (being rewritten in place) keeps the token it held.
+  dir_.write("token", "");
+  Stored got;
+  EXPECT_TRUE(c->get("IPPool", "", "third", &got).ok());
 }
 
 class KubeTlsTest : public KubeTest {

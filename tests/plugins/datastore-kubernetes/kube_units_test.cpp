@@ -63,6 +63,7 @@ TEST(Config, ServerAndTokenFile) {
             "");
   EXPECT_EQ(c.server, "http://127.0.0.1:8080");
   EXPECT_EQ(c.token, "s3cret-token");
+  EXPECT_EQ(c.token_file, token);  // read again when it changes
   EXPECT_EQ(c.request_timeout_ms, 2500);
   EXPECT_EQ(c.ca_file, "");
 }
@@ -126,6 +127,7 @@ TEST(Config, InClusterUsesTheServiceAccount) {
   ASSERT_EQ(config_error("", &c, getenv, dir.path()), "");
   EXPECT_EQ(c.server, "https://[2001:db8::1]:443");
   EXPECT_EQ(c.token, "pod-token");
+  EXPECT_EQ(c.token_file, dir.path() + "/token");  // kubelet rotates it
   EXPECT_EQ(c.ca_file, dir.path() + "/ca.crt");
   EXPECT_EQ(c.source, "in-cluster");
   // Without the token file the error names it.
@@ -158,6 +160,7 @@ TEST(Config, KubeconfigCurrentContext) {
   ASSERT_EQ(config_error("kubeconfig = \"" + file + "\"\n", &c), "");
   EXPECT_EQ(c.server, "https://198.18.0.1:6443");
   EXPECT_EQ(c.token, "kube-token");
+  EXPECT_EQ(c.token_file, "");  // a token written in the kubeconfig is not re-read
   EXPECT_EQ(c.ca_pem, pem);
   EXPECT_EQ(c.source, "kubeconfig " + file);
 
@@ -172,6 +175,7 @@ TEST(Config, KubeconfigCurrentContext) {
   ASSERT_EQ(config_error("kubeconfig = \"" + relative + "\"\n", &c), "");
   EXPECT_EQ(c.ca_file, dir.path() + "/ca.pem");
   EXPECT_EQ(c.token, "file-token");
+  EXPECT_EQ(c.token_file, dir.path() + "/tok");
   ASSERT_EQ(config_error("kubeconfig = \"" + relative +
                              "\"\nserver = \"https://198.18.0.2:443\"\n"
                              "token_file = \"" +
@@ -180,6 +184,7 @@ TEST(Config, KubeconfigCurrentContext) {
             "");
   EXPECT_EQ(c.server, "https://198.18.0.2:443");
   EXPECT_EQ(c.token, "override-token");
+  EXPECT_EQ(c.token_file, override_token);
 }
 
 TEST(Config, KubeconfigErrorsNameTheirPlace) {

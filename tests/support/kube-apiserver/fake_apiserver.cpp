@@ -106,6 +106,13 @@ void FakeApiServer::start() {
   }
   std::vector<std::string> args = {"python3", BRINDLE_FAKE_KUBE_APISERVER, "--listen",
                                    "127.0.0.1:" + std::to_string(port_)};
+  if (!options_.token_file.empty()) {
+    args.insert(args.end(), {"--token-file", options_.token_file});
+  }
+  if (options_.min_request_timeout_seconds > 0) {
+    args.insert(args.end(),
+                {"--min-request-timeout", std::to_string(options_.min_request_timeout_seconds)});
+  }
   if (!options_.token.empty()) {
     args.insert(args.end(), {"--token", options_.token});
   }
@@ -225,8 +232,13 @@ RawResponse FakeApiServer::request(const std::string& method, const std::string&
   const std::string url = url_ + path;
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
   headers = curl_slist_append(headers, "Accept: application/json");
-  const std::string auth = "Authorization: Bearer " + options_.token;
-  if (!options_.token.empty()) {
+  std::string token = options_.token;
+  if (!options_.token_file.empty()) {
+    std::ifstream in(options_.token_file);
+    std::getline(in, token);
+  }
+  const std::string auth = "Authorization: Bearer " + token;
+  if (!token.empty()) {
     headers = curl_slist_append(headers, auth.c_str());
   }
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());

@@ -38,11 +38,13 @@ struct RawResponse {
 class FakeApiServer {
  public:
   struct Options {
-    std::string token;              // required bearer token; empty = none
-    std::string tls_cert, tls_key;  // e.g. from make_test_pki() (etcd_harness.h)
-    std::string ca_file;            // the CA of tls_cert, trusted by request()
-    int history = 0;                // --history N; 0 = the server's default
-    uint16_t port = 0;              // 0 = a free port
+    std::string token;                       // required bearer token; empty = none
+    std::string token_file;                  // or: the token in this file, read at every request
+    double min_request_timeout_seconds = 0;  // > 0: watches end after this to twice this
+    std::string tls_cert, tls_key;           // e.g. from make_test_pki() (etcd_harness.h)
+    std::string ca_file;                     // the CA of tls_cert, trusted by request()
+    int history = 0;                         // --history N; 0 = the server's default
+    uint16_t port = 0;                       // 0 = a free port
   };
   explicit FakeApiServer(Options options);
   FakeApiServer() : FakeApiServer(Options{}) {}

@@ -6,8 +6,8 @@ Behaves like kube-apiserver for what a datastore client and kubectl use: discove
 watches (resourceVersion, bookmarks, timeoutSeconds, 410 Expired from a bounded history) and
 CustomResourceDefinitions that serve their resources as soon as they are created.
 
-  python3 fake_kube_apiserver.py --listen 127.0.0.1:0 [--token TOKEN]
-      [--tls-cert CERT --tls-key KEY] [--history N]
+  python3 fake_kube_apiserver.py --listen 127.0.0.1:0 [--token TOKEN | --token-file FILE]
+      [--tls-cert CERT --tls-key KEY] [--history N] [--min-request-timeout S]
 
 prints `ready <base-url>` on stdout once listening; logs go to stderr. See README.md.
 """
@@ -18,6 +18,7 @@ import copy
 import hmac
 import json
 import queue
+import random
 import re
 import select
 import signal
@@ -731,10 +732,13 @@ class Server(ThreadingHTTPServer):
     # system's maximum.
     request_queue_size = 128
 
-    def __init__(self, address, handler, store, token, tls_context, family):
+    def __init__(self, address, handler, store, token, tls_context, family, token_file=None,
+                 min_request_timeout=None):
         self.address_family = family
         self.store = store
         self.token = token
+        self.token_file = token_file
+        self.min_request_timeout = min_request_timeout
         self.tls_context = tls_context
         self.stopping = threading.Event()
         self.active_watches = 0
@@ -835,12 +839,22 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def accepted_tokens(self):
+        """None when no token is required; else the tokens that are valid now."""
+        if self.server.token_file is None:
+            return None if self.server.token is None else [self.server.token]
+        try:  # read per request: a test rotates the tokens (one per line)
+            with open(self.server.token_file, encoding="utf-8") as f:
+                return [line.strip() for line in f if line.strip()]
+        except OSError:
+            return []
+
     def authorized(self):
-        if self.server.token is None:
+        tokens = self.accepted_tokens()
+        if tokens is None:
             return True
-        header = self.headers.get("Authorization", "")
-        expected = "Bearer " + self.server.token
-        return hmac.compare_digest(header.encode(), expected.encode())
+        header = self.headers.get("Authorization", "").encode()
+        return any(hmac.compare_digest(header, ("Bearer " + t).encode()) for t in tokens)
 
     def handle_api(self, method):
         try:
@@ -1408,6 +1422,11 @@ class Handler(BaseHTTPRequestHandler):
                 timeout = float(query["timeoutSeconds"])
             except ValueError:
                 raise bad_request("invalid timeoutSeconds %r" % query["timeoutSeconds"])
+        elif self.server.min_request_timeout is not None:
+            # As kube-apiserver: a watch without timeoutSeconds ends after a random time in
+            # [min-request-timeout, 2 * min-request-timeout) (1800 s by default there).
+            base = self.server.min_request_timeout
+            timeout = base + random.random() * base
         bookmarks = query.get("allowWatchBookmarks") in ("1", "true", "True")
         table_version = self.wants_table()
         watcher = Watcher(route.type.key, route.namespace)
@@ -1563,6 +1582,12 @@ def main():
     parser = argparse.ArgumentParser(description="A test Kubernetes API server (JSON only).")
     parser.add_argument("--listen", required=True, help="HOST:PORT; port 0 picks a free port")
     parser.add_argument("--token", help="require Authorization: Bearer TOKEN on every request")
+    parser.add_argument("--token-file",
+                        help="like --token, with the tokens (one per line) read from FILE at "
+                             "every request")
+    parser.add_argument("--min-request-timeout", type=float,
+                        help="end a watch without timeoutSeconds after S to 2*S seconds, as "
+                             "kube-apiserver's flag of that name (default: never)")
     parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
     parser.add_argument("--tls-key", help="the PEM private key of --tls-cert")
     parser.add_argument("--history", type=int, default=1000,
@@ -1572,6 +1597,10 @@ def main():
         parser.error("--tls-cert and --tls-key go together")
     if args.history < 1:
         parser.error("--history must be at least 1")
+    if args.token and args.token_file:
+        parser.error("--token and --token-file exclude each other")
+    if args.min_request_timeout is not None and args.min_request_timeout <= 0:
+        parser.error("--min-request-timeout must be positive")
     host, port, family = parse_listen(args.listen)
     tls_context = None
     if args.tls_cert:
@@ -1583,7 +1612,8 @@ def main():
                                                                    error))
     store = Store(args.history)
     try:
-        server = Server((host, port), Handler, store, args.token, tls_context, family)
+        server = Server((host, port), Handler, store, args.token, tls_context, family,
+                        token_file=args.token_file, min_request_timeout=args.min_request_timeout)
     except OSError as error:
         raise SystemExit("--listen %s: %s" % (args.listen, error))
     bound_port = server.server_address[1]
@@ -1603,7 +1633,8 @@ def main():
     serving.start()
     print("ready %s://%s:%d" % (scheme, shown_host, bound_port), flush=True)
     log("listening on %s://%s:%d (token %s, history %d)" % (
-        scheme, shown_host, bound_port, "required" if args.token else "off", args.history))
+        scheme, shown_host, bound_port,
+        "required" if args.token or args.token_file else "off", args.history))
     while not stop.wait(0.5):
         pass
     server.stopping.set()
