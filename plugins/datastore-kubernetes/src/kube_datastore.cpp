@@ -117,6 +117,35 @@ HostDocument KubeDatastore::stored_document(const HttpResponse& response, const 
   return std::move(*doc);
 }
 
+// Owned by its Kubernetes Node, a Brindle Node goes when the node is deleted from the cluster (the
+// garbage collector deletes it), instead of leaving its routes and block affinities behind; as
+// Cilium's CiliumNode. A host that is no Kubernetes node (no Node of that name) owns nothing.
+Json KubeDatastore::owners_of(const ResourceKey& key, const std::string& what) {
+  if (key.kind != "Node") {
+    return nullptr;
+  }
+  const std::string reading = what + ": reading the Kubernetes Node \"" + key.name + "\"";
+  const HttpResponse response =
+      http_->request("GET", "/api/v1/nodes/" + url_escape(key.name), nullptr, reading);
+  if (response.status == 404) {
+    return nullptr;
+  }
+  if (!success(response)) {
+    throw_api_error(parse_api_status(response.status, response.body), reading);
+  }
+  const Json node = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  const Json* uid = nullptr;
+  if (node.is_object() && node.contains("metadata") && node["metadata"].is_object()) {
+    const auto it = node["metadata"].find("uid");
+    uid = it != node["metadata"].end() && it->is_string() ? &*it : nullptr;
+  }
+  if (uid == nullptr || uid->get_ref<const std::string&>().empty()) {
+    throw Error(BRINDLE_ERR_UNAVAILABLE, reading + ": the answer has no metadata.uid");
+  }
+  return Json::array(
+      {Json{{"apiVersion", "v1"}, {"kind", "Node"}, {"name", key.name}, {"uid", *uid}}});
+}
+
 std::optional<PodFacts> KubeDatastore::read_pod(const PodName& pod) {
   const KindInfo& source = *kinds_.overlay_of("WorkloadEndpoint");
   const std::string what = "get pod " + pod.first + "/" + pod.second;
@@ -329,8 +358,9 @@ void KubeDatastore::create(const Resource& resource, const ResourceSink& stored)
     const KindInfo& kind = kinds_.require(resource.key.kind);
     check_key(kind, resource.key);
     check_writable(kinds_.source_of(kind, resource.key.name), resource.key);
-    const std::string body = to_kube_object(resource.json, kind, resource.key, {});
     const std::string what = "create " + describe(resource.key);
+    const std::string body =
+        to_kube_object(resource.json, kind, resource.key, {}, owners_of(resource.key, what));
     const HttpResponse response =
         http_->request("POST", collection_path(kind, resource.key.namespace_), &body, what);
     if (!success(response)) {
@@ -358,6 +388,7 @@ void KubeDatastore::update(const Resource& resource, const ResourceSink& stored)
     const std::string path = item_path(kind, resource.key.namespace_, resource.key.name);
     const std::string what = "update " + describe(resource.key);
     const bool conditional = !resource.revision.empty();
+    const Json owners = owners_of(resource.key, what);  // a replacement must carry them again
     for (int attempt = 1;; ++attempt) {
       // Custom resources refuse a PUT without resourceVersion, so "unconditional" is a read and
       // a conditional write, retried when another writer wins the race.
@@ -372,7 +403,7 @@ void KubeDatastore::update(const Resource& resource, const ResourceSink& stored)
         }
         expected = stored_document(current, kind, what).revision;
       }
-      const std::string body = to_kube_object(resource.json, kind, resource.key, expected);
+      const std::string body = to_kube_object(resource.json, kind, resource.key, expected, owners);
       const HttpResponse response = http_->request("PUT", path, &body, what);
       if (success(response)) {
         HostDocument doc = stored_document(response, kind, what);

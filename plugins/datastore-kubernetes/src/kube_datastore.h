@@ -53,6 +53,9 @@ class KubeDatastore final : public DatastorePlugin {
   // and update return, so that brindled computes a new pod's policy from its pod's labels.
   // `written` ("created", "updated"): the write succeeded, which a failure to read the pod says.
   void show_as_its_pod_says(HostDocument& doc, const char* written = nullptr);
+  // The ownerReferences of a resource written as `key` (null: none): a Brindle Node is owned by
+  // the Kubernetes Node of its name when there is one.
+  Json owners_of(const ResourceKey& key, const std::string& what);
   // What a pod says now (nullopt: no such pod).
   std::optional<PodFacts> read_pod(const PodName& pod);
   // A server object as the host sees it; garbage is logged and skipped (nullopt).

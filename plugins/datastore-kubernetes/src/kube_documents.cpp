@@ -41,7 +41,7 @@ Json namespace_profile(const Json& metadata, const HostDocument& out) {
 }  // namespace
 
 std::string to_kube_object(std::string_view json, const KindInfo& kind, const ResourceKey& key,
-                           std::string_view resource_version) {
+                           std::string_view resource_version, const Json& owner_references) {
   Json doc = datastore_documents::parse_object(json);
   datastore_documents::reconcile_identity(doc, key);
   Json& metadata = doc["metadata"];
@@ -51,6 +51,9 @@ std::string to_kube_object(std::string_view json, const KindInfo& kind, const Re
   }
   if (!resource_version.empty()) {
     metadata["resourceVersion"] = resource_version;
+  }
+  if (!owner_references.is_null()) {
+    metadata["ownerReferences"] = owner_references;
   }
 
   // apiVersion and kind first, as the server writes them.

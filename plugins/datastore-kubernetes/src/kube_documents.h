@@ -31,9 +31,9 @@ using datastore_documents::Json;
 // The request body for a create (empty resource_version) or a replacement (resource_version is
 // the precondition). Fills kind/metadata.name/metadata.namespace when absent; throws
 // Error(INVALID_ARGUMENT) naming the field when the document is not an object or contradicts
-// `key`.
+// `key`. `owner_references` (a JSON array; null = none) become metadata.ownerReferences.
 std::string to_kube_object(std::string_view json, const KindInfo& kind, const ResourceKey& key,
-                           std::string_view resource_version);
+                           std::string_view resource_version, const Json& owner_references = {});
 
 // A Kubernetes object as the host sees it.
 struct HostDocument {

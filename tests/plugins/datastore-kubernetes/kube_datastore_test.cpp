@@ -598,6 +598,55 @@ TEST_F(KubeTest, PodsAmendTheirWorkloadEndpoints) {
   EXPECT_EQ(events[0].resource.json, fresh.json);
 }
 
+// A Brindle Node is owned by the Kubernetes Node of its name (when there is one), through every
+// write, so that deleting the node from the cluster deletes it too (the garbage collector) and the
+// other nodes drop its routes; a host that is no Kubernetes node writes a Node that owns nothing.
+TEST_F(KubeTest, NodesAreOwnedByTheirKubernetesNode) {
+  const RawResponse core =
+      server_->request("POST", "/api/v1/nodes",
+                       R"({"apiVersion":"v1","kind":"Node","metadata":{"name":"worker-1"}})");
+  ASSERT_EQ(core.status, 201) << core.body;
+  const std::string uid = core.json()["metadata"]["uid"];
+  const auto owners = [&](const std::string& name) {
+    return server_->request("GET", "/apis/brindle.network/v1/nodes/" + name)
+        .json()["metadata"]
+        .value("ownerReferences", json());
+  };
+  const json owned_by_worker =
+      json::array({{{"apiVersion", "v1"}, {"kind", "Node"}, {"name", "worker-1"}, {"uid", uid}}});
+
+  Client c(config());
+  ASSERT_TRUE(c.ok()) << c.status();
+  const json spec = {{"ipv4Address", "198.19.0.11/24"}};
+  Stored created;
+  ASSERT_TRUE(c->create(resource("Node", "", "worker-1", spec), &created).ok());
+  EXPECT_EQ(owners("worker-1"), owned_by_worker);
+  expect_stored(c, created);  // the host sees no trace of it
+  EXPECT_EQ(json::parse(created.json)["metadata"].count("ownerReferences"), 0u);
+  // Replacements, conditional or not, keep the owner.
+  Stored conditional = resource("Node", "", "worker-1", {{"ipv4Address", "198.19.0.12/24"}});
+  conditional.revision = created.revision;
+  Stored updated;
+  ASSERT_TRUE(c->update(conditional, &updated).ok());
+  EXPECT_EQ(owners("worker-1"), owned_by_worker);
+  ASSERT_TRUE(c->update(resource("Node", "", "worker-1", spec), &updated).ok());
+  EXPECT_EQ(owners("worker-1"), owned_by_worker);
+  Stored host;
+  ASSERT_TRUE(c->create(resource("Node", "", "plain-host", spec), &host).ok());
+  EXPECT_TRUE(owners("plain-host").is_null());
+
+  WatchRecorder recorder;
+  ASSERT_TRUE(c->watch("Node", host.revision, recorder).ok());
+  ASSERT_EQ(server_->request("DELETE", "/api/v1/nodes/worker-1").status, 200);
+  ASSERT_TRUE(recorder.wait_for([](const auto& e) { return !resource_events(e).empty(); }, 10s));
+  const auto events = resource_events(recorder.events());
+  EXPECT_EQ(events[0].type, BRINDLE_WATCH_DELETED);
+  EXPECT_EQ(events[0].resource.name, "worker-1");
+  Stored got;
+  EXPECT_EQ(c->get("Node", "", "worker-1", &got).code, BRINDLE_ERR_NOT_FOUND);
+  EXPECT_TRUE(c->get("Node", "", "plain-host", &got).ok());
+}
+
 TEST_F(KubeTest, WatchDeliversChangesInOrder) {
   Client c(config());
   ASSERT_TRUE(c.ok()) << c.status();

@@ -398,7 +398,8 @@ const kube::KindTable& kinds() {
 }
 
 // The ClusterRole of configs/kubernetes/rbac.yaml lets brindled read every resource the plugin
-// reads (its own, the native NetworkPolicy, namespaces and pods) and write Brindle's own.
+// reads (its own, the native NetworkPolicy, namespaces and pods), write Brindle's own and get the
+// Nodes that own Brindle Nodes.
 TEST(Kinds, RbacCoversEveryResource) {
   const kube::KindTable table;
   std::map<std::string, std::set<std::string>> granted;  // "group/resource" -> verbs
@@ -420,6 +421,9 @@ TEST(Kinds, RbacCoversEveryResource) {
     }
   }
   EXPECT_TRUE(bound);
+  // The owner of every Brindle Node written (KubeDatastore::owners_of).
+  EXPECT_EQ(granted["/nodes"], std::set<std::string>{"get"});
+  granted.erase("/nodes");
   const std::set<std::string> read = {"get", "list", "watch"};
   const std::set<std::string> all = {"get", "list", "watch", "create", "update", "delete"};
   for (const kube::KindInfo* source : table.sources("")) {

@@ -697,8 +697,9 @@ class Store:
                 watcher.events.put(event)
         return obj
 
-    def delete_locked(self, resource_type, namespace, name):
-        """Deletes one object and what it owns (a namespace's objects, a CRD's resources)."""
+    def delete_locked(self, resource_type, namespace, name, orphan=False):
+        """Deletes one object and what it owns (a namespace's objects, a CRD's resources, and,
+        unless `orphan`, the objects whose ownerReferences all name deleted objects)."""
         current = self.objects[resource_type.key][(namespace, name)]
         if resource_type.key == ("", "namespaces"):
             for other in list(self.types.values()):
@@ -717,7 +718,29 @@ class Store:
                     if watcher.resource_key == served.key:
                         watcher.events.put(CLOSE_WATCH)
         deleted = copy.deepcopy(current)
-        return self.commit(resource_type, namespace, name, "DELETED", deleted, current)
+        result = self.commit(resource_type, namespace, name, "DELETED", deleted, current)
+        if not orphan:
+            self.collect_garbage_locked(current["metadata"].get("uid"))
+        return result
+
+    def collect_garbage_locked(self, owner_uid):
+        """The garbage collector, background propagation (the API's default): once an owner is
+        gone, each dependent none of whose owners exists any more is deleted after it."""
+        if not owner_uid:
+            return
+        existing = None
+        for other in list(self.types.values()):
+            for key in sorted(self.objects.get(other.key, {})):
+                obj = self.objects.get(other.key, {}).get(key)
+                refs = (obj or {}).get("metadata", {}).get("ownerReferences") or []
+                uids = [r.get("uid") for r in refs if isinstance(r, dict)]
+                if owner_uid not in uids:
+                    continue
+                if existing is None:
+                    existing = {o["metadata"].get("uid") for bucket in self.objects.values()
+                                for o in bucket.values()}
+                if not any(uid in existing for uid in uids):
+                    self.delete_locked(other, key[0], key[1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1337,11 +1360,13 @@ class Handler(BaseHTTPRequestHandler):
                 raise self.conflict(route, route.name, "Precondition failed: UID in "
                                     "precondition: %s, UID in object meta: %s" % (
                                         expected_uid, current["metadata"]["uid"]))
+            orphan = options.get("propagationPolicy") == "Orphan" or options.get(
+                "orphanDependents") is True
             if dry_run:
                 result = copy.deepcopy(current)
             else:
                 result = copy.deepcopy(self.store.delete_locked(route.type, route.namespace or "",
-                                                                route.name))
+                                                                route.name, orphan=orphan))
         self.send_json(200, self.present(route, result))
 
     def delete_collection(self, route, query, dry_run):

@@ -294,6 +294,26 @@ expect_fail "delete again fails with NotFound" 'NotFound' k delete ippool pool-b
 expect_ok "delete pod" k delete pod -n brindle-test web-1
 expect_fail "pod gone" 'pods "web-1" not found' k get pod -n brindle-test web-1
 
+# Garbage collection: a custom resource owned by a Node goes with it (kubectl's default cascade,
+# background), and stays with --cascade=orphan.
+owned_by_node() { # owned_by_node NODE: an IPPool "owned-NODE" owned by the core Node NODE
+  local uid
+  uid=$(k get node "$1" -o jsonpath='{.metadata.uid}')
+  printf 'apiVersion: brindle.network/v1\nkind: IPPool\nmetadata:\n  name: owned-%s\n  ownerReferences:\n  - {apiVersion: v1, kind: Node, name: %s, uid: "%s"}\nspec: {}\n' \
+    "$1" "$1" "$uid" >"$work/owned.yaml"
+  k create --validate=false -f "$work/owned.yaml"
+}
+for node in worker-1 worker-2; do
+  printf 'apiVersion: v1\nkind: Node\nmetadata:\n  name: %s\n' "$node" >"$work/node.yaml"
+  expect_ok "create node $node" k create --validate=false -f "$work/node.yaml"
+  expect_ok "create its owned resource" owned_by_node "$node"
+done
+expect_ok "delete node (cascade background)" k delete node worker-1
+expect_fail "the dependent went with its owner" 'not found' k get ippool owned-worker-1
+expect_ok "delete node --cascade=orphan" k delete node worker-2 --cascade=orphan
+expect_ok "an orphaned dependent stays" k get ippool owned-worker-2
+expect_ok "delete it" k delete ippool owned-worker-2
+
 # --- watch (kubectl, over TLS) -------------------------------------------------------------------
 watch_out="$work/watch.out"
 k get ippools --watch-only -o json --output-watch-events --request-timeout=30s >"$watch_out" 2>"$work/watch.err" &
