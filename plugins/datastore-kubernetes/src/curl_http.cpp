@@ -2,10 +2,8 @@
 
 #include <sys/stat.h>
 
-#include <fstream>
 #include <mutex>
 #include <optional>
-#include <sstream>
 
 namespace brindle::kube {
 namespace {
@@ -37,26 +35,6 @@ std::string file_stamp(const std::string& path) {
   return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
          std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
          std::to_string(st.st_mtim.tv_nsec);
-}
-
-std::optional<std::string> read_token_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return std::nullopt;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  std::string token = text.str();
-  const size_t begin = token.find_first_not_of(" \t\r\n");
-  const size_t end = token.find_last_not_of(" \t\r\n");
-  if (begin == std::string::npos) {
-    return std::nullopt;
-  }
-  token = token.substr(begin, end - begin + 1);
-  if (token.find_first_of("\r\n") != std::string::npos) {
-    return std::nullopt;
-  }
-  return token;
 }
 
 CurlSlist make_headers(const std::string& token, bool with_body) {
@@ -131,7 +109,8 @@ RequestHeadersPtr HttpClient::current_headers() {
     // A stat per request: microseconds, next to a round trip to the API server.
     std::string stamp = file_stamp(connection_.token_file);
     if (!stamp.empty() && stamp != token_file_stamp_) {
-      const std::optional<std::string> token = read_token_file(connection_.token_file);
+      std::string problem;
+      const std::optional<std::string> token = read_token_file(connection_.token_file, &problem);
       if (token) {  // else half-written or gone: keep the old token and look again next time
         token_file_stamp_ = std::move(stamp);
         if (*token != headers_->token) {

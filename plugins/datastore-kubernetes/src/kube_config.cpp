@@ -33,20 +33,13 @@ std::optional<std::string> read_whole_file(const std::string& path) {
   return data.str();
 }
 
-// A bearer token file: non-empty, one line.
 std::string read_token(const Config& config, std::string_view key, const std::string& file) {
-  const std::optional<std::string> text = read_whole_file(file);
-  if (!text) {
-    config.fail(key, "cannot read the token file \"" + file + "\"");
+  std::string problem;
+  std::optional<std::string> token = read_token_file(file, &problem);
+  if (!token) {
+    config.fail(key, problem);
   }
-  std::string token = trim(*text);
-  if (token.empty()) {
-    config.fail(key, "the token file \"" + file + "\" is empty");
-  }
-  if (token.find_first_of("\r\n") != std::string::npos) {
-    config.fail(key, "the token file \"" + file + "\" holds more than one line");
-  }
-  return token;
+  return *token;
 }
 
 void check_readable(const Config& config, std::string_view key, const std::string& file) {
@@ -229,6 +222,24 @@ std::optional<std::string> normalize_server_url(std::string_view url, std::strin
     out.pop_back();
   }
   return out;
+}
+
+std::optional<std::string> read_token_file(const std::string& file, std::string* problem) {
+  const std::optional<std::string> text = read_whole_file(file);
+  if (!text) {
+    *problem = "cannot read the token file \"" + file + "\"";
+    return std::nullopt;
+  }
+  std::string token = trim(*text);
+  if (token.empty()) {
+    *problem = "the token file \"" + file + "\" is empty";
+    return std::nullopt;
+  }
+  if (token.find_first_of("\r\n") != std::string::npos) {
+    *problem = "the token file \"" + file + "\" holds more than one line";
+    return std::nullopt;
+  }
+  return token;
 }
 
 std::optional<std::string> base64_decode(std::string_view text) {

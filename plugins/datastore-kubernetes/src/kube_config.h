@@ -68,6 +68,10 @@ KubeConnection resolve_connection(const Config& config, const KubeSettings& sett
 // Checks a server URL; returns it without a trailing '/', or nullopt and *problem.
 std::optional<std::string> normalize_server_url(std::string_view url, std::string* problem);
 
+// The bearer token in `file`: its one line, trimmed. nullopt and *problem when the file cannot be
+// read, is empty or holds more than one line.
+std::optional<std::string> read_token_file(const std::string& file, std::string* problem);
+
 // Standard base64 (RFC 4648, padding optional, whitespace ignored); nullopt when invalid.
 std::optional<std::string> base64_decode(std::string_view text);
 
