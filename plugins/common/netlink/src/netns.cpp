@@ -40,6 +40,25 @@ NetnsFd unshare_new_netns() {
   });
 }
 
+// As `ip netns add` prepares it: /run/netns a shared mount point of its own. Otherwise the first
+// `ip netns add` after a namespace is mounted here bind-mounts /run/netns over itself, hiding that
+// mount, which can then no longer be unmounted by its path (a namespace left behind).
+void prepare_netns_dir() {
+  if (mkdir(kNetnsDir, 0755) != 0 && errno != EEXIST) {
+    throw_errno(errno, std::string("create ") + kNetnsDir);
+  }
+  bool made_mount_point = false;
+  while (mount("", kNetnsDir, "none", MS_SHARED | MS_REC, nullptr) != 0) {
+    if (errno != EINVAL || made_mount_point) {
+      throw_errno(errno, std::string("make ") + kNetnsDir + " a shared mount");
+    }
+    if (mount(kNetnsDir, kNetnsDir, "none", MS_BIND | MS_REC, nullptr) != 0) {
+      throw_errno(errno, std::string("bind-mount ") + kNetnsDir + " on itself");
+    }
+    made_mount_point = true;
+  }
+}
+
 }  // namespace
 
 NetnsFd& NetnsFd::operator=(NetnsFd&& other) noexcept {
@@ -93,9 +112,7 @@ ScratchNetns ScratchNetns::create() {
 
 ScratchNetns ScratchNetns::create_named(std::string_view prefix) {
   NetnsFd fd = unshare_new_netns();
-  if (mkdir(kNetnsDir, 0755) != 0 && errno != EEXIST) {
-    throw_errno(errno, std::string("create ") + kNetnsDir);
-  }
+  prepare_netns_dir();
   for (int attempt = 0; attempt < 8; ++attempt) {
     std::string name = std::string(prefix) + "-" + random_suffix();
     std::string path = std::string(kNetnsDir) + "/" + name;

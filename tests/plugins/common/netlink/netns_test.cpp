@@ -1,9 +1,15 @@
 // Network namespace helpers: scratch namespaces appear empty and disappear, guards move only the
 // calling thread and move it back.
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -50,6 +56,41 @@ TEST(ScratchNetns, NamedOneIsVisibleToIpAndRemovedAfterwards) {
     EXPECT_EQ(std::system(("ip -n " + ns.name() + " link show lo >/dev/null").c_str()), 0);
   }
   EXPECT_NE(access(path.c_str(), F_OK), 0) << path << " left behind";
+}
+
+// A named namespace made before the first `ip netns add` must still be removable after it: ip
+// bind-mounts /run/netns over itself when it is no mount point yet, which used to hide (leak) the
+// namespaces mounted there before. Run in a child with its own mount namespace and an empty /run,
+// so that /run/netns starts as on a fresh machine and nothing reaches the host's mounts.
+TEST(ScratchNetns, NamedOneSurvivesAnIpNetnsAddThatFollowsIt) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) {
+      _exit(2);
+    }
+    std::string mountpoint;
+    {
+      const ScratchNetns ns = ScratchNetns::create_named("brt");
+      mountpoint = "/run/netns/" + ns.name();
+      if (std::system("ip netns add brt-after-it") != 0) {
+        _exit(3);
+      }
+    }
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    const std::string mounts((std::istreambuf_iterator<char>(mountinfo)),
+                             std::istreambuf_iterator<char>());
+    const bool left = mounts.find(mountpoint + " ") != std::string::npos;
+    std::system("ip netns delete brt-after-it");
+    _exit(left ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the namespace stayed mounted under /run/netns; 2, 3: "
+                                       "the child's setup failed";
 }
 
 TEST(NetnsGuard, MovesTheThreadAndBack) {
