@@ -25,6 +25,9 @@ LAB_TOOL=$(cd "$(dirname "$0")/../lab" && pwd)/brindle-lab
 readonly LAB_TOOL
 readonly CASE=${1:?usage: lab_ipip_test.sh static|bgp|crosssubnet}
 export BRINDLE_LAB_ID=vmipip
+# The emulated guest is slow, slower still beside other tests: a gRPC connect to etcd can take
+# more than the plugin's default 3 s (brindlectl failed to create the lab's pool so in CI).
+export BRINDLE_LAB_DIAL_TIMEOUT_MS=30000
 export NO_COLOR=1
 readonly POD_MTU=1480
 
