@@ -49,6 +49,14 @@ CurlSlist make_headers(const std::string& token, bool with_body) {
   return CurlSlist(list);
 }
 
+RequestHeadersPtr headers_for(std::string token) {
+  auto headers = std::make_shared<RequestHeaders>();
+  headers->get = make_headers(token, false);
+  headers->body = make_headers(token, true);
+  headers->token = std::move(token);
+  return headers;
+}
+
 }  // namespace
 
 void ensure_curl_initialised() {
@@ -87,14 +95,6 @@ std::string describe_curl(CURLcode code, const char* error_buffer) {
   return text;
 }
 
-RequestHeadersPtr headers_for(std::string token) {
-  auto headers = std::make_shared<RequestHeaders>();
-  headers->get = make_headers(token, false);
-  headers->body = make_headers(token, true);
-  headers->token = std::move(token);
-  return headers;
-}
-
 HttpClient::HttpClient(KubeConnection connection)
     : connection_(std::move(connection)), headers_(headers_for(connection_.token)) {
   if (!connection_.token_file.empty()) {
@@ -120,10 +120,6 @@ RequestHeadersPtr HttpClient::current_headers() {
     }
   }
   return headers_;
-}
-
-std::string HttpClient::token() {
-  return current_headers()->token;
 }
 
 void HttpClient::apply_common(CURL* easy, const std::string& path,

@@ -74,8 +74,6 @@ class HttpClient {
   [[nodiscard]] RequestHeadersPtr prepare_stream(CURL* easy, const std::string& path);
 
   const KubeConnection& connection() const noexcept { return connection_; }
-  // The token requests are sent with now.
-  std::string token();
 
  private:
   // The headers for the current token, after reading the token file again if it changed since
