@@ -690,6 +690,8 @@ case_bgp_agent_kill() {
 source "$(dirname "$0")/policy-conformance.sh"
 
 trap on_exit EXIT
+# timeout(1) in tests/e2e/CMakeLists.txt, before ctest's SIGKILL: say so, then on_exit cleans up.
+trap 'fail "$CASE: timed out (TERM after $SECONDS s)"; exit 124' TERM
 cleanup_stale
 case $CASE in
   static-none) case_static_none ;;

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The NetworkPolicy conformance model on the lab (sourced by e2e.sh, cases policy-k8s and
-# policy-brindle; run directly only as the probe worker, see the end of this file).
+# policy-brindle; the probes themselves are probe_worker.py's, one process per source).
 #
 # Model: Kubernetes namespaces x, y, z (Profiles kns.<ns>, labels ns=<ns> and
 # kubernetes.io/metadata.name=<ns>), pods a, b, c in each (lab pods x-a ... z-c, label pod=<a|b|c>)
@@ -64,39 +64,9 @@
 # Egress to the pod's own node (node2's address from pods on node2) is subject to egress policy
 # (as in Calico; the list only exempts traffic *from* the node).
 
-# --- the probe worker (runs inside one source's network namespace) ----------------------------
-# policy-conformance.sh --probe-worker <out dir> <source> [<destination> <address> <tcp|udp/port>]...
-# writes <out dir>/<source>,<destination>,<proto>-<port>: 1 when the destination answered with its
-# name, 0 otherwise.
-pc_probe_worker() {
-  local out=$1 src=$2 d ip p r
-  shift 2
-  while (($# >= 3)); do
-    d=$1 ip=$2 p=$3
-    shift 3
-    (
-      if [[ ${p%/*} == tcp ]]; then
-        r=$(timeout 3 socat -u "TCP:$ip:${p#*/},connect-timeout=1" STDOUT 2>/dev/null) || true
-      else
-        # bash's /dev/udp: a connected UDP socket; dd reads one datagram (the answer) whole.
-        r=$(exec 3<>"/dev/udp/$ip/${p#*/}" && echo probe >&3 && timeout 1.5 dd bs=512 count=1 <&3 2>/dev/null) || true
-      fi
-      if [[ $r == "$d" ]]; then echo 1; else echo 0; fi >"$out/$src,$d,${p/\//-}"
-    ) &
-  done
-  wait
-}
-if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
-  set -euo pipefail
-  [[ ${1:-} == --probe-worker ]] || { echo "usage: sourced by e2e.sh (policy-k8s, policy-brindle)" >&2; exit 2; }
-  shift
-  pc_probe_worker "$@"
-  exit 0
-fi
-
 # --- the model ----------------------------------------------------------------------------------
-PC_SELF=$(readlink -f "${BASH_SOURCE[0]}")
-readonly PC_SELF
+PC_PROBE_WORKER=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/probe_worker.py
+readonly PC_PROBE_WORKER
 readonly PC_NAMESPACES=(x y z)
 readonly PC_NODE_ID=node2  # node2's own address, as source and destination
 PC_PODS=()                 # x-a x-b ... z-c
@@ -195,8 +165,10 @@ pc_expected() {  # pc_expected <ingress fn> <egress fn> <ports...>
   done
 }
 
-pc_probe_cells() {  # pc_probe_cells <src,dst,proto/port>...: probes these cells at once into PC_ACT
-  local out cell s d p f workers=()
+# pc_probe_cells <timeout scale> <src,dst,proto/port>...: probes these cells at once into PC_ACT
+pc_probe_cells() {
+  local scale=$1 out cell s d p f workers=()
+  shift
   local -A args=()
   out=$(mktemp -d "$PC_TMP/probe.XXXXXX")
   for cell in "$@"; do
@@ -206,7 +178,8 @@ pc_probe_cells() {  # pc_probe_cells <src,dst,proto/port>...: probes these cells
   done
   for s in "${!args[@]}"; do
     # shellcheck disable=SC2086  # args[$s] is the worker's word list
-    ip netns exec "${PC_NETNS[$s]}" bash "$PC_SELF" --probe-worker "$out" "$s" ${args[$s]} &
+    # Debian's python3 by its path: an interpreter shim earlier in PATH (pyenv) takes ~1 s to start.
+    ip netns exec "${PC_NETNS[$s]}" /usr/bin/python3 "$PC_PROBE_WORKER" "$scale" "$out" "$s" ${args[$s]} &
     workers+=($!)
   done
   ((${#workers[@]} == 0)) || wait "${workers[@]}" || true
@@ -222,17 +195,18 @@ pc_probe_cells() {  # pc_probe_cells <src,dst,proto/port>...: probes these cells
 pc_probe() {  # fills PC_ACT for every cell of PC_EXP
   local k retry
   PC_ACT=()
-  pc_probe_cells "${!PC_EXP[@]}"
+  pc_probe_cells 1 "${!PC_EXP[@]}"
   # A probe that times out reads as blocked: a loaded machine (400 probes at once) can make an
   # allowed cell look blocked, never a blocked one look allowed. So the cells that answered
-  # blocked but should be allowed are probed again, on their own, before they count.
+  # blocked but should be allowed are probed again, on their own and with 3x the timeouts, before
+  # they count.
   for _ in 1 2; do
     retry=()
     for k in "${!PC_EXP[@]}"; do
       [[ ${PC_EXP[$k]} == 1 && ${PC_ACT[$k]} != 1 ]] && retry+=("$k")
     done
     ((${#retry[@]} > 0)) || break
-    pc_probe_cells "${retry[@]}"
+    pc_probe_cells 3 "${retry[@]}"
   done
 }
 

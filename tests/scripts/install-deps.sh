@@ -18,7 +18,7 @@ packages=(
   iptables ipset  # iptables-legacy(-save/-restore) and ipset: inspect and benchmark policy-iptables
   nftables  # the nft CLI: policy-nftables' tests read the kernel's tables with it
   iperf3 jq  # datapath benchmarks (tests/bench/datapath)
-  python3  # tests/lab/set-gso-sizes (the lab's --big-tcp: iproute2 6.1 cannot set the IPv4 sizes)
+  python3  # tests/lab/set-gso-sizes (--big-tcp), tests/e2e/probe_worker.py, the test API server
   etcd-server etcd-client
   bird2  # routing-bgp drives BIRD 2; its tests run it in scratch namespaces
   containernetworking-plugins  # the ptp + host-local reference of the CNI benchmark

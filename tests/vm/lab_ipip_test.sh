@@ -2,7 +2,7 @@
 # The lab (tests/lab/brindle-lab) with --encap ipip, end to end. IPIP needs a kernel with the ipip
 # module, which the project's machines lack: this script runs INSIDE the VM harness
 #
-#   tests/vm/run-in-vm --timeout 900 --memory 1536 --env BRINDLED=... -- bash lab_ipip_test.sh CASE
+#   tests/vm/run-in-vm --timeout 1500 --memory 1536 --env BRINDLED=... -- bash lab_ipip_test.sh CASE
 #
 # (tests/vm/CMakeLists.txt registers it: vm.lab-ipip-<case>). The guest's /run is a fresh tmpfs,
 # so the lab's state (/run/brindle-lab) and its namespaces die with the VM; the lab is still taken
