@@ -3,7 +3,8 @@
 # bare kernel references built in the same run.
 #
 #   tests/bench/datapath/datapath.sh [--build-dir DIR] [--id ID] [--duration S] [--rounds N]
-#                                    [--policies N] [--variants a2,b,b-big,c,d,b-nft,c-nft] [--no-pin]
+#                                    [--policies N] [--variants a2,a2v,b,b-big,c,d,b-nft,c-nft]
+#                                    [--no-pin]
 #                                    [--perf DIR]
 #
 # Variants (each: iperf3 TCP for --duration seconds (default 5) with 1 and with 4 streams, and
@@ -13,6 +14,11 @@
 #       routes, no Brindle (ratios are against this row)
 #   a2  bare, lab-shaped: pod ns - veth - node ns - veth - bridge - veth - node ns - veth - pod ns,
 #       plain routes, no Brindle (the same hops as a lab pod-to-pod path)
+#   a2v a2 with a VXLAN device between the node namespaces made as Brindle makes vxlan.brindle (VNI
+#       4096, port 4789, no learning, permanent neighbour + FDB entries, routes via the peer's
+#       tunnel address onlink, pod MTU 1450), no netfilter anywhere: the kernel's own VXLAN path on
+#       this machine, the ceiling of any VXLAN dataplane built on it (c against a2v: what Brindle
+#       adds to it)
 #   b   brindle-lab --encap none, 2 nodes, client pod on node1, server pod on node2
 #   b-big  b with BIG TCP: brindle-lab --encap none --big-tcp (the lab's underlay veths at 196608
 #       GSO/GRO bytes, as a BIG-TCP-capable card would offer, and [workload] big_tcp = true: the
@@ -44,7 +50,7 @@ build_dir=${BRINDLE_BUILD_DIR:-build/default} id=dpbench duration=5 rounds=3 pol
 # iperf3's client on CPU 0 and its server on CPU 1 (when there are two): left to the scheduler,
 # both sometimes share a CPU and a round loses half its throughput whatever the path.
 affinity="-A 0,1"
-variants=,a2,b,c,d,
+variants=,a2,a2v,b,c,d,
 perf_dir=""
 while (($#)); do
   case $1 in
@@ -99,6 +105,7 @@ ref_down() {
   local ns
   stop_server "$tmp/iperf3-a.pid"
   stop_server "$tmp/iperf3-a2.pid"
+  stop_server "$tmp/iperf3-a2v.pid"
   for ns in $(ref_namespaces); do ip netns del "$ns" 2>/dev/null || true; done
 }
 cleanup() {
@@ -258,13 +265,14 @@ ref_router_up() {
   start_server a "$ip_a" ip netns exec "$b"
 }
 
-# --- a2: bare, the lab's shape: pod - node - underlay bridge - node - pod --------------------------
-ip_a2=198.18.2.2
-client_a2() { ip netns exec "${ref_prefix}pa" "$@"; }
+# --- a2, a2v: bare, the lab's shape: pod - node - underlay bridge - node - pod --------------------
+# ref_labshape_up <key> <tag> [vxlan]: namespaces <tag>pa, <tag>n1, <tag>ul, <tag>n2, <tag>pb.
 ref_labshape_up() {
-  local pa=${ref_prefix}pa n1=${ref_prefix}n1 ul=${ref_prefix}ul n2=${ref_prefix}n2 pb=${ref_prefix}pb
-  say "a2: bare, lab-shaped ($pa - $n1 - bridge in $ul - $n2 - $pb, plain routes)"
-  ref_ns pa n1 ul n2 pb
+  local key=$1 tag=$2 encap=${3:-none}
+  local pa=$ref_prefix${tag}pa n1=$ref_prefix${tag}n1 ul=$ref_prefix${tag}ul n2=$ref_prefix${tag}n2
+  local pb=$ref_prefix${tag}pb ns port
+  say "$key: bare, lab-shaped ($pa - $n1 - bridge in $ul - $n2 - $pb, plain routes, encap $encap)"
+  ref_ns "${tag}pa" "${tag}n1" "${tag}ul" "${tag}n2" "${tag}pb"
   ip netns exec "$n1" sysctl -qw net.ipv4.ip_forward=1
   ip netns exec "$n2" sysctl -qw net.ipv4.ip_forward=1
   bridge_is_a_switch "$ul"
@@ -276,15 +284,41 @@ ref_labshape_up() {
   ip -n "$ul" link add n2 type veth peer name eth0 netns "$n2"
   ip -n "$n1" addr add 198.19.1.11/24 dev eth0
   ip -n "$n2" addr add 198.19.1.12/24 dev eth0
-  local ns port
   for port in n1 n2; do ip -n "$ul" link set "$port" master br0 up; done
   for ns in "$n1" "$n2"; do ip -n "$ns" link set eth0 up; done
   ip -n "$pa" route add default via 198.18.1.1
   ip -n "$pb" route add default via 198.18.2.1
-  ip -n "$n1" route add 198.18.2.0/24 via 198.19.1.12
-  ip -n "$n2" route add 198.18.1.0/24 via 198.19.1.11
-  start_server a2 "$ip_a2" ip netns exec "$pb"
+  if [[ $encap == vxlan ]]; then
+    # As encap-vxlan programs a node: the device, its tunnel address, and per remote node a
+    # permanent neighbour (tunnel address -> VTEP MAC), a permanent FDB entry (VTEP MAC -> node
+    # address) and the route to its pods via the tunnel address, onlink. Pods get MTU 1450.
+    local i me peer_ip mac
+    local -A node_ns=([1]=$n1 [2]=$n2) pod_net=([1]=198.18.1.0/24 [2]=198.18.2.0/24)
+    for i in 1 2; do
+      ip -n "${node_ns[$i]}" link add vxlan.brindle type vxlan id 4096 dstport 4789 \
+        local "198.19.1.1$i" dev eth0 nolearning
+      ip -n "${node_ns[$i]}" link set vxlan.brindle mtu 1450 up
+      ip -n "${node_ns[$i]}" addr add "198.18.3.$i/32" dev vxlan.brindle
+    done
+    for i in 1 2; do
+      me=${node_ns[$i]} peer_ip=$((3 - i))
+      mac=$(ip -n "${node_ns[$peer_ip]}" -j link show vxlan.brindle | jq -r '.[0].address')
+      ip -n "$me" neigh add "198.18.3.$peer_ip" lladdr "$mac" dev vxlan.brindle nud permanent
+      ip netns exec "$me" bridge fdb add "$mac" dev vxlan.brindle dst "198.19.1.1$peer_ip" self permanent
+      ip -n "$me" route add "${pod_net[$peer_ip]}" via "198.18.3.$peer_ip" dev vxlan.brindle onlink
+    done
+    for ns in "$pa" "$pb"; do ip -n "$ns" link set eth0 mtu 1450; done
+    ip -n "$n1" link set pod0 mtu 1450
+    ip -n "$n2" link set pod0 mtu 1450
+  else
+    ip -n "$n1" route add 198.18.2.0/24 via 198.19.1.12
+    ip -n "$n2" route add 198.18.1.0/24 via 198.19.1.11
+  fi
+  start_server "$key" 198.18.2.2 ip netns exec "$pb"
 }
+ip_a2=198.18.2.2
+client_a2() { ip netns exec "${ref_prefix}pa" "$@"; }
+client_a2v() { ip netns exec "${ref_prefix}vpa" "$@"; }
 
 # --- b, c, d: the lab --------------------------------------------------------------------------------
 L() { "$lab" --id "$id" "$@"; }
@@ -373,10 +407,16 @@ say "datapath benchmark: iperf3 TCP ${duration}s x1 and x4 streams, ping 200 x 1
 wants() { [[ $variants == *,$1,* ]]; }
 ref_router_up
 if wants a2; then
-  ref_labshape_up
+  ref_labshape_up a2 ''
   measure a2 client_a2 "$ip_a2" -
   profile a2 client_a2 "$ip_a2"
   stop_server "$tmp/iperf3-a2.pid"
+fi
+if wants a2v; then
+  ref_labshape_up a2v v vxlan
+  measure a2v client_a2v "$ip_a2" -
+  profile a2v client_a2v "$ip_a2"
+  stop_server "$tmp/iperf3-a2v.pid"
 fi
 if wants b; then
   lab_up none
@@ -429,6 +469,7 @@ describe() {
   case $1 in
     a) echo "bare: veth - router ns - veth" ;;
     a2) echo "bare, lab-shaped (node ns, bridge)" ;;
+    a2v) echo "bare, lab-shaped, vxlan, no netfilter" ;;
     b) echo "brindle, encap none" ;;
     b-big) echo "brindle, encap none, BIG TCP 196608" ;;
     c) echo "brindle, encap vxlan" ;;
@@ -456,6 +497,15 @@ done
 echo "a: every measurement of a in the run ($(grep -c . "$tmp/ref")); goals (issue 5, TCP vs the bare reference):"
 echo "encap none >= 95% (b; b-big is the opt-in BIG TCP), vxlan >= 80%; policy cost flat: d1 ~ d$policies. rules = iptables rules in brindle-* chains"
 echo "on the server's node (the policy plugin's). machine: $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg) at the end."
+# What Brindle adds to the kernel's own path: its rows against the bare lab-shaped ones.
+vs_bare() {  # vs_bare <brindle key> <bare key>: "x1 x4" of the two rows' "vs a" ratios
+  awk -v b="$1" -v r="$2" '$1 == b {b1 = $5; b4 = $6} $1 == r {r1 = $5; r4 = $6}
+    END {if (b1 != "" && r1 != "") printf "%.0f%% / %.0f%%", 100 * b1 / r1, 100 * b4 / r4}' "$tmp/results"
+}
+for pair in "b a2" "c a2v"; do
+  read -r bk rk <<<"$pair"
+  [[ -n $(vs_bare "$bk" "$rk") ]] && echo "$bk against $rk (the same path without Brindle), tcp x1 / x4: $(vs_bare "$bk" "$rk")"
+done
 if [[ -s $tmp/profiled ]]; then
   echo
   echo "CPU per GB received (--perf: one iperf3 TCP ${duration}s x4 run per variant under perf record -a; ms of"
