@@ -48,8 +48,7 @@ class Probe:
         elif self.proto == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.setblocking(False)
-            self.connect_deadline = None
-            self.deadline = now + UDP_ANSWER_S * scale
+            self.connect_deadline = self.deadline = now + UDP_ANSWER_S * scale
             try:
                 self.sock.connect((address, int(port)))
                 self.sock.send(b"probe\n")
@@ -80,11 +79,9 @@ class Probe:
         if self.proto == "udp" or not data:  # one datagram, or the end of the TCP answer
             self.finish()
 
-    def expire(self, now):
-        if self.connect_deadline is not None and not self.connected and now >= self.connect_deadline:
-            self.finish()
-        elif now >= self.deadline:
-            self.finish()
+    def due(self):
+        """When this probe gives up: at the connect deadline until connected, then the answer's."""
+        return self.deadline if self.connected else self.connect_deadline
 
     def finish(self):
         # The answer counts only when it is the destination's name (as bash's $(...) strips it).
@@ -107,15 +104,14 @@ def main(argv):
         pending = [p for p in probes if not p.done]
         if not pending:
             break
-        wake = min(p.connect_deadline if p.connect_deadline and not p.connected else p.deadline
-                   for p in pending)
+        wake = min(p.due() for p in pending)
         for key, _ in selector.select(max(0.0, wake - time.monotonic())):
             if not key.data.done:
                 key.data.on_ready()
         now = time.monotonic()
-        for p in probes:
-            if not p.done:
-                p.expire(now)
+        for p in pending:
+            if not p.done and now >= p.due():
+                p.finish()
     for p in probes:
         with open(os.path.join(out, f"{source},{p.name}"), "w") as f:
             f.write("1\n" if p.ok else "0\n")

@@ -266,7 +266,9 @@ ref_router_up() {
 }
 
 # --- a2, a2v: bare, the lab's shape: pod - node - underlay bridge - node - pod --------------------
-# ref_labshape_up <key> <tag> [vxlan]: namespaces <tag>pa, <tag>n1, <tag>ul, <tag>n2, <tag>pb.
+# ref_labshape_up <key> <tag> [vxlan]: namespaces <tag>pa, <tag>n1, <tag>ul, <tag>n2, <tag>pb;
+# the server in <tag>pb at ip_labshape.
+ip_labshape=198.18.2.2
 ref_labshape_up() {
   local key=$1 tag=$2 encap=${3:-none}
   local pa=$ref_prefix${tag}pa n1=$ref_prefix${tag}n1 ul=$ref_prefix${tag}ul n2=$ref_prefix${tag}n2
@@ -292,7 +294,7 @@ ref_labshape_up() {
     # As encap-vxlan programs a node: the device, its tunnel address, and per remote node a
     # permanent neighbour (tunnel address -> VTEP MAC), a permanent FDB entry (VTEP MAC -> node
     # address) and the route to its pods via the tunnel address, onlink. Pods get MTU 1450.
-    local i me peer_ip mac
+    local i peer mac
     local -A node_ns=([1]=$n1 [2]=$n2) pod_net=([1]=198.18.1.0/24 [2]=198.18.2.0/24)
     for i in 1 2; do
       ip -n "${node_ns[$i]}" link add vxlan.brindle type vxlan id 4096 dstport 4789 \
@@ -301,11 +303,12 @@ ref_labshape_up() {
       ip -n "${node_ns[$i]}" addr add "198.18.3.$i/32" dev vxlan.brindle
     done
     for i in 1 2; do
-      me=${node_ns[$i]} peer_ip=$((3 - i))
-      mac=$(ip -n "${node_ns[$peer_ip]}" -j link show vxlan.brindle | jq -r '.[0].address')
-      ip -n "$me" neigh add "198.18.3.$peer_ip" lladdr "$mac" dev vxlan.brindle nud permanent
-      ip netns exec "$me" bridge fdb add "$mac" dev vxlan.brindle dst "198.19.1.1$peer_ip" self permanent
-      ip -n "$me" route add "${pod_net[$peer_ip]}" via "198.18.3.$peer_ip" dev vxlan.brindle onlink
+      peer=$((3 - i))
+      mac=$(ip -n "${node_ns[$peer]}" -j link show vxlan.brindle | jq -r '.[0].address')
+      ip -n "${node_ns[$i]}" neigh add "198.18.3.$peer" lladdr "$mac" dev vxlan.brindle nud permanent
+      ip netns exec "${node_ns[$i]}" bridge fdb add "$mac" dev vxlan.brindle dst "198.19.1.1$peer" \
+        self permanent
+      ip -n "${node_ns[$i]}" route add "${pod_net[$peer]}" via "198.18.3.$peer" dev vxlan.brindle onlink
     done
     for ns in "$pa" "$pb"; do ip -n "$ns" link set eth0 mtu 1450; done
     ip -n "$n1" link set pod0 mtu 1450
@@ -314,9 +317,8 @@ ref_labshape_up() {
     ip -n "$n1" route add 198.18.2.0/24 via 198.19.1.12
     ip -n "$n2" route add 198.18.1.0/24 via 198.19.1.11
   fi
-  start_server "$key" 198.18.2.2 ip netns exec "$pb"
+  start_server "$key" "$ip_labshape" ip netns exec "$pb"
 }
-ip_a2=198.18.2.2
 client_a2() { ip netns exec "${ref_prefix}pa" "$@"; }
 client_a2v() { ip netns exec "${ref_prefix}vpa" "$@"; }
 
@@ -408,14 +410,14 @@ wants() { [[ $variants == *,$1,* ]]; }
 ref_router_up
 if wants a2; then
   ref_labshape_up a2 ''
-  measure a2 client_a2 "$ip_a2" -
-  profile a2 client_a2 "$ip_a2"
+  measure a2 client_a2 "$ip_labshape" -
+  profile a2 client_a2 "$ip_labshape"
   stop_server "$tmp/iperf3-a2.pid"
 fi
 if wants a2v; then
   ref_labshape_up a2v v vxlan
-  measure a2v client_a2v "$ip_a2" -
-  profile a2v client_a2v "$ip_a2"
+  measure a2v client_a2v "$ip_labshape" -
+  profile a2v client_a2v "$ip_labshape"
   stop_server "$tmp/iperf3-a2v.pid"
 fi
 if wants b; then
@@ -504,7 +506,8 @@ vs_bare() {  # vs_bare <brindle key> <bare key>: "x1 x4" of the two rows' "vs a"
 }
 for pair in "b a2" "c a2v"; do
   read -r bk rk <<<"$pair"
-  [[ -n $(vs_bare "$bk" "$rk") ]] && echo "$bk against $rk (the same path without Brindle), tcp x1 / x4: $(vs_bare "$bk" "$rk")"
+  ratios=$(vs_bare "$bk" "$rk")
+  [[ -z $ratios ]] || echo "$bk against $rk (the same path without Brindle), tcp x1 / x4: $ratios"
 done
 if [[ -s $tmp/profiled ]]; then
   echo
