@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,8 +40,11 @@ TEST(LogTest, LineBreaksNeverSplitARecord) {
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
-TEST(LogTest, TimestampIsRfc3339Utc) {
+TEST(LogTest, TimestampIsRfc3339UtcOfTheMomentOfWriting) {
+  using namespace std::chrono;
+  const auto before = floor<milliseconds>(system_clock::now());
   const std::string line = format_record(Level::info, "x", {}, {}, true);
+  const auto after = floor<milliseconds>(system_clock::now());
   // ts=2024-05-01T12:00:00.123Z level=info msg=x
   ASSERT_GT(line.size(), 28u);
   EXPECT_TRUE(line.starts_with("ts=")) << line;
@@ -46,6 +52,18 @@ TEST(LogTest, TimestampIsRfc3339Utc) {
   EXPECT_EQ(line[13], 'T');
   EXPECT_EQ(line[26], 'Z');
   EXPECT_TRUE(line.ends_with(" level=info msg=x")) << line;
+  // The same instant read back with the C library's own calendar (timegm).
+  std::tm utc{};
+  int millis = -1;
+  ASSERT_EQ(std::sscanf(line.c_str(), "ts=%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &utc.tm_year, &utc.tm_mon,
+                        &utc.tm_mday, &utc.tm_hour, &utc.tm_min, &utc.tm_sec, &millis),
+            7)
+      << line;
+  utc.tm_year -= 1900;
+  utc.tm_mon -= 1;
+  const auto written = system_clock::from_time_t(timegm(&utc)) + milliseconds(millis);
+  EXPECT_LE(before, written) << line;
+  EXPECT_LE(written, after) << line;
 }
 
 TEST(LogTest, LoggerFiltersByLevelAndWritesWholeRecords) {
