@@ -231,11 +231,11 @@ namespace {
 // preempt on wake-up: the request sends its transaction, and the interface work fills the wait
 // for the answer. Once per thread; a refusal leaves the default policy.
 void plumbing_thread_yields_on_wakeup() {
-  thread_local const bool done = [] {
+  thread_local const bool kDone = [] {
     sched_param param{};
     return pthread_setschedparam(pthread_self(), SCHED_BATCH, &param) == 0;
   }();
-  (void)done;
+  (void)kDone;
 }
 
 // Runs a pod's interface `work` on `pool` (the plumbing threads) and gives its future.
@@ -279,8 +279,8 @@ void Agent::Impl::register_methods(daemon::MethodTable& methods) {
   std::weak_ptr<Impl> weak = shared_from_this();
   // Runs `work` on the worker pool, which answers with its outcome.
   auto async_method = [weak](cni::Method method,
-                             std::function<json(Impl&, const cni::Params&)> work) {
-    return [weak, method, work](const json& raw, daemon::ControlReply reply) {
+                             const std::function<json(Impl&, const cni::Params&)>& work) {
+    return [weak, method, work](const json& raw, const daemon::ControlReply& reply) {
       auto self = weak.lock();
       if (!self) {
         reply.fail("not_ready", "brindled is stopping");

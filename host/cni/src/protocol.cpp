@@ -121,20 +121,23 @@ std::optional<Method> parse_method(std::string_view name) {
 
 std::string_view error_name(int code) {
   for (const auto& [value, name] : kErrorNames) {
-    if (value == code)
+    if (value == code) {
       return name;
+    }
   }
   return "cni_error";
 }
 
 int error_code_from_name(std::string_view name) {
   for (const auto& [value, text] : kErrorNames) {
-    if (text == name)
+    if (text == name) {
       return value;
+    }
   }
   for (const auto& [text, value] : kControlErrorNames) {
-    if (text == name)
+    if (text == name) {
       return value;
+    }
   }
   return errors::kDaemonInternal;
 }
@@ -180,11 +183,13 @@ json encode_params(Method method, const Params& p) {
     params["netns"] = p.netns;
     params["ifname"] = p.ifname;
     json args = json::object();
-    for (const auto& [key, value] : p.args)
+    for (const auto& [key, value] : p.args) {
       args[key] = value;
+    }
     params["args"] = std::move(args);
-    if (p.mtu)
+    if (p.mtu) {
       params["mtu"] = *p.mtu;
+    }
   }
   if (method == Method::gc) {
     json valid = json::array();
@@ -206,8 +211,9 @@ std::string encode_request(const Request& request) {
 Params decode_params(Method method, const json& params) {
   using namespace detail;
   constexpr int kBad = errors::kDecodingFailure;
-  if (!params.is_object())
+  if (!params.is_object()) {
     throw ProtocolError(kBad, "params: expected an object");
+  }
   Params p;
   const std::string where = "params";
   p.cni_version = required_string(params, "cni_version", where, kBad);
@@ -461,8 +467,9 @@ std::string encode_response(const Response& response) {
     json error = {{"code", std::string(error_name(response.error.code))},
                   {"cni_code", response.error.code},
                   {"message", response.error.message}};
-    if (!response.error.details.empty())
+    if (!response.error.details.empty()) {
       error["details"] = response.error.details;
+    }
     message = {{"ok", false}, {"error", std::move(error)}};
   }
   return message.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";

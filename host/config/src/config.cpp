@@ -499,7 +499,8 @@ class ConfigReader {
       }
       workload.mtu = static_cast<uint32_t>(*mtu);
     }
-    if (auto grace = int_at(table, "[workload]", "empty_block_grace_seconds", 0, 86400 * 7)) {
+    if (auto grace =
+            int_at(table, "[workload]", "empty_block_grace_seconds", 0, int64_t{86400} * 7)) {
       workload.empty_block_grace_seconds = static_cast<uint32_t>(*grace);
     }
     if (auto big_tcp = bool_at(table, "[workload]", "big_tcp")) {
@@ -557,7 +558,7 @@ Config load_config(const std::filesystem::path& file) {
                       std::generic_category().message(errno));
   }
   std::string text;
-  std::array<char, 64 * 1024> chunk{};
+  std::array<char, std::size_t{64} * 1024> chunk{};
   while (stream.read(chunk.data(), chunk.size()) || stream.gcount() > 0) {
     text.append(chunk.data(), static_cast<std::size_t>(stream.gcount()));
     // Stop early on something that is clearly not a config (e.g. /dev/zero).

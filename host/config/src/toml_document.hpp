@@ -10,7 +10,7 @@
 namespace brindle::config::detail {
 
 // Largest configuration text accepted; a brindle.toml is a few kilobytes.
-inline constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
+inline constexpr std::size_t kMaxConfigBytes = std::size_t{1024} * 1024;
 // Deepest nesting of arrays and inline tables, and most parts of one dotted key.
 inline constexpr std::size_t kMaxNesting = 64;
 

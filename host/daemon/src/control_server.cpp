@@ -65,7 +65,7 @@ void MethodTable::add_async(std::string name, std::string summary, AsyncHandler 
 
 void MethodTable::add(std::string name, std::string summary, Handler handler) {
   add_async(std::move(name), std::move(summary),
-            [handler = std::move(handler)](const json& params, ControlReply reply) {
+            [handler = std::move(handler)](const json& params, const ControlReply& reply) {
               // Exceptions are handled by dispatch().
               reply.ok(handler(params));
             });
@@ -326,7 +326,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
   }
 };
 
-ControlServer::ControlServer(asio::io_context& io, fs::path socket_path,
+ControlServer::ControlServer(asio::io_context& io, const fs::path& socket_path,
                              const MethodTable& methods) {
   if (socket_path.empty() || !socket_path.is_absolute()) {
     throw std::runtime_error("control socket path \"" + socket_path.string() +

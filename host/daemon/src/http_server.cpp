@@ -125,7 +125,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         });
   }
 
-  void serve(std::shared_ptr<tcp::socket> socket) {
+  void serve(const std::shared_ptr<tcp::socket>& socket) {
     auto buffer = std::make_shared<asio::streambuf>(kMaxHeadBytes);
     auto timer = std::make_shared<asio::steady_timer>(io, kRequestTimeout);
     timer->async_wait([socket](boost::system::error_code ec) {

@@ -28,10 +28,10 @@ bool usable_v4(const uint8_t* a) {
 }
 
 bool usable_v6(const uint8_t* a) {
-  static const uint8_t loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static const uint8_t kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
   const bool link_local = a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
   const bool multicast = a[0] == 0xff;
-  return !link_local && !multicast && std::memcmp(a, loopback, 16) != 0;
+  return !link_local && !multicast && std::memcmp(a, kLoopback, 16) != 0;
 }
 
 struct Detected {

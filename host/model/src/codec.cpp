@@ -40,8 +40,9 @@ void throw_type_error(const std::string& path, std::string_view expected, const 
 std::string join_names(const std::vector<std::string_view>& names, std::string_view last_sep) {
   std::string out;
   for (size_t i = 0; i < names.size(); ++i) {
-    if (i > 0)
+    if (i > 0) {
       out += i + 1 == names.size() ? std::string(last_sep) : std::string(", ");
+    }
     out += names[i];
   }
   return out;
@@ -69,8 +70,9 @@ namespace {
 
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j)
+  for (size_t j = 0; j <= b.size(); ++j) {
     row[j] = j;
+  }
   for (size_t i = 1; i <= a.size(); ++i) {
     size_t diagonal = row[0];
     row[0] = i;
@@ -85,8 +87,9 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 const std::string& require_string(const json& j, const std::string& path) {
-  if (!j.is_string())
+  if (!j.is_string()) {
     throw_type_error(path, "a string", j);
+  }
   return j.get_ref<const std::string&>();
 }
 
@@ -94,8 +97,9 @@ const std::string& require_string(const json& j, const std::string& path) {
 
 void ObjectDecoder::finish() const {
   for (const auto& [key, value] : object_.items()) {
-    if (std::find(known_.begin(), known_.end(), key) != known_.end())
+    if (std::find(known_.begin(), known_.end(), key) != known_.end()) {
       continue;
+    }
     std::string message = "unknown field";
     std::string_view best;
     size_t best_distance = 3;
@@ -122,14 +126,16 @@ int64_t decode_integer(const json& j, const std::string& path, int64_t min, int6
   };
   if (j.is_number_unsigned()) {
     auto v = j.get<uint64_t>();
-    if (v > static_cast<uint64_t>(max))
+    if (v > static_cast<uint64_t>(max)) {
       range_error();
+    }
     return static_cast<int64_t>(v);
   }
   if (j.is_number_integer()) {
     auto v = j.get<int64_t>();
-    if (v < min || v > max)
+    if (v < min || v > max) {
       range_error();
+    }
     return v;
   }
   throw_type_error(path, "an integer", j);
@@ -140,17 +146,20 @@ void decode_value(const json& j, const std::string& path, std::string& out, unsi
 }
 
 void decode_value(const json& j, const std::string& path, bool& out, unsigned) {
-  if (!j.is_boolean())
+  if (!j.is_boolean()) {
     throw_type_error(path, "true or false", j);
+  }
   out = j.get<bool>();
 }
 
 void decode_value(const json& j, const std::string& path, double& out, unsigned) {
-  if (!j.is_number())
+  if (!j.is_number()) {
     throw_type_error(path, "a number", j);
+  }
   out = j.get<double>();
-  if (!std::isfinite(out))
+  if (!std::isfinite(out)) {
     throw ValidationError(path, "must be a finite number");
+  }
 }
 
 void decode_value(const json& j, const std::string& path, IpPrefix& out, unsigned flags) {
@@ -165,16 +174,18 @@ void decode_value(const json& j, const std::string& path, IpPrefix& out, unsigne
   }
   std::string why;
   auto prefix = IpPrefix::try_parse(text, &why);
-  if (!prefix)
+  if (!prefix) {
     throw ValidationError(path, why);
+  }
   out = *prefix;
 }
 
 void decode_value(const json& j, const std::string& path, IpAddress& out, unsigned) {
   const std::string& text = require_string(j, path);
   auto address = IpAddress::try_parse(text);
-  if (!address)
+  if (!address) {
     throw ValidationError(path, "\"" + text + "\" is not a valid IP address");
+  }
   out = *address;
 }
 
@@ -232,8 +243,9 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 std::optional<uint16_t> parse_port_number(std::string_view text) {
-  if (text.empty() || text.size() > 5 || (text.size() > 1 && text[0] == '0'))
+  if (text.empty() || text.size() > 5 || (text.size() > 1 && text[0] == '0')) {
     return std::nullopt;
+  }
   unsigned value = 0;
   auto r = std::from_chars(text.data(), text.data() + text.size(), value);
   if (r.ec != std::errc() || r.ptr != text.data() + text.size() || value < 1 || value > 65535) {
@@ -270,8 +282,9 @@ void decode_value(const json& j, const std::string& path, RulePort& out, unsigne
     out.first = out.last = static_cast<uint16_t>(decode_integer(j, path, 1, 65535));
     return;
   }
-  if (!j.is_string())
+  if (!j.is_string()) {
     throw_type_error(path, "a port number, a range \"first:last\" or a port name", j);
+  }
   const auto& text = j.get_ref<const std::string&>();
   if (auto colon = text.find(':'); colon != std::string::npos) {
     auto first = parse_port_number(std::string_view(text).substr(0, colon));
@@ -293,8 +306,9 @@ void decode_value(const json& j, const std::string& path, RulePort& out, unsigne
   if (!text.empty() &&
       std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     auto port = parse_port_number(text);
-    if (!port)
+    if (!port) {
       throw ValidationError(path, "\"" + text + "\" is not a port from 1 to 65535");
+    }
     out.first = out.last = *port;
     return;
   }
@@ -326,8 +340,9 @@ json encode_value(bool v) {
 json encode_value(double v) {
   // Whole numbers print as integers ("order: 100", not 100.0).
   constexpr double kExact = 9007199254740992.0;  // 2^53
-  if (std::floor(v) == v && std::fabs(v) < kExact)
+  if (std::floor(v) == v && std::fabs(v) < kExact) {
     return json(static_cast<int64_t>(v));
+  }
   return json(v);
 }
 json encode_value(const IpPrefix& v) {
@@ -343,22 +358,26 @@ json encode_value(const Duration& v) {
   return json(v.to_string());
 }
 json encode_value(const IntOrString& v) {
-  if (const auto* number = std::get_if<int32_t>(&v))
+  if (const auto* number = std::get_if<int32_t>(&v)) {
     return json(*number);
+  }
   return json(std::get<std::string>(v));
 }
 json encode_value(const RuleProtocol& v) {
   for (const auto& p : kProtocolNames) {
-    if (p.number == v.number)
+    if (p.number == v.number) {
       return json(std::string(p.name));
+    }
   }
   return json(v.number);
 }
 json encode_value(const RulePort& v) {
-  if (v.is_named())
+  if (v.is_named()) {
     return json(v.name);
-  if (v.first == v.last)
+  }
+  if (v.first == v.last) {
     return json(v.first);
+  }
   return json(std::to_string(v.first) + ":" + std::to_string(v.last));
 }
 json encode_value(const PeerAddress& v) {
@@ -373,17 +392,20 @@ bool is_empty_json(const json& j) {
 // ---- value types declared in kinds.hpp -----------------------------------------------------
 
 std::optional<Duration> Duration::try_parse(std::string_view text) {
-  if (text.empty())
+  if (text.empty()) {
     return std::nullopt;
-  if (text == "0")
+  }
+  if (text == "0") {
     return Duration{};
+  }
   constexpr double kMaxMs = 10.0 * 365 * 24 * 3600 * 1000;  // ten years is plenty for intervals
   double total_ms = 0;
   size_t pos = 0;
   while (pos < text.size()) {
     size_t start = pos;
-    while (pos < text.size() && ((text[pos] >= '0' && text[pos] <= '9') || text[pos] == '.'))
+    while (pos < text.size() && ((text[pos] >= '0' && text[pos] <= '9') || text[pos] == '.')) {
       ++pos;
+    }
     std::string_view number = text.substr(start, pos - start);
     if (number.empty() || number.front() == '.' || number.back() == '.' ||
         std::count(number.begin(), number.end(), '.') > 1 || number.size() > 15) {
@@ -391,11 +413,13 @@ std::optional<Duration> Duration::try_parse(std::string_view text) {
     }
     double value = 0;
     auto r = std::from_chars(number.data(), number.data() + number.size(), value);
-    if (r.ec != std::errc())
+    if (r.ec != std::errc()) {
       return std::nullopt;
+    }
     size_t unit_start = pos;
-    while (pos < text.size() && text[pos] >= 'a' && text[pos] <= 'z')
+    while (pos < text.size() && text[pos] >= 'a' && text[pos] <= 'z') {
       ++pos;
+    }
     std::string_view unit = text.substr(unit_start, pos - unit_start);
     double scale = 0;
     if (unit == "h") {
@@ -410,16 +434,18 @@ std::optional<Duration> Duration::try_parse(std::string_view text) {
       return std::nullopt;
     }
     total_ms += value * scale;
-    if (total_ms > kMaxMs)
+    if (total_ms > kMaxMs) {
       return std::nullopt;
+    }
   }
   return Duration{std::chrono::milliseconds(static_cast<int64_t>(std::llround(total_ms)))};
 }
 
 std::string Duration::to_string() const {
   int64_t ms = value.count();
-  if (ms == 0)
+  if (ms == 0) {
     return "0s";
+  }
   std::string out;
   auto part = [&](int64_t unit_ms, const char* unit) {
     if (ms >= unit_ms) {
@@ -440,12 +466,14 @@ std::optional<PeerAddress> PeerAddress::try_parse(std::string_view text) {
   std::optional<std::string_view> port;
   if (!text.empty() && text.front() == '[') {
     size_t close = text.find(']');
-    if (close == std::string_view::npos)
+    if (close == std::string_view::npos) {
       return std::nullopt;
+    }
     host = text.substr(1, close - 1);
     std::string_view rest = text.substr(close + 1);
-    if (rest.empty() || rest.front() != ':')
+    if (rest.empty() || rest.front() != ':') {
       return std::nullopt;
+    }
     port = rest.substr(1);
   } else if (std::count(text.begin(), text.end(), ':') == 1) {
     size_t colon = text.find(':');
@@ -453,25 +481,30 @@ std::optional<PeerAddress> PeerAddress::try_parse(std::string_view text) {
     port = text.substr(colon + 1);
   }
   auto ip = IpAddress::try_parse(host);
-  if (!ip)
+  if (!ip) {
     return std::nullopt;
-  if (text.front() == '[' && ip->is_v4())
+  }
+  if (text.front() == '[' && ip->is_v4()) {
     return std::nullopt;
+  }
   out.ip = *ip;
   if (port) {
     auto number = parse_port_number(*port);
-    if (!number)
+    if (!number) {
       return std::nullopt;
+    }
     out.port = *number;
   }
   return out;
 }
 
 std::string PeerAddress::to_string() const {
-  if (!port)
+  if (!port) {
     return ip.to_string();
-  if (ip.is_v4())
+  }
+  if (ip.is_v4()) {
     return ip.to_string() + ":" + std::to_string(*port);
+  }
   return "[" + ip.to_string() + "]:" + std::to_string(*port);
 }
 
@@ -527,10 +560,12 @@ bool is_alnum(char c) {
 }  // namespace
 
 std::string check_dns_label(std::string_view name) {
-  if (name.empty())
+  if (name.empty()) {
     return "must not be empty";
-  if (name.size() > 63)
+  }
+  if (name.size() > 63) {
     return "must be at most 63 characters";
+  }
   bool chars_ok =
       std::all_of(name.begin(), name.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
   if (!chars_ok || !is_lower_alnum(name.front()) || !is_lower_alnum(name.back())) {
@@ -541,10 +576,12 @@ std::string check_dns_label(std::string_view name) {
 }
 
 std::string check_dns_subdomain(std::string_view name) {
-  if (name.empty())
+  if (name.empty()) {
     return "must not be empty";
-  if (name.size() > 253)
+  }
+  if (name.size() > 253) {
     return "must be at most 253 characters";
+  }
   bool chars_ok = std::all_of(name.begin(), name.end(),
                               [](char c) { return is_lower_alnum(c) || c == '-' || c == '.'; });
   bool parts_ok = true;
@@ -553,8 +590,9 @@ std::string check_dns_subdomain(std::string_view name) {
     size_t dot = name.find('.', start);
     std::string_view part = name.substr(start, dot == std::string_view::npos ? dot : dot - start);
     parts_ok = !part.empty() && is_lower_alnum(part.front()) && is_lower_alnum(part.back());
-    if (dot == std::string_view::npos)
+    if (dot == std::string_view::npos) {
       break;
+    }
     start = dot + 1;
   }
   if (!chars_ok || !parts_ok) {
@@ -567,8 +605,9 @@ std::string check_dns_subdomain(std::string_view name) {
 namespace {
 // Label names and values: [A-Za-z0-9] at both ends, [-A-Za-z0-9_.] inside, at most 63.
 std::string check_label_name_part(std::string_view name, const char* what) {
-  if (name.size() > 63)
+  if (name.size() > 63) {
     return std::string(what) + " must be at most 63 characters";
+  }
   bool inner_ok = std::all_of(name.begin(), name.end(), [](char c) {
     return is_alnum(c) || c == '-' || c == '_' || c == '.';
   });
@@ -590,8 +629,9 @@ std::string check_label_key(std::string_view key) {
     }
     name = key.substr(slash + 1);
   }
-  if (name.empty())
+  if (name.empty()) {
     return "the name part must not be empty";
+  }
   return check_label_name_part(name, "the name part");
 }
 
@@ -600,12 +640,14 @@ std::string check_label_value(std::string_view value) {
 }
 
 std::string check_port_name(std::string_view name) {
-  if (name.empty() || name.size() > 15)
+  if (name.empty() || name.size() > 15) {
     return "must be 1 to 15 characters";
+  }
   bool chars_ok =
       std::all_of(name.begin(), name.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
-  if (!chars_ok)
+  if (!chars_ok) {
     return "must consist of lower-case letters, digits and '-'";
+  }
   if (std::none_of(name.begin(), name.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
     return "must contain at least one letter";
   }

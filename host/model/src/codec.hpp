@@ -56,8 +56,9 @@ concept NamedEnum = std::is_enum_v<E> && requires {
 template <class E>
 requires NamedEnum<E> std::string_view enum_name(E value) {
   for (const auto& [v, name] : EnumNames<E>::kNames) {
-    if (v == value)
+    if (v == value) {
       return name;
+    }
   }
   return "?";
 }
@@ -177,19 +178,22 @@ void decode_value(const json& j, const std::string& path, std::optional<T>& out,
 
 template <class T>
 void decode_value(const json& j, const std::string& path, std::vector<T>& out, unsigned flags) {
-  if (!j.is_array())
+  if (!j.is_array()) {
     throw_type_error(path, "a list", j);
+  }
   out.clear();
   out.resize(j.size());
-  for (size_t i = 0; i < j.size(); ++i)
+  for (size_t i = 0; i < j.size(); ++i) {
     decode_value(j[i], path_index(path, i), out[i], flags);
+  }
 }
 
 template <class T, class C>
 void decode_value(const json& j, const std::string& path, std::map<std::string, T, C>& out,
                   unsigned flags) {
-  if (!j.is_object())
+  if (!j.is_object()) {
     throw_type_error(path, "a mapping", j);
+  }
   out.clear();
   for (const auto& [key, value] : j.items()) {
     decode_value(value, path_join(path, key), out[key], flags);
@@ -205,8 +209,9 @@ class ObjectDecoder {
     known_.emplace_back(key);
     auto it = object_.find(key);
     if (it == object_.end() || it->is_null()) {
-      if (flags & kRequired)
+      if (flags & kRequired) {
         throw ValidationError(path_join(path_, key), "is required");
+      }
       return;
     }
     decode_value(*it, path_join(path_, key), member, flags);
@@ -226,8 +231,9 @@ requires requires(T& t, ObjectDecoder& d) {
   fields(t, d);
 }
 void decode_value(const json& j, const std::string& path, T& out, unsigned /*flags*/) {
-  if (!j.is_object())
+  if (!j.is_object()) {
     throw_type_error(path, "a mapping", j);
+  }
   ObjectDecoder decoder(j, path);
   fields(out, decoder);
   decoder.finish();
@@ -265,16 +271,18 @@ json encode_value(const std::optional<T>& v) {
 template <class T>
 json encode_value(const std::vector<T>& v) {
   json out = json::array();
-  for (const auto& item : v)
+  for (const auto& item : v) {
     out.push_back(encode_value(item));
+  }
   return out;
 }
 
 template <class T, class C>
 json encode_value(const std::map<std::string, T, C>& v) {
   json out = json::object();
-  for (const auto& [key, value] : v)
+  for (const auto& [key, value] : v) {
     out[key] = encode_value(value);
+  }
   return out;
 }
 
@@ -293,12 +301,14 @@ class ObjectEncoder {
   void operator()(const char* key, const T& member, unsigned flags = kNoFlags) {
     if constexpr (IsOptional<T>::value) {
       // A set optional is printed even when empty: `namespaceSelector: {}` means something.
-      if (member)
+      if (member) {
         out_[key] = encode_value(*member);
+      }
     } else {
       json value = encode_value(member);
-      if ((flags & kKeep) || !is_empty_json(value))
+      if ((flags & kKeep) || !is_empty_json(value)) {
         out_[key] = std::move(value);
+      }
     }
   }
 

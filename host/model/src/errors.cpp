@@ -7,14 +7,16 @@ namespace brindle::model {
 namespace {
 
 bool is_identifier(std::string_view key) {
-  if (key.empty())
+  if (key.empty()) {
     return false;
+  }
   auto ok = [](char c, bool first) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
            (!first && c >= '0' && c <= '9');
   };
-  if (!ok(key[0], true))
+  if (!ok(key[0], true)) {
     return false;
+  }
   return std::all_of(key.begin() + 1, key.end(), [&](char c) { return ok(c, false); });
 }
 
@@ -23,14 +25,16 @@ bool is_identifier(std::string_view key) {
 std::string path_join(std::string_view parent, std::string_view key) {
   std::string out(parent);
   if (is_identifier(key)) {
-    if (!out.empty())
+    if (!out.empty()) {
       out.push_back('.');
+    }
     out += key;
   } else {
     out += "[\"";
     for (char c : key) {
-      if (c == '"' || c == '\\')
+      if (c == '"' || c == '\\') {
         out.push_back('\\');
+      }
       out.push_back(c);
     }
     out += "\"]";
@@ -51,13 +55,16 @@ namespace {
 std::string document_error_text(const std::string& file, size_t document, const std::string& path,
                                 const std::string& message, size_t line) {
   std::string out = file + ": ";
-  if (document > 0)
+  if (document > 0) {
     out += "document " + std::to_string(document) + ": ";
-  if (!path.empty())
+  }
+  if (!path.empty()) {
     out += path + ": ";
+  }
   out += message;
-  if (line > 0)
+  if (line > 0) {
     out += " (line " + std::to_string(line) + ")";
+  }
   return out;
 }
 }  // namespace

@@ -32,20 +32,23 @@ IpAddress IpAddress::from_bytes(IpFamily family, const uint8_t* bytes) {
 
 std::optional<IpAddress> IpAddress::try_parse(std::string_view text) {
   // inet_pton needs a NUL-terminated string; addresses are short, anything longer is invalid.
-  if (text.empty() || text.size() > INET6_ADDRSTRLEN)
+  if (text.empty() || text.size() > INET6_ADDRSTRLEN) {
     return std::nullopt;
+  }
   char buf[INET6_ADDRSTRLEN + 1];
   std::memcpy(buf, text.data(), text.size());
   buf[text.size()] = '\0';
   IpAddress a;
   if (text.find(':') == std::string_view::npos) {
     a.family_ = IpFamily::kV4;
-    if (inet_pton(AF_INET, buf, a.bytes_.data()) != 1)
+    if (inet_pton(AF_INET, buf, a.bytes_.data()) != 1) {
       return std::nullopt;
+    }
   } else {
     a.family_ = IpFamily::kV6;
-    if (inet_pton(AF_INET6, buf, a.bytes_.data()) != 1)
+    if (inet_pton(AF_INET6, buf, a.bytes_.data()) != 1) {
       return std::nullopt;
+    }
   }
   return a;
 }
@@ -71,8 +74,9 @@ std::optional<IpAddress> IpAddress::plus(uint64_t offset) const {
     out.bytes_[i] = static_cast<uint8_t>(sum);
     carry = (carry >> 8) + (sum >> 8);
   }
-  if (carry != 0)
+  if (carry != 0) {
     return std::nullopt;
+  }
   return out;
 }
 
@@ -93,8 +97,9 @@ IpPrefix::IpPrefix(IpAddress address, int prefix_length)
 
 std::optional<IpPrefix> IpPrefix::try_parse(std::string_view text, std::string* why) {
   auto fail = [&](std::string message) -> std::optional<IpPrefix> {
-    if (why)
+    if (why) {
       *why = std::move(message);
+    }
     return std::nullopt;
   };
   const std::string quoted = "\"" + std::string(text) + "\"";
@@ -126,8 +131,9 @@ std::optional<IpPrefix> IpPrefix::try_parse(std::string_view text, std::string* 
 IpPrefix IpPrefix::parse(std::string_view text) {
   std::string why;
   auto p = try_parse(text, &why);
-  if (!p)
+  if (!p) {
     throw std::invalid_argument(why);
+  }
   return *p;
 }
 
@@ -153,17 +159,20 @@ IpPrefix IpPrefix::masked() const {
 
 uint64_t IpPrefix::size() const {
   int bits = host_bits();
-  if (bits >= 64)
+  if (bits >= 64) {
     return std::numeric_limits<uint64_t>::max();
+  }
   return uint64_t{1} << bits;
 }
 
 bool IpPrefix::contains(const IpAddress& address) const {
-  if (address.family() != family())
+  if (address.family() != family()) {
     return false;
+  }
   for (int i = 0; i < prefix_length_; ++i) {
-    if (address.bit(i) != address_.bit(i))
+    if (address.bit(i) != address_.bit(i)) {
       return false;
+    }
   }
   return true;
 }
@@ -178,8 +187,9 @@ bool IpPrefix::overlaps(const IpPrefix& other) const {
 }
 
 std::optional<uint64_t> IpPrefix::ordinal_of(const IpAddress& address) const {
-  if (!contains(address) || host_bits() > 64)
+  if (!contains(address) || host_bits() > 64) {
     return std::nullopt;
+  }
   uint64_t ordinal = 0;
   for (int i = prefix_length_; i < address.bit_length(); ++i) {
     ordinal = (ordinal << 1) | (address.bit(i) ? 1u : 0u);
@@ -188,8 +198,9 @@ std::optional<uint64_t> IpPrefix::ordinal_of(const IpAddress& address) const {
 }
 
 std::optional<IpAddress> IpPrefix::address_at(uint64_t ordinal) const {
-  if (host_bits() < 64 && ordinal >= (uint64_t{1} << host_bits()))
+  if (host_bits() < 64 && ordinal >= (uint64_t{1} << host_bits())) {
     return std::nullopt;
+  }
   return network().plus(ordinal);
 }
 
@@ -215,20 +226,24 @@ IpPrefix IpPrefix::from_c(const brindle_ip_prefix_t& c) {
 }
 
 std::optional<MacAddress> MacAddress::try_parse(std::string_view text) {
-  if (text.size() != 17)
+  if (text.size() != 17) {
     return std::nullopt;
+  }
   char separator = text[2];
-  if (separator != ':' && separator != '-')
+  if (separator != ':' && separator != '-') {
     return std::nullopt;
+  }
   std::array<uint8_t, 6> bytes{};
   for (size_t i = 0; i < 6; ++i) {
-    if (i > 0 && text[i * 3 - 1] != separator)
+    if (i > 0 && text[i * 3 - 1] != separator) {
       return std::nullopt;
+    }
     unsigned value = 0;
     const char* first = text.data() + i * 3;
     auto r = std::from_chars(first, first + 2, value, 16);
-    if (r.ec != std::errc() || r.ptr != first + 2)
+    if (r.ec != std::errc() || r.ptr != first + 2) {
       return std::nullopt;
+    }
     bytes[i] = static_cast<uint8_t>(value);
   }
   return MacAddress(bytes);
@@ -253,8 +268,9 @@ std::string MacAddress::to_string() const {
   std::string out;
   out.reserve(17);
   for (size_t i = 0; i < 6; ++i) {
-    if (i > 0)
+    if (i > 0) {
       out.push_back(':');
+    }
     out.push_back(kHex[bytes_[i] >> 4]);
     out.push_back(kHex[bytes_[i] & 0x0f]);
   }

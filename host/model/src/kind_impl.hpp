@@ -11,9 +11,11 @@ namespace brindle::model {
 
 // Defaults are filled before validation; both throw ValidationError with paths from "spec"
 // (or "metadata.name" for naming rules).
+// NOLINTBEGIN(bugprone-macro-parentheses): Spec names a type, which parentheses would break
 #define BRINDLE_KIND_HOOKS(Spec)               \
   void default_spec(const ObjectMeta&, Spec&); \
   void validate_spec(const ObjectMeta&, const Spec&)
+// NOLINTEND(bugprone-macro-parentheses)
 
 BRINDLE_KIND_HOOKS(IPPoolSpec);
 BRINDLE_KIND_HOOKS(IPAMConfigSpec);

@@ -60,8 +60,9 @@ BRINDLE_INSTANTIATE_SPEC_CODEC(AgentConfigurationSpec);
 
 std::optional<std::string> config_scope(const ObjectMeta& metadata) {
   constexpr std::string_view kNodePrefix = "node.";
-  if (metadata.name == "default")
+  if (metadata.name == "default") {
     return std::nullopt;
+  }
   if (metadata.name.rfind(kNodePrefix, 0) == 0) {
     std::string node = metadata.name.substr(kNodePrefix.size());
     if (std::string why = check_dns_subdomain(node); !why.empty()) {
@@ -81,8 +82,9 @@ constexpr uint32_t kDefaultAsNumber = 64512;
 constexpr uint16_t kDefaultBgpPort = 179;
 
 void check_as_number(const std::optional<uint32_t>& as_number, const std::string& path) {
-  if (as_number && *as_number == 0)
+  if (as_number && *as_number == 0) {
     throw ValidationError(path, "must be from 1 to 4294967295");
+  }
 }
 
 void check_service_cidrs(const std::vector<ServiceCidr>& cidrs, const std::string& path) {
@@ -93,8 +95,9 @@ void check_service_cidrs(const std::vector<ServiceCidr>& cidrs, const std::strin
 
 void check_proto_ports(const std::optional<std::vector<ProtoPort>>& ports,
                        const std::string& path) {
-  if (!ports)
+  if (!ports) {
     return;
+  }
   for (size_t i = 0; i < ports->size(); ++i) {
     if ((*ports)[i].port == 0) {
       throw ValidationError(path_join(path_index(path, i), "port"), "must be from 1 to 65535");
@@ -107,14 +110,18 @@ void check_proto_ports(const std::optional<std::vector<ProtoPort>>& ports,
 // ---- BGPConfiguration ----------------------------------------------------------------------
 
 void default_spec(const ObjectMeta& meta, BGPConfigurationSpec& s) {
-  if (meta.name != "default")
+  if (meta.name != "default") {
     return;  // per-node documents inherit
-  if (!s.as_number)
+  }
+  if (!s.as_number) {
     s.as_number = kDefaultAsNumber;
-  if (!s.node_to_node_mesh_enabled)
+  }
+  if (!s.node_to_node_mesh_enabled) {
     s.node_to_node_mesh_enabled = true;
-  if (!s.listen_port)
+  }
+  if (!s.listen_port) {
     s.listen_port = kDefaultBgpPort;
+  }
 }
 
 void validate_spec(const ObjectMeta& meta, const BGPConfigurationSpec& s) {
@@ -124,14 +131,18 @@ void validate_spec(const ObjectMeta& meta, const BGPConfigurationSpec& s) {
       return ValidationError(spec_path(field),
                              "can only be set in the BGPConfiguration named \"default\"");
     };
-    if (s.as_number)
+    if (s.as_number) {
       throw global_only("asNumber");
-    if (s.node_to_node_mesh_enabled)
+    }
+    if (s.node_to_node_mesh_enabled) {
       throw global_only("nodeToNodeMeshEnabled");
-    if (!s.service_cluster_ips.empty())
+    }
+    if (!s.service_cluster_ips.empty()) {
       throw global_only("serviceClusterIPs");
-    if (!s.service_external_ips.empty())
+    }
+    if (!s.service_external_ips.empty()) {
       throw global_only("serviceExternalIPs");
+    }
   }
   check_as_number(s.as_number, spec_path("asNumber"));
   if (s.listen_port && *s.listen_port == 0) {
@@ -213,19 +224,22 @@ AgentConfigurationSpec default_agent_configuration() {
 namespace {
 template <class T>
 void fill_unset(std::optional<T>& field, const std::optional<T>& value) {
-  if (!field)
+  if (!field) {
     field = value;
+  }
 }
 template <class T>
 void overlay(T& out, const std::optional<T>& value) {
-  if (value)
+  if (value) {
     out = *value;
+  }
 }
 }  // namespace
 
 void default_spec(const ObjectMeta& meta, AgentConfigurationSpec& s) {
-  if (meta.name != "default")
+  if (meta.name != "default") {
     return;  // per-node documents inherit
+  }
   AgentConfigurationSpec d = default_agent_configuration();
   fill_unset(s.log_level, d.log_level);
   fill_unset(s.mtu, d.mtu);
@@ -251,8 +265,9 @@ AgentSettings resolve_agent_settings(const AgentConfigurationSpec* global,
   AgentSettings out;
   const AgentConfigurationSpec builtin = default_agent_configuration();
   for (const AgentConfigurationSpec* layer : {&builtin, global, node}) {
-    if (!layer)
+    if (!layer) {
       continue;
+    }
     overlay(out.log_level, layer->log_level);
     overlay(out.mtu, layer->mtu);
     overlay(out.failsafe_inbound_host_ports, layer->failsafe_inbound_host_ports);

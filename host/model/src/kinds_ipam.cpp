@@ -218,12 +218,15 @@ void check_node_name(const std::string& node, const std::string& path) {
 // ---- IPPool --------------------------------------------------------------------------------
 
 void default_spec(const ObjectMeta&, IPPoolSpec& s) {
-  if (s.block_size == 0)
+  if (s.block_size == 0) {
     s.block_size = s.cidr.is_v4() ? 26 : 122;
-  if (s.node_selector.empty())
+  }
+  if (s.node_selector.empty()) {
     s.node_selector = "all()";
-  if (s.allowed_uses.empty())
+  }
+  if (s.allowed_uses.empty()) {
     s.allowed_uses = {AllowedUse::kWorkload, AllowedUse::kTunnel};
+  }
 }
 
 void validate_spec(const ObjectMeta&, const IPPoolSpec& s) {
@@ -287,8 +290,9 @@ void default_spec(const ObjectMeta&, IPAMBlockSpec& s) {
     auto size = static_cast<int32_t>(s.cidr.size());
     s.allocations.assign(static_cast<size_t>(size), std::nullopt);
     s.unallocated.reserve(static_cast<size_t>(size));
-    for (int32_t i = 0; i < size; ++i)
+    for (int32_t i = 0; i < size; ++i) {
       s.unallocated.push_back(i);
+    }
   }
 }
 
@@ -362,17 +366,20 @@ void validate_spec(const ObjectMeta&, const BlockAffinitySpec& s) {
 void default_spec(const ObjectMeta&, IPAMHandleSpec&) {}
 
 void validate_spec(const ObjectMeta&, const IPAMHandleSpec& s) {
-  if (s.handle_id.empty())
+  if (s.handle_id.empty()) {
     throw ValidationError(spec_path("handleID"), "must not be empty");
+  }
   for (const auto& [cidr, count] : s.block) {
     const std::string path = path_join(spec_path("block"), cidr);
     std::string why;
     auto prefix = IpPrefix::try_parse(cidr, &why);
-    if (!prefix)
+    if (!prefix) {
       throw ValidationError(path, why);
+    }
     require_network(*prefix, path);
-    if (count < 0)
+    if (count < 0) {
       throw ValidationError(path, "the count must not be negative");
+    }
   }
 }
 

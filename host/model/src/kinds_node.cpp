@@ -80,10 +80,12 @@ void check_subdomain(const std::string& name, const std::string& path, const cha
 void default_spec(const ObjectMeta&, NodeSpec&) {}
 
 void validate_spec(const ObjectMeta&, const NodeSpec& s) {
-  if (s.ipv4_address)
+  if (s.ipv4_address) {
     require_family(*s.ipv4_address, IpFamily::kV4, spec_path("ipv4Address"));
-  if (s.ipv6_address)
+  }
+  if (s.ipv6_address) {
     require_family(*s.ipv6_address, IpFamily::kV6, spec_path("ipv6Address"));
+  }
   if (s.bgp) {
     const std::string bgp = spec_path("bgp");
     if (s.bgp->as_number && *s.bgp->as_number == 0) {
@@ -110,8 +112,9 @@ void validate_spec(const ObjectMeta&, const NodeSpec& s) {
 // ---- WorkloadEndpoint ----------------------------------------------------------------------
 
 void default_spec(const ObjectMeta&, WorkloadEndpointSpec& s) {
-  if (s.endpoint.empty())
+  if (s.endpoint.empty()) {
     s.endpoint = "eth0";
+  }
 }
 
 void validate_spec(const ObjectMeta&, const WorkloadEndpointSpec& s) {
@@ -143,8 +146,9 @@ void validate_spec(const ObjectMeta&, const WorkloadEndpointSpec& s) {
       throw ValidationError(path_join(path, "name"),
                             "\"" + port.name + "\" is not a valid port name: " + why);
     }
-    if (port.port == 0)
+    if (port.port == 0) {
       throw ValidationError(path_join(path, "port"), "must be from 1 to 65535");
+    }
     if (!seen_ports.insert(port.name).second) {
       throw ValidationError(path_join(path, "name"), "\"" + port.name + "\" is listed twice");
     }

@@ -154,8 +154,9 @@ void validate_entity(const EntityRule& e, const Rule& rule, const std::string& p
 
 void validate_icmp(const std::optional<IcmpMatch>& icmp, const Rule& rule,
                    const std::string& path) {
-  if (!icmp)
+  if (!icmp) {
     return;
+  }
   if (!rule.protocol || (rule.protocol->number != kIcmp && rule.protocol->number != kIcmpV6)) {
     throw ValidationError(path, "needs the rule's protocol to be ICMP or ICMPv6");
   }
@@ -163,8 +164,9 @@ void validate_icmp(const std::optional<IcmpMatch>& icmp, const Rule& rule,
     throw ValidationError(path_join(path, "type"), "must be from 0 to 254");
   }
   if (icmp->code) {
-    if (!icmp->type)
+    if (!icmp->type) {
       throw ValidationError(path_join(path, "code"), "needs a type as well");
+    }
     if (*icmp->code < 0 || *icmp->code > 255) {
       throw ValidationError(path_join(path, "code"), "must be from 0 to 255");
     }
@@ -192,17 +194,20 @@ void validate_rule(const Rule& rule, const std::string& path) {
 }
 
 void validate_rules(const std::vector<Rule>& rules, const std::string& path) {
-  for (size_t i = 0; i < rules.size(); ++i)
+  for (size_t i = 0; i < rules.size(); ++i) {
     validate_rule(rules[i], path_index(path, i));
+  }
 }
 
 // Calico's inference: [Egress] if only egress rules exist, both if both exist, else [Ingress].
 std::vector<PolicyType> infer_types(const std::vector<Rule>& ingress,
                                     const std::vector<Rule>& egress) {
-  if (egress.empty())
+  if (egress.empty()) {
     return {PolicyType::kIngress};
-  if (ingress.empty())
+  }
+  if (ingress.empty()) {
     return {PolicyType::kEgress};
+  }
   return {PolicyType::kIngress, PolicyType::kEgress};
 }
 
@@ -237,15 +242,18 @@ void validate_policy(const PolicySpec& s) {
 
 template <class PolicySpec>
 void default_policy(PolicySpec& s) {
-  if (s.selector.empty())
+  if (s.selector.empty()) {
     s.selector = "all()";
-  if (s.types.empty())
+  }
+  if (s.types.empty()) {
     s.types = infer_types(s.ingress, s.egress);
+  }
 }
 
 void validate_set_nets(const std::vector<IpPrefix>& nets) {
-  for (size_t i = 0; i < nets.size(); ++i)
+  for (size_t i = 0; i < nets.size(); ++i) {
     require_network(nets[i], path_index(spec_path("nets"), i));
+  }
 }
 
 }  // namespace
@@ -364,8 +372,9 @@ void validate_peers(const std::vector<K8sNetworkPolicyPeer>& peers, const std::s
       throw ValidationError(path_join(item, "ipBlock"),
                             "cannot be combined with podSelector or namespaceSelector");
     }
-    if (peer.pod_selector)
+    if (peer.pod_selector) {
       validate_label_selector(*peer.pod_selector, path_join(item, "podSelector"));
+    }
     if (peer.namespace_selector) {
       validate_label_selector(*peer.namespace_selector, path_join(item, "namespaceSelector"));
     }
@@ -386,11 +395,13 @@ void validate_peers(const std::vector<K8sNetworkPolicyPeer>& peers, const std::s
 
 void mask_peers(std::vector<K8sNetworkPolicyPeer>& peers) {
   for (auto& peer : peers) {
-    if (!peer.ip_block)
+    if (!peer.ip_block) {
       continue;
+    }
     peer.ip_block->cidr = peer.ip_block->cidr.masked();
-    for (auto& except : peer.ip_block->except)
+    for (auto& except : peer.ip_block->except) {
       except = except.masked();
+    }
   }
 }
 
@@ -400,14 +411,17 @@ void default_spec(const ObjectMeta&, KubernetesNetworkPolicySpec& s) {
   // As the API server does: Ingress always, Egress when there are egress rules.
   if (s.policy_types.empty()) {
     s.policy_types.push_back(PolicyType::kIngress);
-    if (!s.egress.empty())
+    if (!s.egress.empty()) {
       s.policy_types.push_back(PolicyType::kEgress);
+    }
   }
   // Host bits in ipBlock CIDRs are accepted and masked (upstream behaviour).
-  for (auto& rule : s.ingress)
+  for (auto& rule : s.ingress) {
     mask_peers(rule.from);
-  for (auto& rule : s.egress)
+  }
+  for (auto& rule : s.egress) {
     mask_peers(rule.to);
+  }
 }
 
 void validate_spec(const ObjectMeta&, const KubernetesNetworkPolicySpec& s) {

@@ -34,14 +34,16 @@ size_t line_of_mark(const YAML::Mark& mark) {
 }
 
 bool all_digits(std::string_view s, int base) {
-  if (s.empty())
+  if (s.empty()) {
     return false;
+  }
   for (char c : s) {
     bool ok = base == 8    ? (c >= '0' && c <= '7')
               : base == 10 ? (c >= '0' && c <= '9')
                            : std::isxdigit(static_cast<unsigned char>(c)) != 0;
-    if (!ok)
+    if (!ok) {
       return false;
+    }
   }
   return true;
 }
@@ -60,12 +62,14 @@ std::optional<json> parse_yaml_int(std::string_view s) {
     negative = s[0] == '-';
     digits = s.substr(1);
   }
-  if (!all_digits(digits, base))
+  if (!all_digits(digits, base)) {
     return std::nullopt;
+  }
   uint64_t magnitude = 0;
   auto r = std::from_chars(digits.data(), digits.data() + digits.size(), magnitude, base);
-  if (r.ec != std::errc())
+  if (r.ec != std::errc()) {
     return json(std::nan(""));  // out of range: reported by the caller
+  }
   if (negative) {
     if (magnitude > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) + 1) {
       return json(std::nan(""));
@@ -85,58 +89,73 @@ std::optional<json> parse_yaml_float(std::string_view s) {
   if (s == "-.inf" || s == "-.Inf" || s == "-.INF") {
     return json(-std::numeric_limits<double>::infinity());
   }
-  if (s == ".nan" || s == ".NaN" || s == ".NAN")
+  if (s == ".nan" || s == ".NaN" || s == ".NAN") {
     return json(std::nan(""));
+  }
   // [-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?
   size_t i = 0;
-  if (i < s.size() && (s[i] == '-' || s[i] == '+'))
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) {
     ++i;
+  }
   size_t int_start = i;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
     ++i;
+  }
   bool int_digits = i > int_start;
   bool frac_digits = false;
   if (i < s.size() && s[i] == '.') {
     ++i;
     size_t frac_start = i;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
       ++i;
+    }
     frac_digits = i > frac_start;
   }
-  if (!int_digits && !frac_digits)
+  if (!int_digits && !frac_digits) {
     return std::nullopt;
+  }
   if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
     ++i;
-    if (i < s.size() && (s[i] == '-' || s[i] == '+'))
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) {
       ++i;
+    }
     size_t exp_start = i;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
       ++i;
-    if (i == exp_start)
+    }
+    if (i == exp_start) {
       return std::nullopt;
+    }
   }
-  if (i != s.size())
+  if (i != s.size()) {
     return std::nullopt;
+  }
   std::string text(s[0] == '+' ? s.substr(1) : s);
   double value = 0;
   auto r = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (r.ec != std::errc())
+  if (r.ec != std::errc()) {
     return json(std::numeric_limits<double>::infinity());
+  }
   return json(value);
 }
 
 // YAML 1.2 core schema for plain (unquoted) scalars.
 json resolve_plain(const std::string& s) {
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL")
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") {
     return nullptr;
-  if (s == "true" || s == "True" || s == "TRUE")
+  }
+  if (s == "true" || s == "True" || s == "TRUE") {
     return true;
-  if (s == "false" || s == "False" || s == "FALSE")
+  }
+  if (s == "false" || s == "False" || s == "FALSE") {
     return false;
-  if (auto i = parse_yaml_int(s))
+  }
+  if (auto i = parse_yaml_int(s)) {
     return *i;
-  if (auto f = parse_yaml_float(s))
+  }
+  if (auto f = parse_yaml_float(s)) {
     return *f;
+  }
   return s;
 }
 
@@ -156,8 +175,9 @@ class Converter {
           "aliases expand the document to more than " + std::to_string(max_nodes_) + " values",
           line};
     }
-    if (line > 0)
+    if (line > 0) {
       lines_.emplace(path, line);
+    }
     const std::string& tag = node.Tag();
     switch (node.Type()) {
       case YAML::NodeType::Undefined:
@@ -199,8 +219,9 @@ class Converter {
   static json scalar(const YAML::Node& node, const std::string& tag, const std::string& path,
                      size_t line) {
     const std::string& text = node.Scalar();
-    if (tag == "!" || tag == "tag:yaml.org,2002:str")
+    if (tag == "!" || tag == "tag:yaml.org,2002:str") {
       return text;  // quoted or !!str
+    }
     json value = resolve_plain(text);
     if (tag == "?" || tag.empty()) {
       if (value.is_number_float() && !std::isfinite(value.get<double>()) &&
@@ -210,18 +231,23 @@ class Converter {
       return value;
     }
     auto expect = [&](bool ok, const char* what) {
-      if (!ok)
+      if (!ok) {
         throw ConvertError{path, "\"" + text + "\" is not " + what, line};
+      }
       return value;
     };
-    if (tag == "tag:yaml.org,2002:int")
+    if (tag == "tag:yaml.org,2002:int") {
       return expect(value.is_number_integer(), "an integer");
-    if (tag == "tag:yaml.org,2002:float")
+    }
+    if (tag == "tag:yaml.org,2002:float") {
       return expect(value.is_number(), "a number");
-    if (tag == "tag:yaml.org,2002:bool")
+    }
+    if (tag == "tag:yaml.org,2002:bool") {
       return expect(value.is_boolean(), "a boolean");
-    if (tag == "tag:yaml.org,2002:null")
+    }
+    if (tag == "tag:yaml.org,2002:null") {
       return expect(value.is_null(), "null");
+    }
     throw ConvertError{path, "unsupported YAML tag \"" + tag + "\"", line};
   }
 
@@ -232,11 +258,13 @@ class Converter {
 
 bool looks_like_json(std::string_view text) {
   size_t first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos)
+  if (first == std::string_view::npos) {
     return false;
+  }
   // A UTF-8 byte order mark is allowed before the document.
-  if (text.substr(first, 3) == "\xEF\xBB\xBF")
+  if (text.substr(first, 3) == "\xEF\xBB\xBF") {
     first += 3;
+  }
   return first < text.size() && (text[first] == '{' || text[first] == '[');
 }
 
@@ -252,15 +280,17 @@ std::vector<ParsedDocument> parse_yaml(std::string_view text, const std::string&
     nodes = YAML::LoadAll(std::string(text));
   } catch (const YAML::Exception& e) {
     std::string message = "invalid YAML";
-    if (e.mark.column >= 0)
+    if (e.mark.column >= 0) {
       message += " at column " + std::to_string(e.mark.column + 1);
+    }
     throw DocumentError(file_name, 0, "", message + ": " + e.msg, line_of_mark(e.mark));
   }
   std::vector<ParsedDocument> out;
   for (size_t i = 0; i < nodes.size(); ++i) {
     const YAML::Node& node = nodes[i];
-    if (node.IsNull())
+    if (node.IsNull()) {
       continue;  // an empty document (e.g. a trailing ---)
+    }
     ParsedDocument doc;
     doc.index = i + 1;
     doc.line = line_of_mark(node.Mark());
@@ -277,19 +307,23 @@ std::vector<ParsedDocument> parse_yaml(std::string_view text, const std::string&
 
 // The path of a value nested deeper than kMaxDepth, if any (the recursion stops there).
 std::optional<std::string> too_deep(const json& j, const std::string& path, int depth) {
-  if (!j.is_structured())
+  if (!j.is_structured()) {
     return std::nullopt;
-  if (depth >= kMaxDepth)
+  }
+  if (depth >= kMaxDepth) {
     return path;
+  }
   if (j.is_array()) {
     for (size_t i = 0; i < j.size(); ++i) {
-      if (auto p = too_deep(j[i], path_index(path, i), depth + 1))
+      if (auto p = too_deep(j[i], path_index(path, i), depth + 1)) {
         return p;
+      }
     }
   } else {
     for (const auto& [key, value] : j.items()) {
-      if (auto p = too_deep(value, path_join(path, key), depth + 1))
+      if (auto p = too_deep(value, path_join(path, key), depth + 1)) {
         return p;
+      }
     }
   }
   return std::nullopt;
@@ -349,8 +383,9 @@ std::vector<ParsedDocument> parse_json(std::string_view text, const std::string&
     doc.index = 1;
     doc.json = std::move(root);
     check_depth(doc);
-    if (have_yaml)
+    if (have_yaml) {
       add_lines(doc, yaml[0]);
+    }
     out.push_back(std::move(doc));
   }
   return out;
@@ -361,10 +396,12 @@ std::vector<ParsedDocument> parse_json(std::string_view text, const std::string&
 size_t ParsedDocument::line_of(std::string_view path) const {
   std::string p(path);
   for (;;) {
-    if (auto it = lines.find(p); it != lines.end())
+    if (auto it = lines.find(p); it != lines.end()) {
       return it->second;
-    if (p.empty())
+    }
+    if (p.empty()) {
       return line;
+    }
     size_t cut;
     if (p.back() == ']') {
       cut = p.size() >= 2 && p[p.size() - 2] == '"' ? p.rfind("[\"") : p.rfind('[');
@@ -386,8 +423,9 @@ std::vector<ParsedDocument> parse_documents(std::string_view text, const std::st
     } catch (const DocumentError& json_error) {
       // A YAML flow mapping also starts with '{'; unless the file says it is JSON, report the
       // JSON error only if YAML cannot read the text either.
-      if (file_name.ends_with(".json"))
+      if (file_name.ends_with(".json")) {
         throw;
+      }
       try {
         return parse_yaml(text, file_name);
       } catch (const DocumentError&) {
@@ -411,8 +449,9 @@ ParseResult parse_resources(std::string_view text, const std::string& file_name,
   for (const auto& doc : documents) {
     try {
       Resource resource = resource_from_json(doc.json);
-      if (options.validate)
+      if (options.validate) {
         validate_and_default(resource);
+      }
       result.resources.push_back(std::move(resource));
     } catch (const ValidationError& e) {
       result.errors.emplace_back(file_name, doc.index, e.path(), e.message(),
@@ -425,8 +464,9 @@ ParseResult parse_resources(std::string_view text, const std::string& file_name,
 std::vector<Resource> parse_resources_or_throw(std::string_view text, const std::string& file_name,
                                                const ParseOptions& options) {
   ParseResult result = parse_resources(text, file_name, options);
-  if (!result.errors.empty())
+  if (!result.errors.empty()) {
     throw result.errors.front();
+  }
   return std::move(result.resources);
 }
 

@@ -18,37 +18,42 @@ void normalize(Resource& resource) {
 std::string join(const std::vector<std::string>& items, std::string_view sep) {
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0)
+    if (i > 0) {
       out += sep;
+    }
     out += items[i];
   }
   return out;
 }
 
-std::string or_dash(std::string text) {
+std::string or_dash(const std::string& text) {
   return text.empty() ? "-" : text;
 }
 
 std::string prefixes(const std::vector<IpPrefix>& nets, size_t max_shown = 3) {
   std::vector<std::string> shown;
-  for (size_t i = 0; i < nets.size() && i < max_shown; ++i)
+  for (size_t i = 0; i < nets.size() && i < max_shown; ++i) {
     shown.push_back(nets[i].to_string());
+  }
   std::string out = join(shown, ",");
-  if (nets.size() > max_shown)
+  if (nets.size() > max_shown) {
     out += ",+" + std::to_string(nets.size() - max_shown) + " more";
+  }
   return or_dash(out);
 }
 
 std::string types_text(const std::vector<PolicyType>& types) {
   std::vector<std::string> names;
-  for (auto t : types)
+  for (auto t : types) {
     names.emplace_back(to_string(t));
+  }
   return or_dash(join(names, ","));
 }
 
 std::string order_text(const std::optional<double>& order) {
-  if (!order)
+  if (!order) {
     return "-";
+  }
   return encode_value(*order).dump();
 }
 
@@ -59,8 +64,9 @@ std::string bool_text(bool b) {
 // kubectl's rendering of a LabelSelector: "app=web,tier in (a,b)", "<none>" when empty.
 std::string label_selector_text(const LabelSelector& s) {
   std::vector<std::string> parts;
-  for (const auto& [k, v] : s.match_labels)
+  for (const auto& [k, v] : s.match_labels) {
     parts.push_back(k + "=" + v);
+  }
   for (const auto& e : s.match_expressions) {
     if (e.op == "In") {
       parts.push_back(e.key + " in (" + join(e.values, ",") + ")");
@@ -282,19 +288,21 @@ bool iequals(std::string_view a, std::string_view b) {
 }  // namespace
 
 const std::vector<KindInfo>& all_kinds() {
-  static const std::vector<KindInfo> kinds = build_kinds();
-  return kinds;
+  static const std::vector<KindInfo> kKinds = build_kinds();
+  return kKinds;
 }
 
 const KindInfo* find_kind(std::string_view name) {
   for (const auto& k : all_kinds()) {
-    if (iequals(k.kind, name))
+    if (iequals(k.kind, name)) {
       return &k;
+    }
   }
   for (const auto& k : all_kinds()) {
     for (auto alias : k.aliases) {
-      if (iequals(alias, name))
+      if (iequals(alias, name)) {
         return &k;
+      }
     }
   }
   return nullptr;
@@ -305,37 +313,44 @@ std::string render_table(const KindInfo& kind, const std::vector<Resource>& reso
   with_namespace = with_namespace && kind.namespaced;
   std::vector<size_t> shown;
   for (size_t i = 0; i < kind.columns.size(); ++i) {
-    if (wide || !kind.columns[i].wide_only)
+    if (wide || !kind.columns[i].wide_only) {
       shown.push_back(i);
+    }
   }
   std::vector<std::vector<std::string>> table;
   std::vector<std::string> header;
-  if (with_namespace)
+  if (with_namespace) {
     header.emplace_back("NAMESPACE");
-  for (size_t i : shown)
+  }
+  for (size_t i : shown) {
     header.emplace_back(kind.columns[i].header);
+  }
   table.push_back(std::move(header));
   for (const auto& r : resources) {
     std::vector<std::string> cells = kind.row(r);
     std::vector<std::string> line;
-    if (with_namespace)
+    if (with_namespace) {
       line.push_back(r.metadata.namespace_);
-    for (size_t i : shown)
+    }
+    for (size_t i : shown) {
       line.push_back(i < cells.size() ? cells[i] : "");
+    }
     table.push_back(std::move(line));
   }
   std::vector<size_t> widths(table[0].size(), 0);
   for (const auto& line : table) {
-    for (size_t c = 0; c < line.size(); ++c)
+    for (size_t c = 0; c < line.size(); ++c) {
       widths[c] = std::max(widths[c], line[c].size());
+    }
   }
   std::string out;
   for (const auto& line : table) {
     std::string text;
     for (size_t c = 0; c < line.size(); ++c) {
       text += line[c];
-      if (c + 1 < line.size())
+      if (c + 1 < line.size()) {
         text += std::string(widths[c] - line[c].size() + 3, ' ');
+      }
     }
     out += text + "\n";
   }

@@ -39,8 +39,9 @@ std::string quote_for_message(std::string_view text) {
       out.push_back(static_cast<char>(c));
     }
   }
-  if (text.size() > kShown)
+  if (text.size() > kShown) {
     out += "...";
+  }
   out += "\"";
   return out;
 }
@@ -52,8 +53,9 @@ std::string quote_value(const std::string& value) {
 }
 
 std::string wrap_if_compound(const Node& n) {
-  if (n.op == Op::kAnd || n.op == Op::kOr)
+  if (n.op == Op::kAnd || n.op == Op::kOr) {
     return "(" + n.canonical + ")";
+  }
   return n.canonical;
 }
 
@@ -71,8 +73,9 @@ std::string render(const Node& n) {
     case Op::kNotIn: {
       std::string out = n.key + (n.op == Op::kIn ? " in {" : " not in {");
       for (size_t i = 0; i < n.values.size(); ++i) {
-        if (i > 0)
+        if (i > 0) {
           out += ", ";
+        }
         out += quote_value(n.values[i]);
       }
       return out + "}";
@@ -83,8 +86,9 @@ std::string render(const Node& n) {
     case Op::kOr: {
       std::string out;
       for (size_t i = 0; i < n.children.size(); ++i) {
-        if (i > 0)
+        if (i > 0) {
           out += n.op == Op::kAnd ? " && " : " || ";
+        }
         // && binds tighter than ||, so only an || inside an && needs parentheses.
         out += n.op == Op::kAnd && n.children[i]->op == Op::kOr
                    ? "(" + n.children[i]->canonical + ")"
@@ -124,8 +128,9 @@ NodePtr make_set(std::string key, std::vector<std::string> values, bool negated)
   std::sort(values.begin(), values.end());
   values.erase(std::unique(values.begin(), values.end()), values.end());
   // `k in {"v"}` means exactly `k == "v"` (and `not in` means `!=`): print them the same.
-  if (values.size() == 1)
+  if (values.size() == 1) {
     return make_compare(std::move(key), std::move(values[0]), !negated);
+  }
   Node n;
   n.op = negated ? Op::kNotIn : Op::kIn;
   n.key = std::move(key);
@@ -159,8 +164,9 @@ NodePtr make_junction(Op op, const std::vector<NodePtr>& operands) {
     if (operand->op == op) {
       flat.insert(flat.end(), operand->children.begin(), operand->children.end());
     } else if (operand->op == Op::kAll) {
-      if (op == Op::kOr)
+      if (op == Op::kOr) {
         return operand;  // x || all() == all()
+      }
       // x && all() == x: drop it.
     } else {
       flat.push_back(operand);
@@ -172,10 +178,12 @@ NodePtr make_junction(Op op, const std::vector<NodePtr>& operands) {
       std::unique(flat.begin(), flat.end(),
                   [](const NodePtr& a, const NodePtr& b) { return a->canonical == b->canonical; }),
       flat.end());
-  if (flat.empty())
+  if (flat.empty()) {
     return make_all();
-  if (flat.size() == 1)
+  }
+  if (flat.size() == 1) {
     return flat[0];
+  }
   Node n;
   n.op = op;
   n.children = std::move(flat);
@@ -232,12 +240,14 @@ class Parser {
 
   NodePtr parse() {
     skip_space();
-    if (at_end())
+    if (at_end()) {
       return make_all();
+    }
     NodePtr root = parse_or(0);
     skip_space();
-    if (!at_end())
+    if (!at_end()) {
       fail("expected '&&', '||' or the end of the selector");
+    }
     return root;
   }
 
@@ -249,8 +259,9 @@ class Parser {
 
   bool at_end() const { return pos_ >= text_.size(); }
   void skip_space() {
-    while (!at_end() && is_space(text_[pos_]))
+    while (!at_end() && is_space(text_[pos_])) {
       ++pos_;
+    }
   }
   bool accept(std::string_view token) {
     skip_space();
@@ -261,8 +272,9 @@ class Parser {
     return false;
   }
   void expect(std::string_view token, const char* message) {
-    if (!accept(token))
+    if (!accept(token)) {
       fail(message);
+    }
   }
   void enter(int depth) const {
     if (depth > Selector::kMaxDepth) {
@@ -273,16 +285,18 @@ class Parser {
   NodePtr parse_or(int depth) {
     enter(depth);
     std::vector<NodePtr> operands{parse_and(depth + 1)};
-    while (accept("||"))
+    while (accept("||")) {
       operands.push_back(parse_and(depth + 1));
+    }
     return operands.size() == 1 ? operands[0] : make_junction(Op::kOr, operands);
   }
 
   NodePtr parse_and(int depth) {
     enter(depth);
     std::vector<NodePtr> operands{parse_unary(depth + 1)};
-    while (accept("&&"))
+    while (accept("&&")) {
       operands.push_back(parse_unary(depth + 1));
+    }
     return operands.size() == 1 ? operands[0] : make_junction(Op::kAnd, operands);
   }
 
@@ -290,23 +304,28 @@ class Parser {
     enter(depth);
     skip_space();
     // "!=" cannot start an expression, so a "!" here is always negation.
-    if (accept("!"))
+    if (accept("!")) {
       return make_not(parse_unary(depth + 1));
+    }
     return parse_primary(depth + 1);
   }
 
   // An identifier directly followed (after optional spaces) by "(" is a function call.
   bool at_function(std::string_view name) {
     skip_space();
-    if (text_.substr(pos_, name.size()) != name)
+    if (text_.substr(pos_, name.size()) != name) {
       return false;
+    }
     size_t p = pos_ + name.size();
-    if (p < text_.size() && is_key_char(text_[p]))
+    if (p < text_.size() && is_key_char(text_[p])) {
       return false;
-    while (p < text_.size() && is_space(text_[p]))
+    }
+    while (p < text_.size() && is_space(text_[p])) {
       ++p;
-    if (p >= text_.size() || text_[p] != '(')
+    }
+    if (p >= text_.size() || text_[p] != '(') {
       return false;
+    }
     pos_ = p + 1;
     return true;
   }
@@ -316,8 +335,9 @@ class Parser {
     if (accept("(")) {
       NodePtr inner = parse_or(depth + 1);
       skip_space();
-      if (!accept(")"))
+      if (!accept(")")) {
         fail("expected '&&', '||' or ')'");
+      }
       return inner;
     }
     if (at_function("all")) {
@@ -332,15 +352,19 @@ class Parser {
     }
     std::string key = parse_key("expected a label key, '!', '(', 'has(' or 'all()'");
     skip_space();
-    if (accept("=="))
+    if (accept("==")) {
       return make_compare(std::move(key), parse_string(), true);
-    if (accept("!="))
+    }
+    if (accept("!=")) {
       return make_compare(std::move(key), parse_string(), false);
-    if (accept_word("in"))
+    }
+    if (accept_word("in")) {
       return make_set(std::move(key), parse_set(), false);
+    }
     if (accept_word("not")) {
-      if (!accept_word("in"))
+      if (!accept_word("in")) {
         fail("expected 'in' after 'not'");
+      }
       return make_set(std::move(key), parse_set(), true);
     }
     fail("expected '==', '!=', 'in' or 'not in'");
@@ -348,11 +372,13 @@ class Parser {
 
   bool accept_word(std::string_view word) {
     skip_space();
-    if (text_.substr(pos_, word.size()) != word)
+    if (text_.substr(pos_, word.size()) != word) {
       return false;
+    }
     size_t p = pos_ + word.size();
-    if (p < text_.size() && is_key_char(text_[p]))
+    if (p < text_.size() && is_key_char(text_[p])) {
       return false;
+    }
     pos_ = p;
     return true;
   }
@@ -360,22 +386,26 @@ class Parser {
   std::string parse_key(const char* message) {
     skip_space();
     size_t start = pos_;
-    while (!at_end() && is_key_char(text_[pos_]))
+    while (!at_end() && is_key_char(text_[pos_])) {
       ++pos_;
-    if (pos_ == start)
+    }
+    if (pos_ == start) {
       fail(message);
+    }
     return std::string(text_.substr(start, pos_ - start));
   }
 
   std::string parse_string() {
     skip_space();
-    if (at_end() || (text_[pos_] != '"' && text_[pos_] != '\''))
+    if (at_end() || (text_[pos_] != '"' && text_[pos_] != '\'')) {
       fail("expected a quoted string");
+    }
     char quote = text_[pos_];
     size_t start = pos_;
     size_t close = text_.find(quote, pos_ + 1);
-    if (close == std::string_view::npos)
+    if (close == std::string_view::npos) {
       fail_at(start, "unterminated string");
+    }
     pos_ = close + 1;
     return std::string(text_.substr(start + 1, close - start - 1));
   }
@@ -384,14 +414,17 @@ class Parser {
     expect("{", "expected '{'");
     std::vector<std::string> values;
     skip_space();
-    if (accept("}"))
+    if (accept("}")) {
       return values;
+    }
     for (;;) {
       values.push_back(parse_string());
-      if (accept("}"))
+      if (accept("}")) {
         return values;
-      if (!accept(","))
+      }
+      if (!accept(",")) {
         fail("expected ',' or '}'");
+      }
     }
   }
 
@@ -400,10 +433,12 @@ class Parser {
 };
 
 void collect_keys(const Node& n, std::set<std::string>& keys) {
-  if (!n.key.empty())
+  if (!n.key.empty()) {
     keys.insert(n.key);
-  for (const auto& c : n.children)
+  }
+  for (const auto& c : n.children) {
     collect_keys(*c, keys);
+  }
 }
 
 }  // namespace
@@ -458,8 +493,9 @@ Selector Selector::from_label_selector(const LabelSelector& selector) {
 bool Selector::matches(const Labels& labels) const {
   return evaluate(*root_, [&](const std::string& key) -> std::optional<std::string_view> {
     auto it = labels.find(key);
-    if (it == labels.end())
+    if (it == labels.end()) {
       return std::nullopt;
+    }
     return std::string_view(it->second);
   });
 }

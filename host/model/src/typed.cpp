@@ -24,16 +24,18 @@ constexpr std::string_view kKubernetesNetworkingApi = "networking.k8s.io/v1";
 
 std::string known_kinds() {
   std::vector<std::string_view> names;
-  for (const auto& k : all_kinds())
+  for (const auto& k : all_kinds()) {
     names.push_back(k.kind);
+  }
   return join_names(names, ", ");
 }
 
 // RFC 3339 as Kubernetes writes it: 2024-05-01T12:00:00Z, optional fraction, Z or +hh:mm.
 bool is_rfc3339(std::string_view t) {
   auto digits = [&](size_t pos, size_t n) {
-    if (pos + n > t.size())
+    if (pos + n > t.size()) {
       return false;
+    }
     return std::all_of(t.begin() + static_cast<ptrdiff_t>(pos),
                        t.begin() + static_cast<ptrdiff_t>(pos + n),
                        [](char c) { return c >= '0' && c <= '9'; });
@@ -46,14 +48,17 @@ bool is_rfc3339(std::string_view t) {
   size_t pos = 19;
   if (t[pos] == '.') {
     size_t start = ++pos;
-    while (pos < t.size() && t[pos] >= '0' && t[pos] <= '9')
+    while (pos < t.size() && t[pos] >= '0' && t[pos] <= '9') {
       ++pos;
-    if (pos == start)
+    }
+    if (pos == start) {
       return false;
+    }
   }
   std::string_view zone = t.substr(pos);
-  if (zone == "Z" || zone == "z")
+  if (zone == "Z" || zone == "z") {
     return true;
+  }
   return zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && digits(pos + 1, 2) &&
          zone[3] == ':' && digits(pos + 4, 2);
 }
@@ -77,14 +82,16 @@ Resource resource_from_json(const json& document) {
   if (api_version == document.end() || api_version->is_null()) {
     throw ValidationError("apiVersion", "is required (" + std::string(kApiVersion) + ")");
   }
-  if (!api_version->is_string())
+  if (!api_version->is_string()) {
     throw_type_error("apiVersion", "a string", *api_version);
+  }
   auto kind = document.find("kind");
   if (kind == document.end() || kind->is_null()) {
     throw ValidationError("kind", "is required (one of " + known_kinds() + ")");
   }
-  if (!kind->is_string())
+  if (!kind->is_string()) {
     throw_type_error("kind", "a string", *kind);
+  }
 
   Resource out;
   out.kind = kind->get<std::string>();
@@ -114,8 +121,9 @@ Resource resource_from_json(const json& document) {
 
   auto spec = document.find("spec");
   if (spec != document.end() && !spec->is_null()) {
-    if (!spec->is_object())
+    if (!spec->is_object()) {
       throw_type_error("spec", "a mapping", *spec);
+    }
     out.spec = *spec;
   }
   return out;
@@ -123,8 +131,9 @@ Resource resource_from_json(const json& document) {
 
 Resource resource_from_json_text(std::string_view json_text) {
   json document = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded())
+  if (document.is_discarded()) {
     throw ValidationError("", "the document is not valid JSON");
+  }
   return resource_from_json(document);
 }
 
@@ -150,8 +159,9 @@ void validate_and_default(Resource& resource) {
 }
 
 void validate_metadata(const ObjectMeta& m, std::string_view kind, bool namespaced) {
-  if (m.name.empty())
+  if (m.name.empty()) {
     throw ValidationError("metadata.name", "is required");
+  }
   if (std::string why = check_dns_subdomain(m.name); !why.empty()) {
     throw ValidationError("metadata.name", "invalid name \"" + m.name + "\": " + why);
   }
@@ -179,8 +189,9 @@ void validate_metadata(const ObjectMeta& m, std::string_view kind, bool namespac
 
 template <typename Spec>
 void validate_and_default(Typed<Spec>& typed) {
-  if (Spec::kNamespaced && typed.metadata.namespace_.empty())
+  if (Spec::kNamespaced && typed.metadata.namespace_.empty()) {
     typed.metadata.namespace_ = "default";
+  }
   validate_metadata(typed.metadata, Spec::kKind, Spec::kNamespaced);
   default_spec(typed.metadata, typed.spec);
   validate_spec(typed.metadata, typed.spec);

@@ -108,8 +108,9 @@ void LinkReaper::schedule(uint32_t group) {
   }
   std::pair<uint64_t, uint32_t> key{static_cast<uint64_t>(netns.st_ino), group};
   std::lock_guard lock(mutex_);
-  if (!pending_.contains(key))
+  if (!pending_.contains(key)) {
     pending_.emplace(key, RtnlSocket());  // socket of this namespace
+  }
   ++scheduled_rounds_;
   if (!started_) {
     started_ = true;

@@ -38,24 +38,24 @@ using Kind = PlumbingError::Kind;
 namespace {
 
 const IpPrefix& gateway_v4() {
-  static const IpPrefix value = IpPrefix::parse(kGatewayV4);
-  return value;
+  static const IpPrefix kValue = IpPrefix::parse(kGatewayV4);
+  return kValue;
 }
 const IpPrefix& gateway_v6() {
-  static const IpPrefix value = IpPrefix::parse(kGatewayV6);
-  return value;
+  static const IpPrefix kValue = IpPrefix::parse(kGatewayV6);
+  return kValue;
 }
 const IpPrefix& default_v4() {
-  static const IpPrefix value = IpPrefix::parse("0.0.0.0/0");
-  return value;
+  static const IpPrefix kValue = IpPrefix::parse("0.0.0.0/0");
+  return kValue;
 }
 const IpPrefix& default_v6() {
-  static const IpPrefix value = IpPrefix::parse("::/0");
-  return value;
+  static const IpPrefix kValue = IpPrefix::parse("::/0");
+  return kValue;
 }
 const MacAddress& host_mac() {
-  static const MacAddress value = MacAddress::parse(kHostVethMac);
-  return value;
+  static const MacAddress kValue = MacAddress::parse(kHostVethMac);
+  return kValue;
 }
 
 std::string in_quotes(std::string_view text) {
@@ -361,7 +361,7 @@ void release_host_veth(Netlink& host, int host_ifindex, const std::vector<IpPref
   if (addresses != nullptr) {
     for (RouteChange& change :
          host_route_changes(RouteOp::remove, host_ifindex, *addresses, options.route_protocol)) {
-      changes.emplace_back(std::move(change));
+      changes.emplace_back(change);
     }
   } else {
     netlink::RouteFilter filter;
@@ -604,8 +604,9 @@ void teardown_pod(const PodIdentity& pod, const PlumbingOptions& options) {
       if (std::optional<NetnsFd> pod_netns = try_open_netns(pod.netns_path, nullptr)) {
         Netlink in_pod = netlink_in(pod_netns->get());
         std::optional<LinkInfo> link = in_pod.find_link(pod.ifname);
-        if (!link || link->kind != "veth")
+        if (!link || link->kind != "veth") {
           return;  // nothing of ours in the pod
+        }
         std::vector<IpPrefix> addresses;
         for (const IpPrefix& address : in_pod.addresses(link->index)) {
           if (!is_link_local(address)) {

@@ -12,7 +12,7 @@ uint32_t rotl(uint32_t value, int bits) {
 
 void process_block(const uint8_t* block, std::array<uint32_t, 5>& h) {
   uint32_t w[80];
-  for (int i = 0; i < 16; ++i) {
+  for (size_t i = 0; i < 16; ++i) {
     w[i] = static_cast<uint32_t>(block[4 * i]) << 24 |
            static_cast<uint32_t>(block[4 * i + 1]) << 16 |
            static_cast<uint32_t>(block[4 * i + 2]) << 8 | static_cast<uint32_t>(block[4 * i + 3]);

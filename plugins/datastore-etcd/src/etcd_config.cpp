@@ -59,8 +59,8 @@ EtcdConfig EtcdConfig::parse(const Config& config) {
     schemes.push_back(scheme);
   }
   if (out.endpoints.empty()) {
-    out.endpoints.push_back("127.0.0.1:2379");  // http or https as the tls section says
-    schemes.push_back("");
+    out.endpoints.emplace_back("127.0.0.1:2379");  // http or https as the tls section says
+    schemes.emplace_back("");
   }
 
   out.prefix = config.string_or("prefix", KeyLayout::kDefaultPrefix);

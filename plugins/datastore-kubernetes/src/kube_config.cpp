@@ -11,7 +11,7 @@
 namespace brindle::kube {
 namespace {
 
-std::string trim(std::string text) {
+std::string trim(const std::string& text) {
   const size_t begin = text.find_first_not_of(" \t\r\n");
   if (begin == std::string::npos) {
     return {};
@@ -244,16 +244,21 @@ std::optional<std::string> read_token_file(const std::string& file, std::string*
 
 std::optional<std::string> base64_decode(std::string_view text) {
   auto value_of = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z')
+    if (c >= 'A' && c <= 'Z') {
       return c - 'A';
-    if (c >= 'a' && c <= 'z')
+    }
+    if (c >= 'a' && c <= 'z') {
       return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
+    }
+    if (c >= '0' && c <= '9') {
       return c - '0' + 52;
-    if (c == '+')
+    }
+    if (c == '+') {
       return 62;
-    if (c == '/')
+    }
+    if (c == '/') {
       return 63;
+    }
     return -1;
   };
   std::string out;

@@ -343,8 +343,8 @@ std::string KubeDatastore::list(std::string_view kind, std::string_view namespac
                                              : list_kind(*info, namespace_, sink, pods)});
     }
     // One resource: its resourceVersion; several: each one's (Kubernetes lists no two at once).
-    const std::string revision = revisions.size() == 1 ? revisions.front().resource_version
-                                                       : format_composite_revision(revisions);
+    std::string revision = revisions.size() == 1 ? revisions.front().resource_version
+                                                 : format_composite_revision(revisions);
     count("list", BRINDLE_OK);
     return revision;
   } catch (const Error& e) {

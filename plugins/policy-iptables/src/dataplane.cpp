@@ -322,6 +322,8 @@ std::shared_ptr<const Dataplane::EndpointLists> Dataplane::intern(EndpointLists 
   return *endpoint_lists_.insert(std::move(shared)).first;
 }
 
+// By value on purpose: use_count() counts this parameter as one of the two references.
+// NOLINTNEXTLINE(performance-unnecessary-value-param)
 void Dataplane::forget(std::shared_ptr<const EndpointLists> lists) {
   // The set's own reference and this one: no endpoint uses the copy any more.
   if (lists && lists.use_count() == 2) {
@@ -465,6 +467,8 @@ const std::string& Dataplane::acquire_endpoint_chain(const EndpointChainKey& key
   return name;
 }
 
+// By value on purpose: callers pass names held by the state this may erase.
+// NOLINTNEXTLINE(performance-unnecessary-value-param)
 void Dataplane::release_endpoint_chain(std::string name) {
   const auto it = endpoint_chains_.find(name);
   if (it == endpoint_chains_.end() || --it->second.refs > 0) {

@@ -167,7 +167,7 @@ class PolicyRenderer {
     for (const std::string& m : set.members) {
       key += " " + m;
     }
-    const std::string name = "brindle-i-" + short_hash(key);
+    std::string name = "brindle-i-" + short_hash(key);
     internal_.emplace(name, std::move(set));
     return name;
   }

@@ -21,12 +21,12 @@ extern "C" {
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <mutex>
-
-extern char** environ;
 
 namespace brindle::policy_iptables::xt {
 namespace {
@@ -62,6 +62,7 @@ Extension extension(const char* name, uint8_t revision, Fill&& fill) {
 
 void copy_name(char* dest, size_t capacity, const std::string& text) {
   std::memset(dest, 0, capacity);
+  // NOLINTNEXTLINE(bugprone-not-null-terminated-result): dest was zeroed, its last byte stays 0
   std::memcpy(dest, text.data(), std::min(text.size(), capacity - 1));
 }
 
@@ -188,6 +189,7 @@ void set_interface(const std::string& name, char* field, unsigned char* mask) {
   }
   // As iptables does: "brn+" keeps the '+' in the name and masks only the prefix; an exact name
   // also matches the terminating NUL.
+  // NOLINTNEXTLINE(bugprone-not-null-terminated-result): the entry is zeroed; size < IFNAMSIZ
   std::memcpy(field, name.data(), name.size());
   const bool wildcard = name.back() == '+';
   std::memset(mask, 0xff, wildcard ? name.size() - 1 : name.size() + 1);
@@ -320,6 +322,7 @@ struct V6 {
     }
   }
   static bool same_header(const Entry& a, const Entry& b) {
+    // NOLINTNEXTLINE(bugprone-suspicious-memory-comparison): entries are zeroed, padding too
     return std::memcmp(&a.ipv6, &b.ipv6, sizeof(a.ipv6)) == 0;
   }
 };

@@ -162,7 +162,7 @@ class PolicyRenderer {
     }
     std::vector<std::string> base;
     if (family != 0) {
-      base.push_back(family == 4 ? "meta nfproto ipv4" : "meta nfproto ipv6");
+      base.emplace_back(family == 4 ? "meta nfproto ipv4" : "meta nfproto ipv6");
     }
     uint8_t ports_protocol = 0;
     if (r.protocol != 0) {
@@ -320,7 +320,7 @@ void failsafe(const PolicyGlobals& globals, std::vector<std::string>& chain,
 // applies its accept policy).
 void ipv4_only(const Options& options, std::vector<std::string>& chain) {
   if (!options.ipv6) {
-    chain.push_back("meta nfproto ipv6 return");
+    chain.emplace_back("meta nfproto ipv6 return");
   }
 }
 
@@ -512,7 +512,7 @@ std::string TableRenderer::table_block(const TableModel& table) const {
                             " jump " + kNatOutgoing);
     }
   }
-  outgoing.push_back("masquerade");
+  outgoing.emplace_back("masquerade");
   chain_block(out, kNatOutgoing, "", outgoing);
 
   const int offset = options_.priority_offset;

@@ -209,7 +209,7 @@ void BirdProcess::start(bool recovery) {
   std::vector<std::string> args = {
       binary_, "-f", "-c", paths_.config(), "-s", paths_.socket(), "-P", paths_.pid_file()};
   if (recovery) {
-    args.push_back("-R");
+    args.emplace_back("-R");
   }
   std::vector<char*> argv;
   for (const std::string& a : args) {

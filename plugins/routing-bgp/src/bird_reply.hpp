@@ -40,7 +40,7 @@ struct BirdReply {
 };
 
 // Longest reply line accepted; BIRD's own limit is far below.
-inline constexpr size_t kMaxBirdLine = 16 * 1024;
+inline constexpr size_t kMaxBirdLine = size_t{16} * 1024;
 
 // Feeds lines one by one (without the trailing '\n'; a trailing '\r' is not accepted).
 class BirdReplyParser {

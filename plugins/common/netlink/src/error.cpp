@@ -33,8 +33,8 @@ class LibnlCategory final : public std::error_category {
 }  // namespace
 
 const std::error_category& libnl_category() noexcept {
-  static const LibnlCategory category;
-  return category;
+  static const LibnlCategory kCategory;
+  return kCategory;
 }
 
 std::error_code make_error_code(Errc code) noexcept {

@@ -1190,7 +1190,7 @@ LinkInfo Netlink::set_link_gso_limits(int ifindex, const GsoLimits& limits) {
   nl_msg* raw = nullptr;
   MessageHandle get =
       built(rtnl_link_build_get_request(ifindex, nullptr, &raw), raw, get_operation);
-  const LinkInfo changed =
+  LinkInfo changed =
       change_then_read_link(*impl_, change.get(), operation, get.get(), get_operation);
   // A kernel that does not know an attribute ignores it without an error.
   auto ignored = [](uint32_t wanted, uint32_t now) { return wanted != 0 && wanted != now; };

@@ -118,7 +118,7 @@ inline brindle_str_t str(std::string_view s) noexcept {
 // struct_size) stay zero, and a larger struct's unknown tail is ignored.
 template <typename T>
 T read_struct(const T* source) noexcept {
-  T copy;
+  T copy;  // NOLINT(cppcoreguidelines-pro-type-member-init): zeroed with its padding below
   std::memset(&copy, 0, sizeof(T));
   if (source != nullptr) {
     const size_t n = std::min<size_t>(source->struct_size, sizeof(T));

@@ -201,15 +201,15 @@ struct DatastoreAdapter {
     });
   }
 
-  static constexpr brindle_datastore_vtable_t vtable{sizeof(brindle_datastore_vtable_t),
-                                                     &get,
-                                                     &list,
-                                                     &create,
-                                                     &update,
-                                                     &remove,
-                                                     &watch,
-                                                     &cancel_watch,
-                                                     &txn};
+  static constexpr brindle_datastore_vtable_t kVtable{sizeof(brindle_datastore_vtable_t),
+                                                      &get,
+                                                      &list,
+                                                      &create,
+                                                      &update,
+                                                      &remove,
+                                                      &watch,
+                                                      &cancel_watch,
+                                                      &txn};
 };
 
 }  // namespace detail

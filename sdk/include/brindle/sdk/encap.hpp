@@ -136,14 +136,14 @@ struct EncapAdapter {
     return guard(err, [&] { self(inst).refresh(); });
   }
 
-  static constexpr brindle_encap_vtable_t vtable{sizeof(brindle_encap_vtable_t),
-                                                 &ensure_local,
-                                                 &upsert_remote,
-                                                 &remove_remote,
-                                                 &route_form,
-                                                 &in_sync,
-                                                 &apply,
-                                                 &refresh};
+  static constexpr brindle_encap_vtable_t kVtable{sizeof(brindle_encap_vtable_t),
+                                                  &ensure_local,
+                                                  &upsert_remote,
+                                                  &remove_remote,
+                                                  &route_form,
+                                                  &in_sync,
+                                                  &apply,
+                                                  &refresh};
 };
 
 }  // namespace detail

@@ -25,16 +25,16 @@ namespace brindle::detail {
 template <typename Plugin>
 constexpr const void* vtable_for() {
   if constexpr (std::is_base_of_v<DatastorePlugin, Plugin>) {
-    return &DatastoreAdapter<Plugin>::vtable;
+    return &DatastoreAdapter<Plugin>::kVtable;
   } else if constexpr (std::is_base_of_v<RoutingPlugin, Plugin>) {
-    return &RoutingAdapter<Plugin>::vtable;
+    return &RoutingAdapter<Plugin>::kVtable;
   } else if constexpr (std::is_base_of_v<EncapPlugin, Plugin>) {
-    return &EncapAdapter<Plugin>::vtable;
+    return &EncapAdapter<Plugin>::kVtable;
   } else {
     static_assert(std::is_base_of_v<PolicyPlugin, Plugin>,
                   "a plugin class derives from DatastorePlugin, RoutingPlugin, EncapPlugin or "
                   "PolicyPlugin");
-    return &PolicyAdapter<Plugin>::vtable;
+    return &PolicyAdapter<Plugin>::kVtable;
   }
 }
 

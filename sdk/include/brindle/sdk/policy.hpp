@@ -234,18 +234,18 @@ struct PolicyAdapter {
     return guard(err, [&] { self(inst).refresh(); });
   }
 
-  static constexpr brindle_policy_vtable_t vtable{sizeof(brindle_policy_vtable_t),
-                                                  &set_globals,
-                                                  &upsert_ipset,
-                                                  &update_ipset_members,
-                                                  &remove_ipset,
-                                                  &upsert_policy,
-                                                  &remove_policy,
-                                                  &upsert_endpoint,
-                                                  &remove_endpoint,
-                                                  &in_sync,
-                                                  &apply,
-                                                  &refresh};
+  static constexpr brindle_policy_vtable_t kVtable{sizeof(brindle_policy_vtable_t),
+                                                   &set_globals,
+                                                   &upsert_ipset,
+                                                   &update_ipset_members,
+                                                   &remove_ipset,
+                                                   &upsert_policy,
+                                                   &remove_policy,
+                                                   &upsert_endpoint,
+                                                   &remove_endpoint,
+                                                   &in_sync,
+                                                   &apply,
+                                                   &refresh};
 };
 
 }  // namespace detail

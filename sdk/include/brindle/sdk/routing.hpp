@@ -194,7 +194,7 @@ struct RoutingAdapter {
     });
   }
 
-  static constexpr brindle_routing_vtable_t vtable{
+  static constexpr brindle_routing_vtable_t kVtable{
       sizeof(brindle_routing_vtable_t), &update, &in_sync, &apply, &refresh, &status};
 };
 

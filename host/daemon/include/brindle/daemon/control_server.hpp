@@ -82,7 +82,7 @@ class ControlServer {
   // can enter unless it is ours, in which case it is tightened to 0700. A stale socket file is
   // replaced; a socket another process still answers on is an error. The socket is 0600.
   // Only peers running as root or as this process's user are served. Throws std::runtime_error.
-  ControlServer(boost::asio::io_context& io, std::filesystem::path socket_path,
+  ControlServer(boost::asio::io_context& io, const std::filesystem::path& socket_path,
                 const MethodTable& methods);
   ~ControlServer();  // closes and removes the socket file
   ControlServer(const ControlServer&) = delete;

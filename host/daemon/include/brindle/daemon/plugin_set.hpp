@@ -47,7 +47,7 @@ std::vector<std::filesystem::path> plugin_search_path(
 // Opens every configured slot's library and runs its configuration validation (no instance
 // stays behind). Throws SlotError for the first slot that fails.
 struct CheckedPlugin {
-  loader::PluginKind kind;
+  loader::PluginKind kind = loader::PluginKind::datastore;
   loader::PluginInfo info;
 };
 std::vector<CheckedPlugin> check_plugins(const config::Config& config,

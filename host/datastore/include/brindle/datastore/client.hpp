@@ -84,7 +84,7 @@ enum class EventType {
 };
 
 struct Event {
-  EventType type;
+  EventType type = EventType::added;
   std::optional<Stored> resource;  // added/modified/deleted
   std::string revision;
   std::string message;

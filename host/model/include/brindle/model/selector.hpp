@@ -82,7 +82,7 @@ class Selector {
     return a.canonical_ < b.canonical_;
   }
 
-  static constexpr size_t kMaxLength = 64 * 1024;
+  static constexpr size_t kMaxLength = size_t{64} * 1024;
   static constexpr int kMaxDepth = 256;  // grammar levels; about 60 parentheses
 
  private:
