@@ -81,12 +81,14 @@ int main(int argc, char** argv) {
     std::string config_file;
     std::vector<std::string> plugin_dirs;
     std::string log_level = "warn";
+    // Read once: checked, then used.
+    const char* config_from_env = std::getenv("BRINDLE_CONFIG");
     po::options_description global("Global options");
     global.add_options()("help,h", "show this help")(
         "config,c",
         po::value(&config_file)
-            ->default_value(std::getenv("BRINDLE_CONFIG") != nullptr ? std::getenv("BRINDLE_CONFIG")
-                                                                     : build_info::kDefaultConfig),
+            ->default_value(config_from_env != nullptr ? config_from_env
+                                                       : build_info::kDefaultConfig),
         "brindle.toml to read the datastore from (env BRINDLE_CONFIG)")(
         "plugin-dir", po::value(&plugin_dirs)->composing(),
         "extra plugin directory searched first (repeatable)")(

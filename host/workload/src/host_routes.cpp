@@ -96,7 +96,7 @@ HostRouteReconciler::State::Snapshot HostRouteReconciler::State::read_kernel() {
              {.protocol = options.route_protocol, .table = netlink::kMainTable, .family = 0})) {
       // A multipath route names no single device: never one of setup_pod()'s.
       if (!route.multipath && by_index.contains(route.ifindex)) {
-        kernel.routes.push_back(std::move(route));
+        kernel.routes.push_back(route);
       }
     }
   } catch (const netlink::NetlinkError& e) {

@@ -809,7 +809,7 @@ class VxlanEncap final : public brindle::EncapPlugin {
                       std::to_string(settings_.port) + ")");
     }
     if (a.learning) {
-      wrong.push_back("learning on (want off)");
+      wrong.emplace_back("learning on (want off)");
     }
     const nl::IpPrefix local = a.local.empty() ? a.local : a.local.address();
     if (local != underlay) {

@@ -214,12 +214,12 @@ void StaticRoutes::update(const RoutingUpdate& update) {
       if (rejected.empty()) {
         first_status = e.code();
       }
-      rejected.push_back(e.what());
+      rejected.emplace_back(e.what());
     }
   }
   for (const IpPrefix& removal : update.removals) {
     if (!removal.valid()) {
-      rejected.push_back("removal: not an IPv4 or IPv6 prefix");
+      rejected.emplace_back("removal: not an IPv4 or IPv6 prefix");
       first_status = first_status == BRINDLE_OK ? BRINDLE_ERR_INVALID_ARGUMENT : first_status;
       continue;
     }
@@ -283,7 +283,7 @@ void StaticRoutes::load_kernel() {
   for (nl::RouteSpec& spec :
        netlink_.routes({.protocol = options_.protocol, .table = options_.table})) {
     const nl::IpPrefix destination = spec.destination;
-    listed[destination].push_back(std::move(spec));
+    listed[destination].push_back(spec);
   }
   kernel_ = std::move(listed);  // only once the listing succeeded
   kernel_known_ = true;
@@ -423,7 +423,7 @@ void StaticRoutes::resolve_conflicts(std::vector<Planned>& conflicts, PassSummar
   for (nl::RouteSpec& route : netlink_.routes({.table = options_.table})) {
     if (has_default_priority(route)) {
       const nl::IpPrefix destination = route.destination;
-      occupants.try_emplace(destination, std::move(route));
+      occupants.try_emplace(destination, route);
     }
   }
   std::vector<Planned> replacements;
@@ -431,7 +431,7 @@ void StaticRoutes::resolve_conflicts(std::vector<Planned>& conflicts, PassSummar
     const auto occupant = occupants.find(conflict.change.route.destination);
     if (occupant != occupants.end() && occupant->second.protocol == options_.protocol) {
       conflict.change.op = nl::RouteOp::replace;
-      replacements.push_back(std::move(conflict));
+      replacements.push_back(conflict);
       continue;
     }
     std::string message = conflict.description() + ": ";
@@ -474,7 +474,7 @@ void StaticRoutes::record_programmed(const nl::RouteSpec& spec) {
   std::erase_if(routes, [](const nl::RouteSpec& route) { return has_default_priority(route); });
   nl::RouteSpec programmed = spec;
   programmed.priority = default_priority(spec.destination.family());
-  routes.push_back(std::move(programmed));
+  routes.push_back(programmed);
 }
 
 void StaticRoutes::record_removed(const nl::RouteSpec& spec) {
